@@ -1,0 +1,34 @@
+# toynic — the two commands are `make demo` and `make test`; `make bench` measures.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: test demo bench sysdeps lint guests clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+sysdeps:
+	@scripts/install-sysdeps
+
+test: $(STAMP) sysdeps
+	$(PY) -m pytest -q -p no:cacheprovider
+
+demo: $(STAMP)
+	$(PY) -m emu.demo
+
+bench: $(STAMP) sysdeps
+	$(PY) bench/run.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+guests:
+	$(MAKE) -C guests
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,174 @@
+"""The `toynic` command line — QEMU's vl.c option handling, with QEMU's option names.
+
+`toynic [-netdev ...]... [-object filter-dump,...]... [-kernel ELF [-append TEXT] [-m SIZE]
+[-icount shift=N] [-device ne2k_isa,...]...]`
+
+With a kernel, the machine runs until the guest powers off (exit status = the guest's
+code). With only netdevs and hubs, toynic is a frame relay until SIGINT/SIGTERM. Every
+user error is one line on stderr and exit status 1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from emu.errors import UserError
+from emu.loop import MainLoop
+from emu.opts import Opts, parse_opts, parse_size
+
+USAGE = """\
+usage: toynic [options]
+  -netdev socket,id=ID,listen=[HOST]:PORT | connect=HOST:PORT | fd=N
+                      | mcast=MADDR:PORT[,localaddr=IP] | udp=HOST:PORT,localaddr=HOST:PORT
+  -netdev hubport,id=ID,hubid=N[,netdev=ID]
+  -object filter-dump,id=ID,netdev=ID,file=PATH[,maxlen=N]
+  -kernel ELF         guest program to run (RISC-V RV32IM ELF)
+  -append TEXT        command line handed to the guest's main(argc, argv)
+  -m SIZE             guest RAM (default 16M)
+  -icount shift=N[,sleep=on|off]
+                      virtual time: 2^N ns per instruction (default shift=0)
+  -device ne2k_isa,netdev=ID[,iobase=0x300][,irq=9][,mac=52:54:00:12:34:56]
+  -nographic          accepted for QEMU habits (the console is always stdout)
+  -h, -help           this text
+"""
+
+DEFAULT_RAM = 16 << 20
+
+
+@dataclass
+class Config:
+    """Everything the command line asked for, before anything is built."""
+
+    netdevs: list[Opts] = field(default_factory=list)
+    devices: list[Opts] = field(default_factory=list)
+    objects: list[Opts] = field(default_factory=list)
+    kernel: str | None = None
+    append: str = ""
+    ram_size: int = DEFAULT_RAM
+    icount: Opts = field(default_factory=lambda: parse_opts("shift=0", "shift"))
+
+
+@contextlib.contextmanager
+def option_context(option: str, text: str) -> Iterator[None]:
+    """Prefix a UserError raised while handling one option with that option, as QEMU does."""
+    try:
+        yield
+    except UserError as err:
+        raise UserError(f"{option} {text}: {err}") from None
+
+
+def parse_args(argv: Sequence[str]) -> Config | None:
+    """Turn argv into a Config; None means help was printed."""
+    config = Config()
+    args = list(argv)
+    i = 0
+
+    def value(option: str) -> str:
+        nonlocal i
+        i += 1
+        if i >= len(args):
+            raise UserError(f"{option}: requires an argument")
+        return args[i]
+
+    while i < len(args):
+        option = args[i]
+        if option.startswith("--"):
+            option = option[1:]
+        if option in ("-h", "-help"):
+            print(USAGE, end="")
+            return None
+        if option == "-netdev":
+            text = value(option)
+            with option_context(option, text):
+                config.netdevs.append(parse_opts(text, "type"))
+        elif option == "-device":
+            text = value(option)
+            with option_context(option, text):
+                config.devices.append(parse_opts(text, "driver"))
+        elif option == "-object":
+            text = value(option)
+            with option_context(option, text):
+                config.objects.append(parse_opts(text, "qom-type"))
+        elif option == "-kernel":
+            config.kernel = value(option)
+        elif option == "-append":
+            config.append = value(option)
+        elif option == "-m":
+            text = value(option)
+            with option_context(option, text):
+                config.ram_size = parse_size(text)
+        elif option == "-icount":
+            text = value(option)
+            with option_context(option, text):
+                config.icount = parse_opts(text, "shift")
+                config.icount.check_keys({"shift", "sleep"})
+        elif option == "-nographic":
+            pass
+        elif option == "-display":
+            value(option)
+        else:
+            raise UserError(f"{option}: invalid option (try -help)")
+        i += 1
+    return config
+
+
+def run(config: Config) -> int:
+    """Build what the config describes, run it, tear it down; return the exit status."""
+    from emu.machine import Machine
+    from netdev.net import Net
+
+    loop = MainLoop()
+    net = Net(loop)
+    machine: Machine | None = None
+    try:
+        for opts in config.netdevs:
+            with option_context("-netdev", opts.text):
+                net.add_netdev(opts)
+        if config.kernel is not None:
+            with option_context("-icount", config.icount.text):
+                shift = config.icount.get_int("shift", 0)
+                sleep = config.icount.get_bool("sleep", True)
+            machine = Machine(loop, ram_size=config.ram_size, icount_shift=shift or 0,
+                              icount_sleep=sleep)
+            with option_context("-kernel", config.kernel):
+                machine.load_kernel(config.kernel, config.append)
+        for opts in config.devices:
+            with option_context("-device", opts.text):
+                if machine is None:
+                    raise UserError("devices need a machine: give -kernel")
+                machine.add_device(opts, net)
+        for opts in config.objects:
+            with option_context("-object", opts.text):
+                net.add_object(opts)
+        for warning in net.startup_warnings():
+            print(f"toynic: warning: {warning}", file=sys.stderr)
+        _stop_on_signals(loop)
+        if machine is not None:
+            return machine.run()
+        loop.run_forever()
+        return 0
+    finally:
+        net.close()
+        loop.close()
+
+
+def _stop_on_signals(loop: MainLoop) -> None:
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.aio.add_signal_handler(signum, loop.stop)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        config = parse_args(sys.argv[1:] if argv is None else argv)
+        if config is None:
+            return 0
+        return run(config)
+    except UserError as err:
+        print(f"toynic: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

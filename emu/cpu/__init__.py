@@ -1,0 +1,1 @@
+"""RV32IM + Zicsr CPU, machine mode (QEMU: target/riscv/)."""

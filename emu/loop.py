@@ -1,0 +1,124 @@
+"""MainLoop — QEMU's main loop (util/main-loop.c, util/aio-posix.c) on asyncio's event loop.
+
+The whole emulator is one thread around one `MainLoop`:
+
+- `set_fd_handler(fd, on_read, on_write)` mirrors `qemu_set_fd_handler`: read and write
+  interest are registered independently, so turning write polling on or off never
+  touches a read handler (or a pending connect's write handler) that another party set.
+  Passing None for a direction removes only that direction.
+- `bh(fn)` schedules a bottom half: `fn` runs on the next loop iteration, never inside
+  the caller (QEMU's `qemu_bh_schedule`).
+- `call_later(seconds, fn)` is a host (real-time) timer; virtual-time timers live in
+  `emu.clock`.
+- `run_until(predicate, timeout)` drives the loop until a condition holds or a real-time
+  deadline passes — the only way tests wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+
+Handler = Callable[[], object]
+
+
+class MainLoop:
+    """One event loop: fd handlers, bottom halves and host timers."""
+
+    def __init__(self) -> None:
+        self._aio = asyncio.new_event_loop()
+        self._readers: dict[int, Handler] = {}
+        self._writers: dict[int, Handler] = {}
+        self._wake_on_event = False
+
+    @property
+    def aio(self) -> asyncio.AbstractEventLoop:
+        return self._aio
+
+    def set_fd_handler(
+        self, fd: int, on_read: Handler | None, on_write: Handler | None
+    ) -> None:
+        """Set both directions of interest for `fd` (None switches a direction off)."""
+        self._set_one(fd, on_read, self._readers, self._aio.add_reader, self._aio.remove_reader)
+        self._set_one(fd, on_write, self._writers, self._aio.add_writer, self._aio.remove_writer)
+
+    def set_read_handler(self, fd: int, on_read: Handler | None) -> None:
+        self._set_one(fd, on_read, self._readers, self._aio.add_reader, self._aio.remove_reader)
+
+    def set_write_handler(self, fd: int, on_write: Handler | None) -> None:
+        self._set_one(fd, on_write, self._writers, self._aio.add_writer, self._aio.remove_writer)
+
+    def _set_one(
+        self,
+        fd: int,
+        handler: Handler | None,
+        table: dict[int, Handler],
+        add: Callable[..., object],
+        remove: Callable[[int], object],
+    ) -> None:
+        current = table.get(fd)
+        if handler is current:
+            return
+        if handler is None:
+            del table[fd]
+            remove(fd)
+        else:
+            if current is not None:
+                remove(fd)
+            table[fd] = handler
+            add(fd, self._dispatch, handler)
+
+    def remove_fd(self, fd: int) -> None:
+        """Forget every handler of `fd` (call before closing it)."""
+        self.set_fd_handler(fd, None, None)
+
+    def _dispatch(self, fn: Callable[..., object], *args: object) -> None:
+        fn(*args)
+        if self._wake_on_event:
+            # A waiter in run_once() re-checks its condition after every event.
+            self._aio.stop()
+
+    def bh(self, fn: Callable[..., object], *args: object) -> asyncio.Handle:
+        return self._aio.call_soon(self._dispatch, fn, *args)
+
+    def call_later(
+        self, seconds: float, fn: Callable[..., object], *args: object
+    ) -> asyncio.TimerHandle:
+        return self._aio.call_later(seconds, self._dispatch, fn, *args)
+
+    def run_until(
+        self, predicate: Callable[[], bool], timeout: float, step: float = 0.05
+    ) -> bool:
+        """Run the loop until `predicate()` is true; False if `timeout` seconds pass first."""
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            self.run_once(min(step, remaining))
+        return True
+
+    def run_once(self, timeout: float = 0.0) -> None:
+        """Wait at most `timeout` seconds for the next event, and run what is ready."""
+        waker = self._aio.call_later(timeout, self._aio.stop)
+        self._wake_on_event = True
+        try:
+            self._aio.run_forever()
+        finally:
+            self._wake_on_event = False
+            waker.cancel()
+
+    def run_forever(self) -> None:
+        """Serve handlers until `stop()` is called."""
+        self._aio.run_forever()
+
+    def stop(self) -> None:
+        self._aio.stop()
+
+    def close(self) -> None:
+        for fd in list(self._readers) + list(self._writers):
+            with contextlib.suppress(KeyError, ValueError):
+                self.remove_fd(fd)
+        self._aio.close()

@@ -1,0 +1,1 @@
+"""Network layer: clients, queues, socket netdev, hubs, pcap (QEMU: net/)."""
