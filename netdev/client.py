@@ -1,0 +1,132 @@
+"""NetClient — QEMU's NetClientState + NetClientInfo (include/net/net.h, net/net.c).
+
+A NetClient is one end of a point-to-point link: a NIC, a socket netdev or a hub port.
+Two clients are joined with `connect_peers`; frames one sends land in the other's
+incoming queue (`netdev.queue.NetQueue`, whose docstring holds the delivery contract).
+
+Subclasses override the hooks `receive`, `can_receive`, `cleanup` and, for speed,
+`receive_batch` (frames in wire format, see `netdev.framing.RecordBatch`). The owner of
+a client calls `send` / `send_async` / `send_batch`, `flush_queued` and `purge_queued`.
+Observers (pcap dump filters) hang on `filters` and see frames in both directions.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from emu.errors import UserError
+from netdev.framing import RecordBatch
+from netdev.queue import NetQueue, SentCallback
+
+
+class FrameObserver(Protocol):
+    """A filter that watches frames without altering traffic (QEMU's filter-dump)."""
+
+    def observe(self, frame: bytes, sent_by_owner: bool) -> None: ...
+
+    def observe_batch(self, batch: RecordBatch, sent_by_owner: bool) -> None: ...
+
+
+class NetClient:
+    """One end of a link: name, model, peer, link state, info string, incoming queue."""
+
+    def __init__(self, name: str, model: str) -> None:
+        self.name = name
+        self.model = model
+        self.peer: NetClient | None = None
+        self.link_down = False
+        self.info_str = ""
+        self.receive_disabled = False
+        self.queue_index = 0
+        self.incoming_queue = NetQueue(self)
+        self.filters: list[FrameObserver] = []
+
+    # -- hooks ---------------------------------------------------------------------------
+
+    def receive(self, frame: bytes) -> int:
+        """Take one frame: > 0 consumed, 0 not now (re-offered later), < 0 dropped."""
+        return -1
+
+    def receive_batch(self, batch: RecordBatch) -> int:
+        """Take frames from the front of `batch`; return how many were taken (consumed or
+        dropped). Stopping short means "not now" for the rest. Default: frame by frame."""
+        taken = 0
+        receive = self.receive
+        for frame in batch.frames():
+            if receive(frame) == 0:
+                return taken
+            taken += 1
+        return taken
+
+    def can_receive(self) -> bool:
+        return True
+
+    def cleanup(self) -> None:
+        """Release host resources (sockets, fd handlers); called once by Net.close."""
+
+    def peer_flushed(self) -> None:
+        """Our peer became able to receive again; a hub port passes that on to its hub."""
+
+    # -- used by the owner -----------------------------------------------------------------
+
+    def send(self, frame: bytes) -> int:
+        """qemu_send_packet: send without completion callback."""
+        return self._send(frame, None)
+
+    def send_async(self, frame: bytes, on_sent: SentCallback) -> int:
+        """qemu_send_packet_async: 0 means queued; `on_sent` fires once when it is done."""
+        return self._send(frame, on_sent)
+
+    def _send(self, frame: bytes, on_sent: SentCallback | None) -> int:
+        peer = self.peer
+        if self.link_down or peer is None:
+            return len(frame) or 1
+        if self.filters or peer.filters:
+            self._observe(frame, peer)
+        return peer.incoming_queue.send(self, frame, on_sent)
+
+    def send_batch(self, batch: RecordBatch, on_sent: SentCallback | None = None) -> int:
+        """Send a batch; returns how many frames were taken at once. If fewer than all,
+        the rest is queued as one entry and `on_sent` (if any) fires once for it."""
+        peer = self.peer
+        if self.link_down or peer is None:
+            return batch.count
+        if self.filters or peer.filters:
+            self._observe_batch(batch, peer)
+        return peer.incoming_queue.send_batch(self, batch, on_sent)
+
+    def _observe(self, frame: bytes, peer: NetClient) -> None:
+        for observer in self.filters:
+            observer.observe(frame, True)
+        for observer in peer.filters:
+            observer.observe(frame, False)
+
+    def _observe_batch(self, batch: RecordBatch, peer: NetClient) -> None:
+        for observer in self.filters:
+            observer.observe_batch(batch, True)
+        for observer in peer.filters:
+            observer.observe_batch(batch, False)
+
+    def flush_queued(self) -> None:
+        """qemu_flush_queued_packets: the receiver can take frames again."""
+        self.receive_disabled = False
+        if self.peer is not None:
+            self.peer.peer_flushed()
+        self.incoming_queue.flush()
+
+    def purge_queued(self) -> None:
+        """qemu_purge_queued_packets: drop frames this client queued at its peer."""
+        if self.peer is not None:
+            self.peer.incoming_queue.purge(self)
+
+
+def connect_peers(a: NetClient, b: NetClient) -> None:
+    """Join two clients into a link (both must be unpeered)."""
+    for client in (a, b):
+        if client.peer is not None:
+            raise UserError(f"netdev '{client.name}' is already in use")
+    if a is b:
+        raise UserError(f"netdev '{a.name}' cannot be its own peer")
+    a.peer = b
+    b.peer = a
+
