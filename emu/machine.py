@@ -1,0 +1,390 @@
+"""Machine — the toynic board, QEMU's hw/riscv/virt.c plus the icount vCPU loop
+(accel/tcg/tcg-accel-ops-icount.c, system/cpu-timers.c).
+
+The board: RAM at RAM_BASE, the power device, CLINT, PLIC, 16550A console UART and the
+ISA I/O window (NE2000 boards plug in there), all decoded by one `Bus`; CLINT lines and
+the PLIC's output feed the CPU's MSIP/MTIP/MEIP.
+
+The run: the CPU executes in slices scheduled as bottom halves on the MainLoop, so
+sockets and host timers are served between slices and several machines can share a loop.
+A slice never runs past the next virtual-timer deadline, and a timer armed earlier from
+inside a slice stops the CPU, so timers fire at the same instruction every run. When the
+CPU idles in `wfi`:
+- sleep=off: after one non-blocking poll of host I/O, time jumps to the next deadline;
+- sleep=on (default): the machine waits in real time (1 virtual ns = 1 real ns) for at
+  most the time left until the next deadline; without host I/O the clock then lands
+  exactly on the deadline, so the run stays deterministic. If host I/O raises an
+  interrupt first, virtual time advances by the real time waited (QEMU's icount warp)
+  and the CPU continues from there — the only source of non-determinism.
+- with no deadline at all, only an interrupt from host I/O can wake the CPU.
+
+Ends: the power device (exit status = the guest's code; the OS keeps its low 8 bits), a
+fatal guest trap (one line on stderr, status GUEST_FAULT_STATUS), or `loop.stop()` from
+SIGINT/SIGTERM (status 0, as QEMU's "terminating on signal").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, BinaryIO, TextIO
+
+from devices.clint import NS_PER_TICK, Clint
+from devices.plic import Plic
+from devices.power import PowerDevice
+from devices.uart import Uart16550
+from emu.board import (
+    CLINT_BASE,
+    CLINT_SIZE,
+    ISA_BASE,
+    ISA_IRQ_BASE,
+    PLIC_BASE,
+    PLIC_SIZE,
+    POWER_BASE,
+    POWER_SIZE,
+    RAM_BASE,
+    RAM_DEFAULT_SIZE,
+    UART_BASE,
+    UART_IRQ,
+    UART_SIZE,
+)
+from emu.bus import Bus, IsaBus, Ram
+from emu.clock import VirtualClock
+from emu.cpu.trap import GuestFault, cause_name
+from emu.errors import UserError
+from emu.irq import IrqLine
+from emu.loader import load_elf
+from emu.loop import MainLoop
+from emu.opts import Opts
+
+MIP_MSIP = 1 << 3
+MIP_MTIP = 1 << 7
+MIP_MEIP = 1 << 11
+
+SLICE_INSNS = 20_000
+MAX_ICOUNT_SHIFT = 10
+RAM_MAX_SIZE = 1 << 31
+ISA_IRQS = 16
+GUEST_FAULT_STATUS = 1
+# A sleeping machine re-checks at least this often (seconds), so huge deadlines stay sane.
+MAX_IDLE_WAIT = 1.0
+
+REG_SP = 2
+REG_A0 = 10
+REG_A1 = 11
+
+
+def default_cpu(bus: Bus, ram: bytearray, ram_base: int, read_mtime: Callable[[], int]) -> Any:
+    from emu.cpu.cpu import Cpu
+
+    return Cpu(bus, ram, ram_base, read_mtime)
+
+
+class Machine:
+    """One toy RISC-V board with its CPU, devices and virtual clock."""
+
+    def __init__(
+        self,
+        loop: MainLoop,
+        *,
+        ram_size: int = RAM_DEFAULT_SIZE,
+        icount_shift: int = 0,
+        icount_sleep: bool = True,
+        console: BinaryIO | None = None,
+        stderr: TextIO | None = None,
+        stdin_fd: int | None = None,
+        cpu_factory: Callable[..., Any] = default_cpu,
+    ) -> None:
+        if not 0 <= icount_shift <= MAX_ICOUNT_SHIFT:
+            raise UserError(f"-icount: shift must be between 0 and {MAX_ICOUNT_SHIFT}")
+        if not 0 < ram_size <= RAM_MAX_SIZE or ram_size % 4:
+            raise UserError(
+                f"-m: RAM size must be a multiple of 4 bytes, at most {RAM_MAX_SIZE >> 30}G")
+        self.loop = loop
+        self.console: BinaryIO = console if console is not None else sys.stdout.buffer
+        self.stderr: TextIO = stderr if stderr is not None else sys.stderr
+        self.icount_sleep = icount_sleep
+        self.exit_code: int | None = None
+        self.nics: list[Any] = []
+
+        self.clock = VirtualClock(icount_shift)
+        self.bus = Bus()
+        self.ram = Ram(ram_size)
+        self.isa = IsaBus()
+        self.cpu = cpu_factory(self.bus, self.ram.data, RAM_BASE, self._read_mtime)
+        self.clock.attach_counter(lambda: self.cpu.instret)
+        self.clock.on_mod = self._timer_modded
+
+        self.plic = Plic(self._cpu_line("meip", MIP_MEIP))
+        self.clint = Clint(self.clock, self._cpu_line("msip", MIP_MSIP),
+                           self._cpu_line("mtip", MIP_MTIP))
+        self.uart = Uart16550(self.plic.line(UART_IRQ), self.console)
+        self.power = PowerDevice(self._poweroff)
+        self.bus.map(POWER_BASE, POWER_SIZE, self.power, "power")
+        self.bus.map(CLINT_BASE, CLINT_SIZE, self.clint, "clint")
+        self.bus.map(PLIC_BASE, PLIC_SIZE, self.plic, "plic")
+        self.bus.map(UART_BASE, UART_SIZE, self.uart, "uart")
+        self.bus.map(ISA_BASE, IsaBus.SIZE, self.isa, "isa-io")
+        self.bus.map(RAM_BASE, ram_size, self.ram, "ram")
+
+        if stdin_fd is None and console is None and os.isatty(0):
+            stdin_fd = 0
+        self._stdin_fd = stdin_fd
+        self.uart.on_rx_space = self._watch_stdin
+
+        self._started = False
+        self._in_slice = False
+        self._slice_end_ns = 0
+        self._scheduled: Any = None
+        self._idle = False
+        self._idle_since = 0.0
+        self._idle_handle: Any = None
+        self._idle_capped = False
+        self._stop_loop_on_exit = False
+        self._crash: BaseException | None = None
+
+    # -- wiring ---------------------------------------------------------------------------
+
+    @property
+    def instret(self) -> int:
+        return int(self.cpu.instret)
+
+    def _read_mtime(self) -> int:
+        return self.clock.now() // NS_PER_TICK
+
+    def _cpu_line(self, name: str, mask: int) -> IrqLine:
+        line = IrqLine(name)
+        line.connect(lambda level: self._set_cpu_irq(mask, level))
+        return line
+
+    def _set_cpu_irq(self, mask: int, level: bool) -> None:
+        self.cpu.set_irq(mask, level)
+        if level and self._idle:
+            self._wake()
+
+    def isa_irq(self, irq: int) -> IrqLine:
+        """The PLIC input that ISA IRQ `irq` drives."""
+        if not 0 <= irq < ISA_IRQS:
+            raise UserError(f"irq {irq} is not an ISA IRQ (0-{ISA_IRQS - 1})")
+        return self.plic.line(ISA_IRQ_BASE + irq)
+
+    def add_device(self, opts: Opts, net: Any) -> Any:
+        """Plug in a `-device` (only `ne2k_isa` exists on this board)."""
+        driver = opts.require("driver")
+        if driver != "ne2k_isa":
+            raise UserError(f"'{driver}' is not a valid device model name")
+        from devices.ne2000 import ne2k_isa_from_opts
+
+        nic = ne2k_isa_from_opts(opts, isa=self.isa, isa_irq=self.isa_irq, net=net,
+                                 nic_index=len(self.nics))
+        self.nics.append(nic)
+        return nic
+
+    # -- program start --------------------------------------------------------------------
+
+    def load_kernel(self, path: str, append: str = "") -> None:
+        """Load the ELF at `path`; start it as main(argc, argv) with argv from `append`."""
+        image = load_elf(path, self.ram.data, RAM_BASE)
+        words = [os.path.basename(path), *append.split()]
+        strings = [word.encode() + b"\0" for word in words]
+        ram_end = RAM_BASE + len(self.ram.data)
+        strings_at = ram_end - sum(len(s) for s in strings)
+        argv_at = (strings_at - 4 * (len(words) + 1)) & ~3
+        sp = argv_at & ~15
+        if sp <= image.end:
+            raise UserError("-append: the command line does not fit in RAM above the program")
+        pointers = []
+        cursor = strings_at
+        for text in strings:
+            self.ram.write(cursor - RAM_BASE, len(text), int.from_bytes(text, "little"))
+            pointers.append(cursor)
+            cursor += len(text)
+        for index, pointer in enumerate([*pointers, 0]):
+            self.ram.write(argv_at - RAM_BASE + 4 * index, 4, pointer)
+        for reg in range(len(self.cpu.x)):
+            self.cpu.x[reg] = 0
+        self.cpu.x[REG_A0] = len(words)
+        self.cpu.x[REG_A1] = argv_at
+        self.cpu.x[REG_SP] = sp
+        self.cpu.pc = image.entry
+
+    # -- the run --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Begin executing on the loop (idempotent); `run`/`run_until` call it."""
+        if self._started:
+            return
+        self._started = True
+        self._watch_stdin()
+        self._schedule()
+
+    def run(self) -> int:
+        """Run until power-off, a fatal guest trap or `loop.stop()`; returns the exit status."""
+        self._stop_loop_on_exit = True
+        try:
+            if self.exit_code is None:
+                self.start()
+                self.loop.run_forever()
+        finally:
+            self._stop_loop_on_exit = False
+            self._unwatch_stdin()
+            self._flush_console()
+        self._reraise()
+        return self.exit_code if self.exit_code is not None else 0
+
+    def run_until(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        """Run (sharing the loop with anything else on it) until `predicate()` or `timeout`."""
+        self.start()
+        try:
+            return self.loop.run_until(lambda: predicate() or self._crash is not None, timeout)
+        finally:
+            self._flush_console()
+            self._reraise()
+
+    def _reraise(self) -> None:
+        if self._crash is not None:
+            crash, self._crash = self._crash, None
+            raise crash
+
+    def _schedule(self) -> None:
+        if self._scheduled is None and self.exit_code is None:
+            self._scheduled = self.loop.bh(self._slice)
+
+    def _slice(self) -> None:
+        self._scheduled = None
+        if self.exit_code is not None:
+            return
+        try:
+            self._run_slice()
+        except GuestFault as fault:
+            self._report_fault(fault)
+        except Exception as exc:
+            # asyncio would log and swallow it; keep it for run()/run_until() to raise.
+            self._crash = exc
+            self._finish(GUEST_FAULT_STATUS)
+
+    def _run_slice(self) -> None:
+        self.clock.run_timers()
+        if self.exit_code is not None:
+            return
+        budget = SLICE_INSNS
+        deadline = self.clock.next_deadline()
+        if deadline is not None:
+            budget = max(1, min(budget, self.clock.insns_until(deadline)))
+        self._slice_end_ns = self.clock.now() + (budget << self.clock.shift)
+        self._in_slice = True
+        try:
+            self.cpu.run(budget)
+        finally:
+            self._in_slice = False
+        if self.exit_code is not None:
+            return
+        if self.cpu.waiting:
+            self._enter_idle()
+        else:
+            self._schedule()
+
+    def _timer_modded(self, deadline: int) -> None:
+        if self._in_slice and deadline < self._slice_end_ns:
+            self.cpu.request_stop()
+        elif self._idle:
+            # A host event re-armed a timer: recompute how long to idle.
+            self._wake()
+
+    def _enter_idle(self) -> None:
+        self._idle = True
+        self._idle_since = time.monotonic()
+        deadline = self.clock.next_deadline()
+        if deadline is None:
+            return
+        if self.icount_sleep:
+            wait = (deadline - self.clock.now()) / 1e9
+            self._idle_capped = wait > MAX_IDLE_WAIT
+            self._idle_handle = self.loop.call_later(min(wait, MAX_IDLE_WAIT), self._idle_expired)
+        else:
+            # call_later(0) runs after this iteration's poll for host I/O.
+            self._idle_handle = self.loop.call_later(0, self._idle_expired)
+
+    def _idle_expired(self) -> None:
+        self._idle_handle = None
+        if self.icount_sleep and self._idle_capped:
+            self._wake()
+            return
+        self._idle = False
+        deadline = self.clock.next_deadline()
+        if deadline is not None:
+            self.clock.advance(deadline - self.clock.now())
+        self._schedule()
+
+    def _wake(self) -> None:
+        """Leave idle early: with sleep=on, keep the virtual time the real wait was worth."""
+        if self._idle_handle is not None:
+            self._idle_handle.cancel()
+            self._idle_handle = None
+        self._idle = False
+        deadline = self.clock.next_deadline()
+        if self.icount_sleep and deadline is not None:
+            waited_ns = int((time.monotonic() - self._idle_since) * 1e9)
+            self.clock.advance(min(waited_ns, deadline - self.clock.now()))
+        self._schedule()
+
+    def _poweroff(self, status: int) -> None:
+        self._finish(status)
+
+    def _finish(self, status: int) -> None:
+        if self.exit_code is None:
+            self.exit_code = status
+        self.cpu.request_stop()
+        if self._idle_handle is not None:
+            self._idle_handle.cancel()
+            self._idle_handle = None
+        self._idle = False
+        if self._stop_loop_on_exit:
+            self.loop.stop()
+
+    def _report_fault(self, fault: GuestFault) -> None:
+        self._flush_console()
+        print(
+            f"toynic: guest fault: {cause_name(fault.cause)} (cause {fault.cause & 0x7FFF_FFFF}) "
+            f"at pc={fault.pc:#010x}, mtval={fault.mtval:#010x}",
+            file=self.stderr,
+            flush=True,
+        )
+        self._finish(GUEST_FAULT_STATUS)
+
+    def _flush_console(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.console.flush()
+
+    # -- console input --------------------------------------------------------------------
+
+    def _watch_stdin(self) -> None:
+        if self._stdin_fd is not None and self._started and self.uart.can_receive():
+            self.loop.set_read_handler(self._stdin_fd, self._stdin_ready)
+
+    def _unwatch_stdin(self) -> None:
+        if self._stdin_fd is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                self.loop.set_read_handler(self._stdin_fd, None)
+
+    def _stdin_ready(self) -> None:
+        room = self.uart.can_receive()
+        if room <= 0:
+            self._unwatch_stdin()
+            return
+        try:
+            data = os.read(self._stdin_fd, room) if self._stdin_fd is not None else b""
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._unwatch_stdin()
+            self._stdin_fd = None
+            return
+        self.uart.receive(data)
+        if not self.uart.can_receive():
+            self._unwatch_stdin()
