@@ -1,0 +1,161 @@
+"""NE2000 ISA board — QEMU's hw/net/ne2000-isa.c plus the board half of hw/net/ne2000.c.
+
+The board wraps a DP8390 chip core: it decodes the 32-byte ISA I/O window (chip
+registers 0x00-0x0F, data port 0x10, reset port 0x1F; access widths as QEMU's, see
+qemu-behaviour.md §4.1), holds the station MAC that reset writes into the PROM, owns the
+IRQ line and the NetClient that connects the NIC to a netdev
+(`-device ne2k_isa,netdev=ID,iobase=0x300,irq=9,mac=52:54:00:12:34:56`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from devices.dp8390 import Dp8390, NicStats
+from emu.bus import IsaBus
+from emu.errors import UserError
+from emu.irq import IrqLine
+from emu.opts import Opts
+from netdev.client import NetClient
+from netdev.framing import RecordBatch
+
+if TYPE_CHECKING:
+    from netdev.net import Net
+
+MODEL = "ne2k_isa"
+IO_SIZE = 0x20
+DATA_PORT = 0x10
+RESET_PORT = 0x1F
+DEFAULT_IOBASE = 0x300
+DEFAULT_IRQ = 9
+DEFAULT_MAC = bytes.fromhex("525400123456")
+OPTION_KEYS = frozenset({"driver", "id", "netdev", "iobase", "irq", "mac"})
+
+_ONES = (0, 0xFF, 0xFFFF, 0, 0xFFFFFFFF)
+
+
+def format_mac(mac: bytes) -> str:
+    return ":".join(f"{b:02x}" for b in mac)
+
+
+def parse_mac(text: str) -> bytes:
+    """`52:54:00:12:34:56` → 6 bytes; UserError on anything else."""
+    parts = text.split(":")
+    if len(parts) == 6 and all(len(p) == 2 and _is_hex(p) for p in parts):
+        return bytes(int(p, 16) for p in parts)
+    raise UserError(f"Property 'mac' expects an address like 52:54:00:12:34:56, not '{text}'")
+
+
+def _is_hex(text: str) -> bool:
+    return all(c in "0123456789abcdefABCDEF" for c in text)
+
+
+class Ne2000Client(NetClient):
+    """The NIC's end of the net layer (QEMU: the NICState's NetClientState)."""
+
+    def __init__(self, name: str, chip: Dp8390, mac: bytes) -> None:
+        super().__init__(name, MODEL)
+        self.chip = chip
+        self.info_str = f"model={MODEL},macaddr={format_mac(mac)}"
+
+    def receive(self, frame: bytes) -> int:
+        # The queue's flush re-offers frames without asking can_receive() (as QEMU's
+        # does), so "no room for a full-size frame" must answer 0 here: the queue keeps
+        # the frame and the chip flushes once the guest frees ring space.
+        chip = self.chip
+        if not chip.can_receive():
+            return 0
+        return chip.receive(frame)
+
+    def receive_batch(self, batch: RecordBatch) -> int:
+        chip = self.chip
+        taken = 0
+        for frame in batch.frames():
+            if not chip.can_receive():
+                break
+            chip.receive(frame)
+            taken += 1
+        return taken
+
+    def can_receive(self) -> bool:
+        return self.chip.can_receive()
+
+
+class Ne2000Isa:
+    """The board: a Region for the I/O window, the chip, its IRQ line and NetClient."""
+
+    def __init__(self, mac: bytes = DEFAULT_MAC, name: str = MODEL) -> None:
+        if len(mac) != 6:
+            raise ValueError("a MAC address is 6 bytes")
+        self._mac = bytes(mac)
+        self.irq = IrqLine(f"{name}.irq")
+        self.chip = Dp8390(self.irq)
+        self.nc = Ne2000Client(name, self.chip, self._mac)
+        self.chip.sink = self.nc
+        self.chip.reset(self._mac)
+
+    @property
+    def mac(self) -> bytes:
+        return self._mac
+
+    @property
+    def stats(self) -> NicStats:
+        return self.chip.stats
+
+    def reset(self) -> None:
+        self.chip.reset(self._mac)
+
+    def read(self, offset: int, size: int) -> int:
+        if offset == DATA_PORT:
+            value = self.chip.dma_read(size)
+            return value & _ONES[size]
+        if size == 1:
+            if offset < DATA_PORT:
+                return self.chip.read_reg(offset)
+            if offset == RESET_PORT:
+                self.chip.reset(self._mac)
+                return 0
+        return _ONES[size]
+
+    def write(self, offset: int, size: int, value: int) -> None:
+        if offset == DATA_PORT:
+            self.chip.dma_write(size, value & _ONES[size])
+        elif size == 1 and offset < DATA_PORT:
+            self.chip.write_reg(offset, value)
+
+
+def ne2k_isa_from_opts(
+    opts: Opts,
+    *,
+    isa: IsaBus,
+    isa_irq: Callable[[int], IrqLine],
+    net: Net,
+    nic_index: int,
+) -> Ne2000Isa:
+    """Build `-device ne2k_isa,...`, map it into `isa`, wire its IRQ and peer it with its netdev."""
+    opts.check_keys(OPTION_KEYS)
+    iobase = opts.get_int("iobase", DEFAULT_IOBASE)
+    irq = opts.get_int("irq", DEFAULT_IRQ)
+    assert iobase is not None and irq is not None
+    if not 0 <= iobase <= IsaBus.SIZE - IO_SIZE:
+        raise UserError(f"ne2k_isa: iobase {iobase:#x} is outside the ISA I/O space")
+    if not 0 <= irq <= 15:
+        raise UserError(f"ne2k_isa: irq {irq} is not an ISA IRQ (0-15)")
+    mac_text = opts.get("mac")
+    if mac_text is None:
+        mac = DEFAULT_MAC[:5] + bytes(((DEFAULT_MAC[5] + nic_index) & 0xFF,))
+    else:
+        mac = parse_mac(mac_text)
+    netdev_id = opts.get("netdev")
+    name = opts.get("id") or (MODEL if nic_index == 0 else f"{MODEL}.{nic_index}")
+    board = Ne2000Isa(mac, name)
+    try:
+        isa.map(iobase, IO_SIZE, board, name)
+    except ValueError as err:
+        last = iobase + IO_SIZE - 1
+        raise UserError(f"ne2k_isa: I/O ports {iobase:#x}-{last:#x} in use ({err})") from None
+    line = isa_irq(irq)
+    board.irq.connect(line.set)
+    net.add_nic(board.nc, netdev_id)
+    return board
