@@ -43,6 +43,7 @@ from devices.dp8390 import (
     ENRSR_RXOK,
 )
 from emu.qtest import QTest
+from netdev.client import NetClient
 
 DATA = 0x10
 RESET = 0x1F
@@ -204,3 +205,15 @@ class Ne2000Driver:
             self.outb(EN0_BOUNDARY, nxt - 1)
         self.outb(EN0_ISR, ENISR_RX)
         return frames
+
+
+class RecordingPeer(NetClient):
+    """A netdev stand-in: records the frames the NIC transmits, can inject frames."""
+
+    def __init__(self, name: str = "peer") -> None:
+        super().__init__(name, "test-peer")
+        self.frames: list[bytes] = []
+
+    def receive(self, frame: bytes) -> int:
+        self.frames.append(bytes(frame))
+        return len(frame) or 1
