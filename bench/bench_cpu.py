@@ -1,0 +1,109 @@
+"""CPU speed: guest MIPS of the block translator on a CPU-bound and a memory-heavy guest.
+
+Both guests are assembled with tests/rvasm.py (no cross compiler needed) and end in
+`wfi` with interrupts disabled, which makes `Cpu.run()` return. Prints JSON lines.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import zlib
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from emu.bus import Bus  # noqa: E402
+from emu.cpu.cpu import Cpu  # noqa: E402
+from tests.rvasm import Asm  # noqa: E402
+
+RAM_BASE = 0x8000_0000
+CODE_SIZE = 0x1000
+CRC_LEN = 64 * 1024
+COPY_LEN = 1024 * 1024
+
+
+def crc32_guest() -> Asm:
+    a = Asm(RAM_BASE)
+    a.li("a0", RAM_BASE + CODE_SIZE)
+    a.li("a3", RAM_BASE + CODE_SIZE + CRC_LEN)
+    a.li("a5", 0xEDB88320)
+    a.li("a2", 0xFFFFFFFF)
+    a.label("byte")
+    a.lbu("t0", "a0", 0)
+    a.xor("a2", "a2", "t0")
+    a.li("t1", 8)
+    a.label("bit")  # crc = (crc >> 1) ^ (poly & -(crc & 1)), as gcc -O2 compiles it
+    a.andi("t2", "a2", 1)
+    a.sub("t2", "zero", "t2")
+    a.and_("t2", "t2", "a5")
+    a.srli("a2", "a2", 1)
+    a.xor("a2", "a2", "t2")
+    a.addi("t1", "t1", -1)
+    a.bne("t1", "zero", "bit")
+    a.addi("a0", "a0", 1)
+    a.bne("a0", "a3", "byte")
+    a.xori("a2", "a2", -1)
+    a.wfi()
+    return a
+
+
+def memcpy_guest() -> Asm:
+    """memset the destination, then copy 16 bytes per iteration (an unrolled word loop)."""
+    a = Asm(RAM_BASE)
+    src, dst = RAM_BASE + CODE_SIZE, RAM_BASE + CODE_SIZE + COPY_LEN
+    a.li("a1", dst)
+    a.li("a2", dst + COPY_LEN)
+    a.label("set")
+    for off in range(0, 16, 4):
+        a.sw("zero", "a1", off)
+    a.addi("a1", "a1", 16)
+    a.bne("a1", "a2", "set")
+    a.li("a0", src)
+    a.li("a1", dst)
+    a.label("copy")
+    for i, r in enumerate(("t0", "t1", "t2", "t3")):
+        a.lw(r, "a0", 4 * i)
+    for i, r in enumerate(("t0", "t1", "t2", "t3")):
+        a.sw(r, "a1", 4 * i)
+    a.addi("a0", "a0", 16)
+    a.addi("a1", "a1", 16)
+    a.bne("a1", "a2", "copy")
+    a.wfi()
+    return a
+
+
+def run(name: str, asm: Asm, ram_size: int, data: bytes) -> Cpu:
+    ram = bytearray(ram_size)
+    code = asm.code()
+    ram[:len(code)] = code
+    ram[CODE_SIZE:CODE_SIZE + len(data)] = data
+    cpu = Cpu(Bus(), ram, RAM_BASE, lambda: cpu.instret)
+    start = time.perf_counter()
+    while not cpu.waiting:
+        cpu.run(1_000_000)
+    elapsed = time.perf_counter() - start
+    print(json.dumps({"bench": "cpu", "guest": name, "instructions": cpu.instret,
+                      "seconds": round(elapsed, 3), "mips": round(cpu.instret / elapsed / 1e6, 2)}),
+          flush=True)
+    return cpu
+
+
+def main() -> int:
+    data = bytes((i * 7 + (i >> 8)) & 0xFF for i in range(CRC_LEN))
+    cpu = run("crc32", crc32_guest(), 1 << 20, data)
+    if cpu.x[12] != zlib.crc32(data):
+        print(f"bench_cpu: crc32 guest computed {cpu.x[12]:#x}", file=sys.stderr)
+        return 1
+    src = bytes((i * 13) & 0xFF for i in range(COPY_LEN))
+    cpu = run("memcpy", memcpy_guest(), CODE_SIZE + 2 * COPY_LEN, src)
+    dst = CODE_SIZE + COPY_LEN
+    if cpu.ram[dst:dst + COPY_LEN] != src:
+        print("bench_cpu: memcpy guest copied wrong bytes", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,213 @@
+"""Cpu — one RV32IM + Zicsr hart in machine mode; QEMU's target/riscv/cpu.c plus the cpu_exec loop.
+
+`run(budget)` is the dispatch loop: between translated regions it takes pending
+interrupts and honours stop requests and wfi. Code comes from the block translator
+(emu.cpu.translate) keyed by pc; the CSR/trap/wfi instructions and slice tails go
+through the reference interpreter (emu.cpu.interp). Loads, stores and fetches inside
+RAM touch the bytearray directly; everything else goes through the Bus, whose BusError
+becomes an access fault.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from emu.bus import Bus, BusError
+from emu.cpu import interp
+from emu.cpu.csr import MIP_MEIP, MIP_MSIP, MIP_MTIP, MSTATUS_MIE, MSTATUS_MPIE
+from emu.cpu.decode import Insn, decode
+from emu.cpu.trap import (
+    INSN_ACCESS_FAULT,
+    INSN_MISALIGNED,
+    INTERRUPT,
+    IRQ_M_EXT,
+    IRQ_M_SOFT,
+    IRQ_M_TIMER,
+    LOAD_ACCESS_FAULT,
+    STORE_ACCESS_FAULT,
+    GuestFault,
+    Trap,
+)
+from emu.cpu.translate import Translator
+
+__all__ = ["Cpu", "GuestFault"]
+
+M32 = 0xFFFFFFFF
+# Highest priority first (priv spec 3.1.9: MEI > MSI > MTI).
+_IRQ_ORDER = ((MIP_MEIP, IRQ_M_EXT), (MIP_MSIP, IRQ_M_SOFT), (MIP_MTIP, IRQ_M_TIMER))
+_MAX_CACHED_REGIONS = 8192
+
+
+class Cpu:
+    def __init__(
+        self,
+        bus: Bus,
+        ram: bytearray,
+        ram_base: int,
+        read_mtime: Callable[[], int],
+        *,
+        translate: bool = True,
+    ) -> None:
+        self.bus = bus
+        self.ram = ram
+        self.ram_base = ram_base
+        self.read_mtime = read_mtime
+        self.x = [0] * 32
+        self.pc = ram_base
+        self.instret = 0
+        self.waiting = False
+        self.mstatus = 0
+        self.mie = 0
+        self.mip = 0
+        self.mtvec = 0
+        self.mepc = 0
+        self.mcause = 0
+        self.mtval = 0
+        self.mscratch = 0
+        self.cycle_offset = 0
+        self.instret_offset = 0
+        # True when the dispatch loop must look at something other than the next region:
+        # a stop request, wfi, or an enabled pending interrupt.
+        self.attention = False
+        self._stop = False
+        self._decoded: dict[int, Insn] = {}
+        self._regions: dict[int, Callable[[int], int]] = {}
+        self._translator = Translator(self) if translate else None
+
+    # --- the public interface the machine uses -------------------------------------
+
+    def run(self, budget: int) -> int:
+        """Execute up to `budget` instructions; return how many retired."""
+        self._stop = False
+        if self.waiting:
+            if not self.mip & self.mie:
+                return 0
+            self.waiting = False
+        self.update_attention()
+        start = self.instret
+        limit = start + budget
+        regions = self._regions
+        while self.instret < limit:
+            if self.attention:
+                if self._stop or self.waiting:
+                    break
+                self._take_interrupt()
+            try:
+                region = regions.get(self.pc)
+                if region is None:
+                    region = self._region_at(self.pc)
+                if not region(limit):
+                    interp.step(self)
+            except Trap as trap:
+                self._trap(trap.cause, trap.tval, trap.epc)
+        return self.instret - start
+
+    def request_stop(self) -> None:
+        self._stop = True
+        self.attention = True
+
+    def set_irq(self, mask: int, level: bool) -> None:
+        if level:
+            self.mip |= mask
+        else:
+            self.mip &= ~mask
+        if self.waiting and self.mip & self.mie:
+            self.waiting = False
+        self.update_attention()
+
+    def flush_translations(self) -> None:
+        """Forget decoded and translated code (fence.i, or RAM rewritten from outside)."""
+        self._decoded.clear()
+        self._regions.clear()
+
+    # --- used by the interpreter, the translator and generated code ------------------
+
+    def update_attention(self) -> None:
+        self.attention = self._stop or self.waiting or bool(
+            self.mstatus & MSTATUS_MIE and self.mip & self.mie)
+
+    def fetch(self, pc: int) -> Insn:
+        insn = self._decoded.get(pc)
+        if insn is None:
+            if pc & 3:
+                raise Trap(INSN_MISALIGNED, pc, pc)
+            off = pc - self.ram_base
+            if not 0 <= off <= len(self.ram) - 4:
+                raise Trap(INSN_ACCESS_FAULT, pc, pc)
+            insn = decode(int.from_bytes(self.ram[off:off + 4], "little"))
+            self._decoded[pc] = insn
+        return insn
+
+    def load(self, addr: int, size: int, pc: int) -> int:
+        off = addr - self.ram_base
+        if 0 <= off <= len(self.ram) - size:
+            return int.from_bytes(self.ram[off:off + size], "little")
+        try:
+            return self.bus.read(addr, size)
+        except BusError:
+            raise Trap(LOAD_ACCESS_FAULT, addr, pc) from None
+
+    def store(self, addr: int, size: int, value: int, pc: int) -> None:
+        off = addr - self.ram_base
+        if 0 <= off <= len(self.ram) - size:
+            self.ram[off:off + size] = value.to_bytes(size, "little")
+            return
+        try:
+            self.bus.write(addr, size, value)
+        except BusError:
+            raise Trap(STORE_ACCESS_FAULT, addr, pc) from None
+
+    def load_slow(self, off: int, size: int, pc: int) -> int:
+        """Translated code's path for loads outside RAM; `off` is address - ram_base, mod 2^32."""
+        return self.load((off + self.ram_base) & M32, size, pc)
+
+    def store_slow(self, off: int, size: int, value: int, pc: int) -> None:
+        self.store((off + self.ram_base) & M32, size, value, pc)
+
+    def mret(self) -> int:
+        mpie = self.mstatus & MSTATUS_MPIE
+        self.mstatus = (MSTATUS_MIE if mpie else 0) | MSTATUS_MPIE
+        self.update_attention()
+        return self.mepc
+
+    def wait_for_interrupt(self) -> None:
+        if not self.mip & self.mie:
+            self.waiting = True
+            self.attention = True
+
+    # --- traps -------------------------------------------------------------------------
+
+    def _take_interrupt(self) -> None:
+        if self.mstatus & MSTATUS_MIE:
+            pending = self.mip & self.mie
+            for bit, irq in _IRQ_ORDER:
+                if pending & bit:
+                    self._trap(INTERRUPT | irq, 0, self.pc)
+                    return
+        self.update_attention()
+
+    def _trap(self, cause: int, tval: int, epc: int) -> None:
+        base = self.mtvec & ~3
+        if base == 0:
+            self.pc = epc
+            raise GuestFault(cause, epc, tval)
+        self.mepc = epc
+        self.mcause = cause
+        self.mtval = tval
+        self.mstatus = MSTATUS_MPIE if self.mstatus & MSTATUS_MIE else 0
+        vectored = self.mtvec & 1 and cause & INTERRUPT
+        self.pc = (base + 4 * (cause & 0x1F)) & M32 if vectored else base
+        self.update_attention()
+
+    def _region_at(self, pc: int) -> Callable[[int], int]:
+        if self._translator is None:
+            return self._no_region
+        if len(self._regions) >= _MAX_CACHED_REGIONS:
+            self._regions.clear()
+        region = self._translator.translate(pc)
+        self._regions[pc] = region
+        return region
+
+    @staticmethod
+    def _no_region(limit: int) -> int:
+        return 0

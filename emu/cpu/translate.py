@@ -1,0 +1,336 @@
+"""Region translator: guest code to Python functions — QEMU's TCG (translate-all.c, cpu_exec's tb chaining), in miniature.
+
+A region is a set of basic blocks discovered from an entry pc by following direct
+branches and jumps nearby. It becomes one Python function: registers cached in locals
+(written back on exit), each block a `if pc == START:` arm of a `while` loop, so loops
+inside the region run without returning to the dispatcher. Forward edges fall through
+to later arms; backward edges go round the loop, where the instruction budget is
+checked (a full pass can never overshoot it: the loop runs only while at least the
+region's whole size remains).
+
+Exactness: a faulting load/store or misaligned jalr raises Trap with its pc; the
+region writes its registers back and sets instret to the instructions that retired
+before it. Stores outside RAM end the region (the device may have raised an
+interrupt or asked to stop); before any access outside RAM, instret is made exact so
+devices see the right virtual time. CSR, ecall/ebreak, mret, wfi, fence.i and illegal
+encodings end a block and are run by the interpreter.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from emu.cpu.decode import BRANCH_OPS, LOAD_OPS, STORE_OPS, SYSTEM_OPS, Insn
+from emu.cpu.trap import INSN_MISALIGNED, Trap
+
+if TYPE_CHECKING:
+    from emu.cpu.cpu import Cpu
+
+M32 = 0xFFFFFFFF
+MAX_REGION_INSNS = 400
+MAX_RUN_INSNS = 64
+WINDOW_BEHIND = 2048
+WINDOW_AHEAD = 4096
+
+_U32 = struct.Struct("<I")
+_U16 = struct.Struct("<H")
+SIGN_EXTEND_BYTE = tuple((b - 256) & M32 if b & 0x80 else b for b in range(256))
+
+_BRANCH_COND = {
+    "beq": "{a} == {b}", "bne": "{a} != {b}",
+    "blt": "({a} ^ 0x80000000) < ({b} ^ 0x80000000)",
+    "bge": "({a} ^ 0x80000000) >= ({b} ^ 0x80000000)",
+    "bltu": "{a} < {b}", "bgeu": "{a} >= {b}",
+}
+_SIGNED = "(({v} ^ 0x80000000) - 0x80000000)"
+_RR = {
+    "add": "({a} + {b}) & 0xFFFFFFFF",
+    "sub": "({a} - {b}) & 0xFFFFFFFF",
+    "sll": "({a} << ({b} & 31)) & 0xFFFFFFFF",
+    "srl": "{a} >> ({b} & 31)",
+    "sra": "(" + _SIGNED.format(v="{a}") + " >> ({b} & 31)) & 0xFFFFFFFF",
+    "slt": "1 if ({a} ^ 0x80000000) < ({b} ^ 0x80000000) else 0",
+    "sltu": "1 if {a} < {b} else 0",
+    "xor": "{a} ^ {b}",
+    "or": "{a} | {b}",
+    "and": "{a} & {b}",
+    "mul": "({a} * {b}) & 0xFFFFFFFF",
+    "mulh": "((" + _SIGNED.format(v="{a}") + " * " + _SIGNED.format(v="{b}")
+            + ") >> 32) & 0xFFFFFFFF",
+    "mulhsu": "((" + _SIGNED.format(v="{a}") + " * {b}) >> 32) & 0xFFFFFFFF",
+    "mulhu": "({a} * {b}) >> 32",
+    "div": "DIV({a}, {b})",
+    "divu": "({a} // {b} if {b} else 0xFFFFFFFF)",
+    "rem": "REM({a}, {b})",
+    "remu": "({a} % {b} if {b} else {a})",
+}
+_LOAD_SIZE = {"lb": 1, "lbu": 1, "lh": 2, "lhu": 2, "lw": 4}
+_STORE_SIZE = {"sb": 1, "sh": 2, "sw": 4}
+
+
+class _Block:
+    __slots__ = ("end", "insns", "start")
+
+    def __init__(self, start: int, insns: list[Insn], end: int) -> None:
+        self.start = start
+        self.insns = insns  # the last one may be the branch/jump that ends the block
+        self.end = end  # pc after the last instruction in `insns`
+
+
+class Translator:
+    def __init__(self, cpu: Cpu) -> None:
+        self.cpu = cpu
+
+    def translate(self, entry: int) -> Callable[[int], int]:
+        """A function `region(limit) -> retired`; it returns 0 (doing nothing) when fewer
+        than the region's size of instructions remain before instret reaches `limit`."""
+        blocks = self._discover(entry)
+        if not blocks:
+            return _nothing
+        source = _Emitter(entry, blocks, self.cpu).source()
+        from emu.cpu.interp import div, rem
+
+        namespace = {
+            "C": self.cpu, "X": self.cpu.x, "R": self.cpu.ram,
+            "U32": _U32.unpack_from, "U16": _U16.unpack_from,
+            "P32": _U32.pack_into, "P16": _U16.pack_into, "SB": SIGN_EXTEND_BYTE,
+            "LD": self.cpu.load_slow, "ST": self.cpu.store_slow, "Trap": Trap,
+            "DIV": div, "REM": rem,
+        }
+        code = compile(source, f"<region {entry:#010x}>", "exec")
+        exec(code, namespace)  # noqa: S102 - our own generated code, the translator's output
+        return namespace["make"]()
+
+    def _run(self, start: int) -> tuple[list[Insn], int, list[int]]:
+        """Straight-line instructions from `start`, where they end, and direct successors."""
+        insns: list[Insn] = []
+        pc = start
+        while len(insns) < MAX_RUN_INSNS:
+            try:
+                insn = self.cpu.fetch(pc)
+            except Trap:
+                return insns, pc, []
+            op = insn.op
+            if op in SYSTEM_OPS:
+                return insns, pc, []
+            if op in BRANCH_OPS or op == "jal":
+                target = (pc + insn.imm) & M32
+                if target & 3:
+                    return insns, pc, []  # the interpreter raises the misaligned-target trap
+                insns.append(insn)
+                succ = [target] if op == "jal" else [target, pc + 4]
+                return insns, pc + 4, succ
+            insns.append(insn)
+            pc += 4
+            if op == "jalr":
+                return insns, pc, []
+        return insns, pc, [pc]
+
+    def _discover(self, entry: int) -> list[_Block]:
+        runs: dict[int, tuple[list[Insn], int]] = {}
+        work = [entry]
+        total = 0
+        while work and total < MAX_REGION_INSNS:
+            start = work.pop()
+            if start in runs or not entry - WINDOW_BEHIND <= start < entry + WINDOW_AHEAD:
+                continue
+            insns, end, succ = self._run(start)
+            if not insns:
+                continue
+            runs[start] = (insns, end)
+            total += len(insns)
+            work.extend(succ)
+        leaders = sorted(runs)
+        blocks = []
+        for i, start in enumerate(leaders):
+            insns, end = runs[start]
+            nxt = leaders[i + 1] if i + 1 < len(leaders) else None
+            if nxt is not None and nxt < end:
+                insns, end = insns[:(nxt - start) // 4], nxt
+            blocks.append(_Block(start, insns, end))
+        return blocks
+
+
+def _nothing(limit: int) -> int:
+    return 0
+
+
+def _reg(r: int) -> str:
+    return f"x{r}" if r else "0"
+
+
+class _Emitter:
+    """Writes the Python source of one region."""
+
+    def __init__(self, entry: int, blocks: list[_Block], cpu: Cpu) -> None:
+        self.entry = entry
+        self.blocks = blocks
+        self.leaders = {b.start for b in blocks}
+        self.base = cpu.ram_base
+        self.ram_size = len(cpu.ram)
+        self.used: set[int] = set()
+        self.written: set[int] = set()
+        self.lines: list[str] = []
+
+    def source(self) -> str:
+        size = sum(len(b.insns) for b in self.blocks)
+        for block in self.blocks:
+            self._block(block)
+        used = sorted(self.used | self.written)
+        written = sorted(self.written)
+        out = ["def make():", "    def region(limit):",
+               "        I0 = C.instret",
+               f"        L = limit - I0 - {size}",
+               "        if L < 0:",
+               "            return 0"]
+        out += [f"        x{r} = X[{r}]" for r in used]
+        out += ["        n = 0", f"        pc = {self.entry:#x}", "        try:",
+                "            while n <= L:"]
+        out += ["                " + line for line in self.lines]
+        out += ["        except Trap as e:",
+                "            C.instret = I0 + n + ((e.epc - pc) >> 2)"]
+        out += [f"            X[{r}] = x{r}" for r in written]
+        out += ["            raise"]
+        out += [f"        X[{r}] = x{r}" for r in written]
+        out += ["        C.instret = I0 + n", "        C.pc = pc", "        return n",
+                "    return region"]
+        return "\n".join(out) + "\n"
+
+    def _src(self, r: int) -> str:
+        if r:
+            self.used.add(r)
+        return _reg(r)
+
+    def _dst(self, r: int) -> str:
+        if r:
+            self.written.add(r)
+            return f"x{r}"
+        return "_"
+
+    def _emit(self, line: str, depth: int) -> None:
+        self.lines.append("    " * depth + line)
+
+    def _transfer(self, current: int, target: int, depth: int) -> None:
+        self._emit(f"pc = {target:#x}", depth)
+        if target not in self.leaders:
+            self._emit("break", depth)
+        elif target <= current:
+            self._emit("continue", depth)
+
+    def _block(self, block: _Block) -> None:
+        self._emit(f"if pc == {block.start:#x}:", 0)
+        count = len(block.insns)
+        body = block.insns
+        last = body[-1]
+        control = last.op in BRANCH_OPS or last.op in ("jal", "jalr")
+        if control:
+            body = body[:-1]
+        for idx, insn in enumerate(body):
+            self._insn(insn, block.start + 4 * idx, idx)
+        if not control:
+            self._emit(f"n += {count}", 1)
+            self._transfer(block.start, block.end, 1)
+            return
+        pc = block.end - 4
+        a, b = self._src(last.rs1), self._src(last.rs2)
+        if last.op in BRANCH_OPS:
+            self._emit(f"n += {count}", 1)
+            self._emit("if " + _BRANCH_COND[last.op].format(a=a, b=b) + ":", 1)
+            self._transfer(block.start, (pc + last.imm) & M32, 2)
+            self._emit("else:", 1)
+            self._transfer(block.start, pc + 4, 2)
+        elif last.op == "jal":
+            if last.rd:
+                self._emit(f"{self._dst(last.rd)} = {(pc + 4) & M32:#x}", 1)
+            self._emit(f"n += {count}", 1)
+            self._transfer(block.start, (pc + last.imm) & M32, 1)
+        else:
+            self._emit(f"t = ({a} + {last.imm}) & 0xFFFFFFFE", 1)
+            self._emit("if t & 2:", 1)
+            self._emit(f"raise Trap({INSN_MISALIGNED}, t, {pc:#x})", 2)
+            if last.rd:
+                self._emit(f"{self._dst(last.rd)} = {(pc + 4) & M32:#x}", 1)
+            self._emit(f"n += {count}", 1)
+            self._emit("pc = t", 1)
+            self._emit("break", 1)
+
+    def _insn(self, insn: Insn, pc: int, idx: int) -> None:
+        op = insn.op
+        emit = self._emit
+        if op in LOAD_OPS:
+            self._load(insn, pc, idx)
+            return
+        if op in STORE_OPS:
+            self._store(insn, pc, idx)
+            return
+        if op == "fence" or not insn.rd:
+            return  # no architectural effect (rd = x0 discards the result)
+        a = self._src(insn.rs1)
+        d = self._dst(insn.rd)
+        imm = insn.imm
+        if op == "lui":
+            emit(f"{d} = {imm:#x}", 1)
+        elif op == "auipc":
+            emit(f"{d} = {(pc + imm) & M32:#x}", 1)
+        elif op == "addi":
+            if a == "0":
+                emit(f"{d} = {imm & M32:#x}", 1)
+            elif imm == 0:
+                emit(f"{d} = {a}", 1)
+            else:
+                emit(f"{d} = ({a} + {imm}) & 0xFFFFFFFF", 1)
+        elif op == "slti":
+            emit(f"{d} = 1 if ({a} ^ 0x80000000) < {(imm & M32) ^ 0x80000000:#x} else 0", 1)
+        elif op == "sltiu":
+            emit(f"{d} = 1 if {a} < {imm & M32:#x} else 0", 1)
+        elif op in ("xori", "ori", "andi"):
+            sym = {"xori": "^", "ori": "|", "andi": "&"}[op]
+            emit(f"{d} = {a} {sym} {imm & M32:#x}", 1)
+        elif op == "slli":
+            emit(f"{d} = ({a} << {imm}) & 0xFFFFFFFF", 1)
+        elif op == "srli":
+            emit(f"{d} = {a} >> {imm}", 1)
+        elif op == "srai":
+            emit(f"{d} = ({_SIGNED.format(v=a)} >> {imm}) & 0xFFFFFFFF", 1)
+        else:
+            emit(f"{d} = " + _RR[op].format(a=a, b=self._src(insn.rs2)), 1)
+
+    def _slow_prologue(self, idx: int) -> None:
+        self._emit("else:", 1)
+        self._emit(f"C.instret = I0 + n + {idx}", 2)
+
+    def _load(self, insn: Insn, pc: int, idx: int) -> None:
+        size = _LOAD_SIZE[insn.op]
+        a = self._src(insn.rs1)
+        d = self._dst(insn.rd)
+        self._emit(f"o = ({a} + {(insn.imm - self.base) & M32:#x}) & 0xFFFFFFFF", 1)
+        self._emit(f"if o < {self.ram_size - size + 1:#x}:", 1)
+        fast = {
+            "lb": "SB[R[o]]", "lbu": "R[o]", "lw": "U32(R, o)[0]", "lhu": "U16(R, o)[0]",
+            "lh": "((U16(R, o)[0] ^ 0x8000) - 0x8000) & 0xFFFFFFFF",
+        }[insn.op]
+        self._emit(f"{d} = {fast}", 2)
+        self._slow_prologue(idx)
+        self._emit(f"{d} = LD(o, {size}, {pc:#x})", 2)
+        if insn.op == "lb":
+            self._emit(f"{d} = SB[{d}]", 2)
+        elif insn.op == "lh":
+            self._emit(f"{d} = (({d} ^ 0x8000) - 0x8000) & 0xFFFFFFFF", 2)
+
+    def _store(self, insn: Insn, pc: int, idx: int) -> None:
+        size = _STORE_SIZE[insn.op]
+        a = self._src(insn.rs1)
+        v = self._src(insn.rs2)
+        if size < 4:
+            v = f"{v} & {(1 << (8 * size)) - 1:#x}"
+        self._emit(f"o = ({a} + {(insn.imm - self.base) & M32:#x}) & 0xFFFFFFFF", 1)
+        self._emit(f"if o < {self.ram_size - size + 1:#x}:", 1)
+        fast = {"sb": f"R[o] = {v}", "sh": f"P16(R, o, {v})", "sw": f"P32(R, o, {v})"}
+        self._emit(fast[insn.op], 2)
+        self._slow_prologue(idx)
+        self._emit(f"ST(o, {size}, {v}, {pc:#x})", 2)
+        self._emit(f"n += {idx + 1}", 2)
+        self._emit(f"pc = {pc + 4:#x}", 2)
+        self._emit("break", 2)
