@@ -15,9 +15,12 @@ import pytest
 from emu.board import RAM_BASE
 from emu.loader import build_elf
 
-REGS = {name: i for i, name in enumerate(
-    "zero ra sp gp tp t0 t1 t2 s0 s1 a0 a1 a2 a3 a4 a5 a6 a7 "
-    "s2 s3 s4 s5 s6 s7 s8 s9 s10 s11 t3 t4 t5 t6".split())}
+ABI_NAMES = (
+    "zero", "ra", "sp", "gp", "tp", "t0", "t1", "t2", "s0", "s1",
+    "a0", "a1", "a2", "a3", "a4", "a5", "a6", "a7",
+    "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "t3", "t4", "t5", "t6",
+)
+REGS = {name: i for i, name in enumerate(ABI_NAMES)}
 CSRS = {"mstatus": 0x300, "mie": 0x304, "mtvec": 0x305, "mepc": 0x341, "mcause": 0x342,
         "mtval": 0x343}
 
