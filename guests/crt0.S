@@ -17,19 +17,30 @@ _start:
     la      gp, __global_pointer$
     .option pop
 
+    /* toynic's loader always sets sp; QEMU's `virt -bios none` leaves it 0
+     * (and passes a0 = hart id = 0 = no arguments), so fall back to a small
+     * stack of our own and the same ELF runs there too for comparison */
+    bnez    sp, 1f
+    la      sp, fallback_stack_top
+1:
     la      t0, __bss_start
     la      t1, __bss_end
-1:  bgeu    t0, t1, 2f
+2:  bgeu    t0, t1, 3f
     sw      zero, 0(t0)
     addi    t0, t0, 4
-    j       1b
-2:
+    j       2b
+3:
     la      t0, trap_entry
     csrw    mtvec, t0
     call    rt_main
     /* rt_main never returns; park if it somehow does */
-3:  wfi
-    j       3b
+4:  wfi
+    j       4b
+
+    .section .bss.fallback_stack, "aw", @nobits
+    .balign 16
+    .space  8192
+fallback_stack_top:
 
 /* trap_entry: save every general register in a struct trap_frame on the
  * stack (x1..x31 at 4*i), call rt_trap(frame), restore and mret.  Saving all

@@ -10,8 +10,8 @@
 
 #define ILLEGAL_INSN 0xC0FFE00Bu    /* custom-0 opcode: not RV32IM */
 
-static uint32_t want_cause, want_epc, want_tval;
-static int mismatches, caught;
+static volatile uint32_t want_cause, want_epc, want_tval;
+static volatile int mismatches, caught;
 
 static int hook(struct trap_frame *f, uint32_t mcause, uint32_t mepc, uint32_t mtval)
 {
