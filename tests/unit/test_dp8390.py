@@ -1,0 +1,193 @@
+"""DP8390 chip core alone: multicast hash vectors, ring arithmetic, flow control, stats."""
+
+from __future__ import annotations
+
+import pytest
+
+from devices.dp8390 import (
+    FULL_FRAME_PAGES,
+    MEM_SIZE,
+    RX_REASONS,
+    Dp8390,
+    multicast_index,
+    pages_for,
+)
+from emu.irq import IrqLine
+
+MAC = bytes.fromhex("525400123456")
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+        self.flushes = 0
+
+    def send(self, frame: bytes) -> int:
+        self.sent.append(frame)
+        return len(frame)
+
+    def flush_queued(self) -> None:
+        self.flushes += 1
+
+
+def make_chip(pstart: int = 0x46, pstop: int = 0x80, bnry: int = 0x46, curr: int = 0x47,
+              rcr: int = 0x10) -> tuple[Dp8390, Sink]:
+    sink = Sink()
+    chip = Dp8390(IrqLine(), sink)
+    chip.reset(MAC)
+    chip.write_reg(0, 0x21)
+    chip.write_reg(0x1, pstart)
+    chip.write_reg(0x2, pstop)
+    chip.write_reg(0x3, bnry)
+    chip.write_reg(0xC, rcr)
+    chip.write_reg(0, 0x61)
+    chip.write_reg(0x7, curr)
+    chip.write_reg(0, 0x22)
+    return chip, sink
+
+
+@pytest.mark.parametrize(
+    ("dst", "index"),
+    [
+        ("01005e000001", 31),
+        ("01005e0000fb", 15),
+        ("01005e7ffffa", 43),
+        ("333300000001", 62),
+        ("3333ff000001", 29),
+        ("0180c2000000", 25),
+    ],
+)
+def test_multicast_hash_vectors(dst: str, index: int) -> None:
+    assert multicast_index(bytes.fromhex(dst)) == index
+
+
+def test_multicast_hash_matches_scapy_crc() -> None:
+    """Cross-check against an independent bitwise CRC (MSB-first, LSB-first data bits)."""
+    def crc_msb(data: bytes) -> int:
+        crc = 0xFFFFFFFF
+        for byte in data:
+            for bit in range(8):
+                carry = ((crc >> 31) & 1) ^ ((byte >> bit) & 1)
+                crc = (crc << 1) & 0xFFFFFFFF
+                if carry:
+                    crc ^= 0x04C11DB7
+        return crc
+
+    for seed in range(200):
+        dst = bytes((seed * 37 + k * 11) & 0xFF for k in range(6))
+        assert multicast_index(dst) == crc_msb(dst) >> 26
+
+
+@pytest.mark.parametrize(("size", "pages"), [(60, 1), (248, 1), (249, 2), (1514, 6), (1518, 6)])
+def test_pages_for(size: int, pages: int) -> None:
+    assert pages_for(size) == pages
+
+
+def test_full_frame_pages() -> None:
+    assert FULL_FRAME_PAGES == 6
+
+
+def test_can_receive_needs_a_spare_page_beyond_a_full_frame() -> None:
+    # CURR 0x47: free pages = BNRY - CURR.
+    chip, _ = make_chip(bnry=0x47 + FULL_FRAME_PAGES)
+    assert not chip.can_receive()
+    chip.write_reg(0x3, 0x47 + FULL_FRAME_PAGES + 1)
+    assert chip.can_receive()
+
+
+def test_can_receive_false_when_stopped_or_no_ring() -> None:
+    chip, _ = make_chip()
+    assert chip.can_receive()
+    chip.write_reg(0, 0x21)
+    assert not chip.can_receive()
+    chip.write_reg(0, 0x22)
+    chip.write_reg(0x2, 0x46)
+    assert not chip.can_receive()
+
+
+def test_bnry_before_pstart_means_pstop_minus_one() -> None:
+    """Linux writes BNRY = PSTART - 1 after a wrap; that is the page before PSTART."""
+    chip, _ = make_chip(bnry=0x45, curr=0x46)
+    assert chip.can_receive()
+    assert chip.receive(MAC + bytes(100)) > 0
+
+
+def test_bnry_far_outside_ring_is_treated_as_full() -> None:
+    chip, _ = make_chip(bnry=0x90)
+    assert not chip.can_receive()
+    assert chip.receive(MAC + bytes(100)) == -1
+    assert chip.stats.filtered["bad_pointers"] == 1
+
+
+def test_chip_never_lets_curr_reach_bnry() -> None:
+    chip, _ = make_chip(bnry=0x46, curr=0x47)
+    while chip.receive(MAC + bytes(54)) > 0 and chip.stats.accepted < 1000:
+        assert chip.curr != chip.bnry
+    assert chip.stats.filtered["ring_full"] == 1
+    assert chip.stats.accepted == 0x80 - 0x46 - 2, "one page always stays free"
+    assert chip.curr == 0x7F
+
+
+def test_flush_requested_when_room_appears() -> None:
+    chip, sink = make_chip(bnry=0x48)
+    sink.flushes = 0
+    chip.write_reg(0x3, 0x46)
+    assert sink.flushes == 1
+    chip.write_reg(0, 0x21)
+    assert sink.flushes == 1, "stopped chip: no flush"
+    chip.write_reg(0, 0x22)
+    assert sink.flushes == 2
+
+
+def test_stats_account_for_every_offer() -> None:
+    chip, _ = make_chip(rcr=0)
+    frames = [b"", bytes(2000), MAC + bytes(54), b"\xff" * 6 + bytes(54),
+              bytes.fromhex("01005e000001") + bytes(54), bytes.fromhex("020000000000") + bytes(54)]
+    for frame in frames:
+        chip.receive(frame)
+    stats = chip.stats
+    assert stats.offered == len(frames) == stats.accepted + stats.total_filtered()
+    assert set(stats.filtered) == set(RX_REASONS)
+    assert stats.accepted == 1
+    assert [stats.filtered[r] for r in ("empty", "oversize", "broadcast", "multicast_off",
+                                        "unicast")] == [1, 1, 1, 1, 1]
+
+
+def test_transmit_hands_sink_a_copy_and_memory_stays_48k() -> None:
+    chip, sink = make_chip()
+    chip.mem[0x4000:0x4010] = b"x" * 16
+    chip.write_reg(0x4, 0x40)
+    chip.write_reg(0x5, 16)
+    chip.write_reg(0x6, 0)
+    chip.write_reg(0, 0x26)
+    chip.mem[0x4000:0x4010] = b"y" * 16
+    assert sink.sent == [b"x" * 16]
+    assert len(chip.mem) == MEM_SIZE
+
+
+def test_zero_length_transmit_not_sent_but_completes() -> None:
+    chip, sink = make_chip()
+    chip.write_reg(0x4, 0x40)
+    chip.write_reg(0x5, 0)
+    chip.write_reg(0x6, 0)
+    chip.write_reg(0, 0x26)
+    assert sink.sent == []
+    assert chip.isr & 0x02 and chip.stats.tx_empty == 1
+
+
+def test_receive_during_transmit_is_refused() -> None:
+    class Loopback(Sink):
+        def send(self, frame: bytes) -> int:
+            self.result = chip.receive(frame)
+            self.could = chip.can_receive()
+            return len(frame)
+
+    chip, _ = make_chip()
+    sink = Loopback()
+    chip.sink = sink
+    chip.mem[0x4000:0x4040] = MAC + bytes(58)
+    chip.write_reg(0x4, 0x40)
+    chip.write_reg(0x5, 64)
+    chip.write_reg(0, 0x26)
+    assert sink.result == -1 and not sink.could
+    assert chip.stats.filtered["reentrant"] == 1
