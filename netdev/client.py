@@ -110,9 +110,10 @@ class NetClient:
     def flush_queued(self) -> None:
         """qemu_flush_queued_packets: the receiver can take frames again."""
         self.receive_disabled = False
+        self.incoming_queue.flush()
+        # After our own backlog, so a hub sees an empty queue when it re-offers frames.
         if self.peer is not None:
             self.peer.peer_flushed()
-        self.incoming_queue.flush()
 
     def purge_queued(self) -> None:
         """qemu_purge_queued_packets: drop frames this client queued at its peer."""

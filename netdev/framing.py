@@ -29,11 +29,12 @@ pack_len = _LEN.pack
 
 
 class RecordBatch:
-    """`count` complete, non-empty records laid end to end in `data` (wire format)."""
+    """`count` complete, non-empty records laid end to end in `data` (wire format).
+    `data` may be a memoryview into a receive buffer; `frames()` yields bytes."""
 
     __slots__ = ("count", "data")
 
-    def __init__(self, data: bytes, count: int) -> None:
+    def __init__(self, data: bytes | memoryview, count: int) -> None:
         self.data = data
         self.count = count
 
@@ -55,7 +56,7 @@ class RecordBatch:
             length = _unpack_len(data, offset)[0]
             start = offset + 4
             offset = start + length
-            yield data[start:offset]
+            yield bytes(data[start:offset])
 
     def tail(self, skip: int) -> RecordBatch:
         """The batch without its first `skip` frames."""
@@ -84,11 +85,14 @@ class Feed:
 
 
 class Reassembler:
-    """Byte stream → batches of complete records; keeps a partial record between chunks."""
+    """Byte stream → batches of complete records; keeps a partial record between chunks.
+
+    Batches reference the input chunk (memoryview slices), so records are not copied;
+    only a record split across chunks is assembled in a small side buffer."""
 
     def __init__(self, max_frame: int = MAX_FRAME) -> None:
         self.max_frame = max_frame
-        self._pending = b""
+        self._pending = bytearray()
 
     @property
     def pending(self) -> int:
@@ -96,20 +100,20 @@ class Reassembler:
         return len(self._pending)
 
     def reset(self) -> None:
-        self._pending = b""
+        self._pending = bytearray()
 
     def feed(self, chunk: bytes) -> Feed:
         """Parse `chunk` after what was held back. On an oversized length prefix the
         records before it are still returned, `oversized` is set and the state resets."""
-        if type(chunk) is not bytes:
-            chunk = bytes(chunk)
-        data = self._pending + chunk if self._pending else chunk
         result = Feed()
+        start = self._complete_pending(chunk, result) if self._pending else 0
+        if start < 0:
+            return result
+        data = memoryview(chunk)
         end = len(data)
         limit = self.max_frame
         unpack = _unpack_len
-        offset = 0
-        segment = 0
+        offset = segment = start
         count = 0
         while offset + 4 <= end:
             length = unpack(data, offset)[0]
@@ -129,10 +133,36 @@ class Reassembler:
                 count += 1
             offset = nxt
         if count:
-            whole = segment == 0 and offset == end
-            result.batches.append(RecordBatch(data if whole else data[segment:offset], count))
+            result.batches.append(RecordBatch(data[segment:offset], count))
         if result.oversized:
-            self._pending = b""
-        else:
-            self._pending = data[offset:] if offset < end else b""
+            self._pending = bytearray()
+        elif offset < end:
+            self._pending += data[offset:]
         return result
+
+    def _complete_pending(self, chunk: bytes, result: Feed) -> int:
+        """Finish the held-back record from the front of `chunk`. Returns where the rest of
+        `chunk` starts, or -1 when the chunk was used up (or the record is oversized)."""
+        pending = self._pending
+        used = 0
+        if len(pending) < 4:
+            used = min(4 - len(pending), len(chunk))
+            pending += chunk[:used]
+            if len(pending) < 4:
+                return -1
+        length = _unpack_len(pending, 0)[0]
+        if length > self.max_frame:
+            result.oversized = True
+            self._pending = bytearray()
+            return -1
+        need = 4 + length - len(pending)
+        if len(chunk) - used < need:
+            pending += chunk[used:]
+            return -1
+        pending += chunk[used:used + need]
+        self._pending = bytearray()
+        if length == 0:
+            result.empty_records += 1
+        else:
+            result.batches.append(RecordBatch(bytes(pending), 1))
+        return used + need

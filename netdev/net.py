@@ -1,0 +1,173 @@
+"""Net — one machine's (or relay process's) set of net clients; QEMU's net/net.c
+(net_clients, net_init_netdev, net_check_clients, hmp_info_network) and filter objects.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from emu.errors import UserError
+from emu.loop import MainLoop
+from emu.opts import Opts
+from netdev.client import NetClient, connect_peers
+from netdev.dump import DEFAULT_MAXLEN, DumpFilter
+from netdev.hub import Hub, HubPort
+from netdev.socket import create_socket_netdev
+
+HUBPORT_KEYS = frozenset({"type", "id", "hubid", "netdev"})
+DUMP_KEYS = frozenset({"qom-type", "id", "netdev", "file", "maxlen", "queue", "status"})
+
+
+class Net:
+    """Every net client of one process, in creation order, plus hubs and dump filters."""
+
+    def __init__(self, loop: MainLoop) -> None:
+        self.loop = loop
+        self.clients: list[NetClient] = []
+        self._netdevs: dict[str, NetClient] = {}
+        self._nics: set[int] = set()
+        self.hubs: dict[int, Hub] = {}
+        self._hub_order: list[Hub] = []
+        self.dumps: dict[str, DumpFilter] = {}
+        self._closed = False
+
+    # -- building --------------------------------------------------------------------------
+
+    def add_netdev(self, opts: Opts) -> NetClient:
+        kind = opts.get("type")
+        name = opts.require("id")
+        if name in self._netdevs:
+            raise UserError(f"Duplicate ID '{name}' for netdev")
+        if kind == "socket":
+            client = create_socket_netdev(self.loop, name, opts)
+        elif kind == "hubport":
+            client = self._add_hubport(name, opts)
+        elif kind is None:
+            raise UserError("Parameter 'type' is missing")
+        else:
+            raise UserError(f"Parameter 'type' does not accept value '{kind}'")
+        self._netdevs[name] = client
+        self.clients.append(client)
+        return client
+
+    def _add_hubport(self, name: str, opts: Opts) -> HubPort:
+        opts.check_keys(HUBPORT_KEYS)
+        opts.require("hubid")
+        hub_id = opts.get_int("hubid")
+        if hub_id is None or not 0 <= hub_id <= 0x7FFFFFFF:
+            raise UserError(f"Parameter 'hubid' expects a number, not '{opts.get('hubid')}'")
+        other_id = opts.get("netdev")
+        other = None if other_id is None else self.find_netdev(other_id)
+        if other is not None and other.peer is not None:
+            raise UserError(f"Property 'netdev' can't take value '{other_id}', it's in use")
+        hub = self.hubs.get(hub_id)
+        if hub is None:
+            hub = self.hubs[hub_id] = Hub(hub_id)
+            self._hub_order.insert(0, hub)
+        port = hub.add_port(name)
+        if other is not None:
+            connect_peers(port, other)
+        return port
+
+    def add_object(self, opts: Opts) -> None:
+        kind = opts.get("qom-type")
+        if kind != "filter-dump":
+            raise UserError(f"invalid object type: {kind}")
+        opts.check_keys(DUMP_KEYS)
+        name = opts.require("id")
+        if name in self.dumps:
+            raise UserError(f"attempt to add duplicate property '{name}' to object")
+        netdev_id = opts.require("netdev")
+        path = opts.get("file")
+        if path is None:
+            raise UserError("dump filter needs 'file' property set!")
+        maxlen = opts.get_int("maxlen", DEFAULT_MAXLEN)
+        assert maxlen is not None
+        if opts.get("status", "on") not in ("on", "off"):
+            raise UserError("Parameter 'status' expects 'on' or 'off'")
+        target = self.find_netdev(netdev_id)
+        dump = DumpFilter(name, path, maxlen=maxlen, queue=opts.get("queue", "all") or "all")
+        self.dumps[name] = dump
+        if opts.get("status", "on") == "on":
+            target.filters.append(dump)
+
+    def find_netdev(self, netdev_id: str) -> NetClient:
+        client = self._netdevs.get(netdev_id)
+        if client is None:
+            raise UserError(f"Property 'netdev' can't find value '{netdev_id}'")
+        return client
+
+    def add_nic(self, nic: NetClient, netdev_id: str | None) -> None:
+        if netdev_id is not None:
+            netdev = self.find_netdev(netdev_id)
+            if netdev.peer is not None:
+                raise UserError(f"Property 'netdev' can't take value '{netdev_id}', it's in use")
+            connect_peers(nic, netdev)
+        self._nics.add(id(nic))
+        self.clients.append(nic)
+
+    def is_nic(self, client: NetClient) -> bool:
+        return id(client) in self._nics
+
+    # -- reporting -------------------------------------------------------------------------
+
+    def startup_warnings(self) -> list[str]:
+        """QEMU's net_check_clients wording."""
+        warnings: list[str] = []
+        for hub in sorted(self.hubs.values(), key=lambda h: h.id):
+            has_nic = has_host = False
+            for port in hub.ports:
+                peer = port.peer
+                if peer is None:
+                    warnings.append(f"hub port {port.name} has no peer")
+                elif self.is_nic(peer):
+                    has_nic = True
+                elif not isinstance(peer, HubPort):
+                    has_host = True
+            if has_host and not has_nic:
+                warnings.append(f"hub {hub.id} with no nics")
+            if has_nic and not has_host:
+                warnings.append(f"hub {hub.id} is not connected to host network")
+        for client in self.clients:
+            if client.peer is None:
+                kind = "nic" if self.is_nic(client) else "netdev"
+                warnings.append(f"{kind} {client.name} has no peer")
+        return warnings
+
+    def _line(self, client: NetClient) -> str:
+        kind = "nic" if self.is_nic(client) else client.model
+        return f"{client.name}: index={client.queue_index},type={kind},{client.info_str}"
+
+    def info_network(self) -> str:
+        """HMP `info network` (QEMU 7.2 layout): hubs first, then the other clients."""
+        lines: list[str] = []
+        for hub in self._hub_order:
+            lines.append(f"hub {hub.id}")
+            for port in hub.ports:
+                if port.peer is None:
+                    lines.append(f" \\ {port.name}")
+                else:
+                    lines.append(f" \\ {port.name}: {self._line(port.peer)}")
+        for client in self.clients:
+            peer = client.peer
+            if isinstance(client, HubPort) or isinstance(peer, HubPort):
+                continue
+            nic = self.is_nic(client)
+            if peer is None or nic:
+                lines.append(self._line(client))
+            if peer is not None and nic:
+                lines.append(f" \\ {self._line(peer)}")
+        return "\n".join(lines)
+
+    # -- teardown --------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release every socket, fd handler and dump file (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        for client in reversed(self.clients):
+            with contextlib.suppress(Exception):
+                client.cleanup()
+        for dump in self.dumps.values():
+            dump.close()

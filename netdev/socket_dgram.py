@@ -1,0 +1,122 @@
+"""Datagram socket netdev (mcast=, udp=, fd= with a datagram socket) — the datagram half of
+QEMU's net/socket.c (net_socket_send_dgram, net_socket_receive_dgram, net_socket_fd_init_dgram).
+
+One datagram is one frame, no length prefix. Datagrams longer than 69632 bytes are
+truncated, as in QEMU (Q8). Incoming datagrams are accepted from any source (Q10).
+
+Wire→peer: up to `READ_BURST` datagrams per readable event; when the peer queues one
+(send_async → 0) reading stops until its completion callback fires.
+Peer→wire: `sendto`; EAGAIN → receive returns 0 (the queue keeps the frame) and write
+interest is switched on; the writable callback flushes the queue.
+
+Fixed seed bugs (docs/quirks.md): a zero-length datagram is ignored and counted
+instead of switching the netdev off (Q7); empty frames from the peer are not sent,
+because a QEMU peer would take the empty datagram for the end of the connection.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+
+from emu.loop import MainLoop
+from netdev.client import NetClient
+from netdev.framing import NET_BUFSIZE
+from netdev.sockaddr import Address
+
+READ_BURST = 64
+
+
+@dataclass
+class DgramStats:
+    empty_datagrams_in: int = 0
+    empty_frames_out: int = 0
+    send_errors: int = 0
+
+
+class DgramSocket(NetClient):
+    """A datagram-socket netdev sending every frame to `destination`."""
+
+    def __init__(
+        self, loop: MainLoop, name: str, sock: socket.socket, destination: Address, info: str
+    ) -> None:
+        super().__init__(name, "socket")
+        self._loop = loop
+        self._sock: socket.socket | None = sock
+        self._destination = destination
+        self._reading = False
+        self._writing = False
+        self._outstanding = 0
+        self.info_str = info
+        self.stats = DgramStats()
+        sock.setblocking(False)
+        self._set_reading(True)
+
+    @property
+    def sock(self) -> socket.socket | None:
+        return self._sock
+
+    def _set_reading(self, on: bool) -> None:
+        if on == self._reading or self._sock is None:
+            return
+        self._reading = on
+        self._loop.set_read_handler(self._sock.fileno(), self._on_readable if on else None)
+
+    def _set_writing(self, on: bool) -> None:
+        if on == self._writing or self._sock is None:
+            return
+        self._writing = on
+        self._loop.set_write_handler(self._sock.fileno(), self._on_writable if on else None)
+
+    def _on_readable(self) -> None:
+        sock = self._sock
+        for _ in range(READ_BURST):
+            if sock is None or self._outstanding:
+                break
+            try:
+                frame = sock.recv(NET_BUFSIZE)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                # ICMP errors (e.g. port unreachable after a udp= send) are not fatal.
+                continue
+            if not frame:
+                self.stats.empty_datagrams_in += 1
+                continue
+            if self.send_async(frame, self._on_sent) == 0:
+                self._outstanding += 1
+        if self._outstanding:
+            self._set_reading(False)
+
+    def _on_sent(self, _sender: NetClient, _result: int) -> None:
+        self._outstanding -= 1
+        if self._outstanding == 0:
+            self._set_reading(True)
+
+    def receive(self, frame: bytes) -> int:
+        if not frame:
+            self.stats.empty_frames_out += 1
+            return 1
+        sock = self._sock
+        if sock is None:
+            return -1
+        try:
+            sent = sock.sendto(frame, self._destination)
+        except (BlockingIOError, InterruptedError):
+            self._set_writing(True)
+            return 0
+        except OSError:
+            self.stats.send_errors += 1
+            return -1
+        return sent or 1
+
+    def _on_writable(self) -> None:
+        self._set_writing(False)
+        self.flush_queued()
+
+    def cleanup(self) -> None:
+        if self._sock is not None:
+            self._loop.remove_fd(self._sock.fileno())
+            self._sock.close()
+            self._sock = None
+        self._reading = self._writing = False

@@ -1,0 +1,337 @@
+"""Stream socket netdev (listen=, connect=, fd= with a stream socket) — the stream half of
+QEMU's net/socket.c (net_socket_send, net_socket_receive, net_socket_accept, ...).
+
+Wire→peer: one large `recv` is cut into a batch of complete records
+(`netdev.framing.Reassembler`) and handed over with `send_batch`. If the peer cannot
+take all of it, the rest is queued with a completion callback and the fd is not read
+again until every such callback has fired (QEMU's backpressure, per batch).
+
+Peer→wire: frames (single or batched) are appended, already framed, to an output
+buffer that is written whenever the socket is writable, so one `send` carries many
+records and a partial send simply resumes mid-record (the seed's `send_index`). When
+the buffer holds `OUT_HIGH` bytes the client refuses frames (receive → 0); once it
+drains below `OUT_LOW` it calls `flush_queued()`, which also wakes a hub feeding it.
+
+Fixed seed bugs (docs/quirks.md): every data socket is non-blocking with TCP_NODELAY
+(Q1); read and write interest are independent, and data writes wait for the connect to
+finish (Q2); a failed connect is reported (Q3); empty records are dropped and counted
+(Q5); a disconnect discards the unsent output and drops, rather than strands, the frames
+queued for the old connection (Q6).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import sys
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import islice
+
+from emu.loop import MainLoop
+from netdev.client import NetClient
+from netdev.framing import OVERSIZE_MESSAGE, Reassembler, RecordBatch, pack_len
+from netdev.sockaddr import Address, format_address, os_error
+
+RECV_SIZE = 512 * 1024
+OUT_HIGH = 512 * 1024
+OUT_LOW = OUT_HIGH // 2
+
+IOV_MAX = 1024
+
+_IN_PROGRESS = {errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY, errno.EINTR}
+
+
+def _report_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@dataclass
+class StreamStats:
+    """Counters a test or the monitor can read."""
+
+    empty_records_in: int = 0
+    empty_frames_out: int = 0
+    oversized: int = 0
+    connections: int = 0
+    output_discarded: int = 0
+
+
+class StreamSocket(NetClient):
+    """A stream-socket netdev; build it with `listen`, `connect` or `from_socket`."""
+
+    def __init__(self, loop: MainLoop, name: str) -> None:
+        super().__init__(name, "socket")
+        self._loop = loop
+        self._sock: socket.socket | None = None
+        self._listen: socket.socket | None = None
+        self._connected = False
+        self._reading = False
+        self._writing = False
+        self._write_scheduled = False
+        self._stalled = False
+        self._outstanding = 0
+        self._reassembler = Reassembler()
+        self._out: deque[bytes | memoryview] = deque()
+        self._out_len = 0
+        self._peer_address: Address = ("0.0.0.0", 0)
+        self.stats = StreamStats()
+        self.report: Callable[[str], None] = _report_stderr
+
+    # -- construction ----------------------------------------------------------------------
+
+    @classmethod
+    def listen(cls, loop: MainLoop, name: str, address: Address) -> StreamSocket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setblocking(False)
+            try:
+                sock.bind(address)
+            except OSError as err:
+                raise os_error(f"can't bind ip={format_address(address)} to socket", err) from None
+            try:
+                sock.listen(0)
+            except OSError as err:
+                raise os_error("can't listen on socket", err) from None
+        except BaseException:
+            sock.close()
+            raise
+        client = cls(loop, name)
+        client._listen = sock
+        client.link_down = True
+        loop.set_read_handler(sock.fileno(), client._on_acceptable)
+        return client
+
+    @classmethod
+    def connect(cls, loop: MainLoop, name: str, address: Address) -> StreamSocket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        _nodelay(sock)
+        err = sock.connect_ex(address)
+        if err and err not in _IN_PROGRESS:
+            sock.close()
+            raise os_error(f"can't connect socket to {format_address(address)}",
+                           OSError(err, os.strerror(err)))
+        client = cls(loop, name)
+        client._peer_address = address
+        client.info_str = f"socket: connect to {format_address(address)}"
+        if err:
+            client._sock = sock
+            loop.set_write_handler(sock.fileno(), client._on_connect_done)
+        else:
+            client._attach(sock)
+        return client
+
+    @classmethod
+    def from_socket(cls, loop: MainLoop, name: str, sock: socket.socket) -> StreamSocket:
+        client = cls(loop, name)
+        client.info_str = f"socket: fd={sock.fileno()}"
+        client._attach(sock)
+        return client
+
+    # -- connection state ------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    def _attach(self, sock: socket.socket) -> None:
+        sock.setblocking(False)
+        _nodelay(sock)
+        self._sock = sock
+        self._connected = True
+        self.link_down = False
+        self.stats.connections += 1
+        if self._outstanding == 0:
+            self._set_reading(True)
+        if self._out:
+            self._schedule_write()
+
+    def _on_acceptable(self) -> None:
+        assert self._listen is not None
+        try:
+            sock, peer = self._listen.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as err:
+            self.report(f"toynic: netdev {self.name}: accept failed: {err.strerror or err}")
+            return
+        self._loop.set_read_handler(self._listen.fileno(), None)
+        self.info_str = f"socket: connection from {peer[0]}:{peer[1]}"
+        self._attach(sock)
+
+    def _on_connect_done(self) -> None:
+        sock = self._sock
+        assert sock is not None
+        self._loop.set_write_handler(sock.fileno(), None)
+        err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            address = format_address(self._peer_address)
+            self.report(f"toynic: netdev {self.name}: connect to {address} failed: "
+                        f"{os.strerror(err)}")
+            self._close_connection()
+            return
+        self._attach(sock)
+
+    def _close_connection(self) -> None:
+        sock = self._sock
+        if sock is None:
+            return
+        self._loop.remove_fd(sock.fileno())
+        sock.close()
+        self._sock = None
+        self._connected = self._reading = self._writing = False
+        self._reassembler.reset()
+        self._discard_output()
+        self.link_down = True
+        self.info_str = ""
+        if self._listen is not None:
+            self._loop.set_read_handler(self._listen.fileno(), self._on_acceptable)
+        # Frames still queued for the old connection are dropped now (link is down), so
+        # their senders are released instead of waiting for a flush nobody would do.
+        self._stalled = False
+        self.flush_queued()
+
+    def _set_reading(self, on: bool) -> None:
+        if on == self._reading or self._sock is None:
+            return
+        self._reading = on
+        self._loop.set_read_handler(self._sock.fileno(), self._on_readable if on else None)
+
+    def _set_writing(self, on: bool) -> None:
+        if on == self._writing or self._sock is None:
+            return
+        self._writing = on
+        self._loop.set_write_handler(self._sock.fileno(), self._on_writable if on else None)
+
+    # -- wire → peer -----------------------------------------------------------------------
+
+    def _on_readable(self) -> None:
+        sock = self._sock
+        if sock is None:
+            return
+        try:
+            chunk = sock.recv(RECV_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._close_connection()
+            return
+        if not chunk:
+            self._close_connection()
+            return
+        feed = self._reassembler.feed(chunk)
+        if feed.empty_records:
+            self.stats.empty_records_in += feed.empty_records
+        for batch in feed.batches:
+            if self.send_batch(batch, self._on_sent) < batch.count:
+                self._outstanding += 1
+        if self._outstanding:
+            self._set_reading(False)
+        if feed.oversized:
+            self.stats.oversized += 1
+            self.report(OVERSIZE_MESSAGE)
+            self._close_connection()
+
+    def _on_sent(self, _sender: NetClient, _result: int) -> None:
+        self._outstanding -= 1
+        if self._outstanding == 0 and self._connected:
+            self._set_reading(True)
+
+    # -- peer → wire -----------------------------------------------------------------------
+
+    def can_receive(self) -> bool:
+        if self.link_down or self._out_len < OUT_HIGH:
+            return True
+        self._stalled = True
+        return False
+
+    def receive(self, frame: bytes) -> int:
+        if not frame:
+            self.stats.empty_frames_out += 1
+            return 1
+        if self._out_len >= OUT_HIGH:
+            self._stalled = True
+            return 0
+        self._out.append(pack_len(len(frame)))
+        self._out.append(frame)
+        self._out_len += 4 + len(frame)
+        self._schedule_write()
+        return len(frame)
+
+    def receive_batch(self, batch: RecordBatch) -> int:
+        if self._out_len >= OUT_HIGH:
+            self._stalled = True
+            return 0
+        self._out.append(batch.data)
+        self._out_len += len(batch.data)
+        self._schedule_write()
+        return batch.count
+
+    def _schedule_write(self) -> None:
+        if self._writing or self._write_scheduled or not self._connected:
+            return
+        self._write_scheduled = True
+        self._loop.bh(self._write_bh)
+
+    def _write_bh(self) -> None:
+        self._write_scheduled = False
+        if self._connected and not self._writing:
+            self._write_out()
+
+    def _on_writable(self) -> None:
+        self._write_out()
+
+    def _write_out(self) -> None:
+        sock = self._sock
+        out = self._out
+        while out and sock is not None:
+            buffers = out if len(out) <= IOV_MAX else list(islice(out, IOV_MAX))
+            try:
+                sent = sock.sendmsg(buffers)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                # The peer is gone (EPIPE/ECONNRESET): what is buffered cannot arrive.
+                # The read side sees the end of the connection and cleans up.
+                self._discard_output()
+                break
+            self._out_len -= sent
+            while sent:
+                head = out[0]
+                if sent >= len(head):
+                    sent -= len(head)
+                    out.popleft()
+                else:
+                    out[0] = memoryview(head)[sent:]
+                    break
+            if self._out_len and len(out) <= IOV_MAX:
+                break
+        self._set_writing(bool(out))
+        if self._stalled and self._out_len < OUT_LOW:
+            self._stalled = False
+            self.flush_queued()
+
+    def _discard_output(self) -> None:
+        if self._out_len:
+            self.stats.output_discarded += self._out_len
+        self._out.clear()
+        self._out_len = 0
+
+    def cleanup(self) -> None:
+        for sock in (self._sock, self._listen):
+            if sock is not None:
+                self._loop.remove_fd(sock.fileno())
+                sock.close()
+        self._sock = self._listen = None
+        self._connected = self._reading = self._writing = False
+        self._out.clear()
+        self._out_len = 0
+
+
+def _nodelay(sock: socket.socket) -> None:
+    if sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
