@@ -9,6 +9,7 @@ object with `step(ns) -> int`; the machine's virtual clock can be plugged in lat
 
 from __future__ import annotations
 
+import sys
 from array import array
 from typing import TYPE_CHECKING, Protocol
 
@@ -104,9 +105,9 @@ class QTest:
             region, offset = hit
             read = region.read
             words.extend(read(offset, 2) for _ in range(count))
-        if words.itemsize != 2:
-            raise RuntimeError("array('H') is not 16-bit on this host")
-        return words.tobytes() if _LITTLE else _swapped(words)
+        if sys.byteorder == "big":
+            words.byteswap()
+        return words.tobytes()
 
     def outsw(self, port: int, data: bytes) -> None:
         """rep outsw of `data` (padded with a zero byte to an even length)."""
@@ -153,12 +154,3 @@ class QTest:
 
     def clock_step(self, ns: int) -> int:
         return self.clock.step(ns)
-
-
-_LITTLE = array("H", [1]).tobytes() == b"\x01\x00"
-
-
-def _swapped(words: array) -> bytes:
-    copy = array("H", words)
-    copy.byteswap()
-    return copy.tobytes()
