@@ -38,6 +38,8 @@ def test_insw_matches_single_reads() -> None:
     assert first + singles == bytes(range(16))
     qt.outb(0x308, 0x00)
     qt.outb(0x309, 0x40)
+    qt.outb(0x30A, 4)
+    qt.outb(0x300, 0x12)
     qt.outsw(0x310, b"abc")
     assert bytes(card.chip.mem[0x4000:0x4004]) == b"abc\0"
 
