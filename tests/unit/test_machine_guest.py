@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from emu.board import RAM_BASE
+from emu.board import POWER_BASE, POWER_FAIL, POWER_PASS, RAM_BASE
 from emu.loader import build_elf
 
 ABI_NAMES = (
@@ -76,6 +76,18 @@ class Asm:
     def lw(self, rd: str, imm: int, rs1: str) -> None:
         self.i_type(0x03, 2, rd, rs1, imm)
 
+    def slli(self, rd: str, rs1: str, shamt: int) -> None:
+        self.i_type(0x13, 1, rd, rs1, shamt)
+
+    def or_(self, rd: str, rs1: str, rs2: str) -> None:
+        self.emit(r(rs2) << 20 | r(rs1) << 15 | 6 << 12 | r(rd) << 7 | 0x33)
+
+    def lbu(self, rd: str, imm: int, rs1: str) -> None:
+        self.i_type(0x03, 4, rd, rs1, imm)
+
+    def andi(self, rd: str, rs1: str, imm: int) -> None:
+        self.i_type(0x13, 7, rd, rs1, imm)
+
     def sw(self, rs2: str, imm: int, rs1: str) -> None:
         self.s_type(2, rs2, rs1, imm)
 
@@ -125,6 +137,28 @@ class Asm:
         return b"".join(w.to_bytes(4, "little") for w in self.words)
 
 
+def power_off(asm: Asm, code: int = 0) -> None:
+    """Append the exit sequence (uses t5, t6): POWER_PASS or POWER_FAIL | code << 16."""
+    asm.li("t5", POWER_BASE)
+    asm.li("t6", POWER_PASS if code == 0 else POWER_FAIL | code << 16)
+    asm.sw("t6", 0, "t5")
+    park = f"park{len(asm.words)}"
+    asm.label(park)
+    asm.j(park)
+
+
+def exit_with(asm: Asm, reg: str) -> None:
+    """Append an exit whose status is the value of `reg` (uses t5, t6, and clobbers `reg`)."""
+    asm.li("t5", POWER_BASE)
+    asm.slli(reg, reg, 16)
+    asm.li("t6", POWER_FAIL)
+    asm.or_("t6", "t6", reg)
+    asm.sw("t6", 0, "t5")
+    park = f"park{len(asm.words)}"
+    asm.label(park)
+    asm.j(park)
+
+
 def guest_elf(asm: Asm) -> bytes:
     return build_elf(asm.base, [(asm.base, asm.code())])
 
@@ -147,6 +181,10 @@ def sample() -> tuple[Asm, str]:
     asm.lw("t1", -8, "s3")
     asm.sw("t2", 4, "s4")
     asm.sb("t3", 0, "s1")
+    asm.lbu("t0", 5, "s1")
+    asm.andi("t0", "t0", 1)
+    asm.slli("a0", "a0", 16)
+    asm.or_("t6", "t6", "a0")
     asm.csrrw("zero", "mtvec", "t0")
     asm.csrrs("zero", "mie", "t0")
     asm.csrrsi("zero", "mstatus", 8)
@@ -169,6 +207,10 @@ top:
     lw t1, -8(s3)
     sw t2, 4(s4)
     sb t3, 0(s1)
+    lbu t0, 5(s1)
+    andi t0, t0, 1
+    slli a0, a0, 16
+    or t6, t6, a0
     csrrw zero, mtvec, t0
     csrrs zero, mie, t0
     csrrsi zero, mstatus, 8
