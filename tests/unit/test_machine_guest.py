@@ -103,6 +103,12 @@ class Asm:
     def csrrsi(self, rd: str, csr: str, uimm: int) -> None:
         self.emit(CSRS[csr] << 20 | uimm << 15 | 6 << 12 | r(rd) << 7 | 0x73)
 
+    def csrrci(self, rd: str, csr: str, uimm: int) -> None:
+        self.emit(CSRS[csr] << 20 | uimm << 15 | 7 << 12 | r(rd) << 7 | 0x73)
+
+    def csrrc(self, rd: str, csr: str, rs1: str) -> None:
+        self.i_type(0x73, 3, rd, rs1, CSRS[csr])
+
     def wfi(self) -> None:
         self.emit(0x1050_0073)
 
@@ -188,6 +194,8 @@ def sample() -> tuple[Asm, str]:
     asm.csrrw("zero", "mtvec", "t0")
     asm.csrrs("zero", "mie", "t0")
     asm.csrrsi("zero", "mstatus", 8)
+    asm.csrrci("zero", "mstatus", 8)
+    asm.csrrc("zero", "mie", "t0")
     asm.bne("s2", "zero", "top")
     asm.beq("s2", "t1", "end")
     asm.wfi()
@@ -214,6 +222,8 @@ top:
     csrrw zero, mtvec, t0
     csrrs zero, mie, t0
     csrrsi zero, mstatus, 8
+    csrrci zero, mstatus, 8
+    csrrc zero, mie, t0
     bne s2, zero, top
     beq s2, t1, end
     wfi
