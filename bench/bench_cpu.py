@@ -14,9 +14,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from emu.bus import Bus  # noqa: E402
-from emu.cpu.cpu import Cpu  # noqa: E402
-from tests.rvasm import Asm  # noqa: E402
+from emu.bus import Bus
+from emu.cpu.cpu import Cpu
+from tests.rvasm import Asm
 
 RAM_BASE = 0x8000_0000
 CODE_SIZE = 0x1000

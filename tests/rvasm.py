@@ -9,6 +9,11 @@ one-offs via `Asm().addi(...)`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from emu.bus import Bus
+    from emu.cpu.cpu import Cpu
 
 _ABI = ["zero", "ra", "sp", "gp", "tp", "t0", "t1", "t2", "s0", "s1"] + [
     f"a{i}" for i in range(8)] + [f"s{i}" for i in range(2, 12)] + [f"t{i}" for i in range(3, 7)]
@@ -223,3 +228,21 @@ class Asm:
         if name in ("slli", "srli", "srai"):
             return lambda *args: self.shift(name, *args)
         raise AttributeError(name)
+
+
+def boot(
+    program: Asm | bytes,
+    *,
+    translate: bool = True,
+    ram_size: int = 0x10000,
+    bus: Bus | None = None,
+    mtime: Callable[[], int] | None = None,
+) -> Cpu:
+    """A bare Cpu with `program` at the start of RAM (0x8000_0000) and pc there."""
+    from emu.bus import Bus
+    from emu.cpu.cpu import Cpu
+
+    code = program.code() if isinstance(program, Asm) else program
+    ram = bytearray(ram_size)
+    ram[:len(code)] = code
+    return Cpu(bus or Bus(), ram, 0x8000_0000, mtime or (lambda: 0), translate=translate)

@@ -16,6 +16,7 @@ from emu.bus import Bus, BusError
 from emu.cpu import interp
 from emu.cpu.csr import MIP_MEIP, MIP_MSIP, MIP_MTIP, MSTATUS_MIE, MSTATUS_MPIE
 from emu.cpu.decode import Insn, decode
+from emu.cpu.translate import Translator
 from emu.cpu.trap import (
     INSN_ACCESS_FAULT,
     INSN_MISALIGNED,
@@ -28,7 +29,6 @@ from emu.cpu.trap import (
     GuestFault,
     Trap,
 )
-from emu.cpu.translate import Translator
 
 __all__ = ["Cpu", "GuestFault"]
 

@@ -1,4 +1,4 @@
-"""Trap causes and the exceptions that carry them — QEMU's target/riscv/cpu_bits.h (RISCV_EXCP_*) and raise_exception.
+"""Trap causes and the exceptions carrying them — QEMU's RISCV_EXCP_* (target/riscv/cpu_bits.h).
 
 `Trap` is internal: the interpreter and translated code raise it at the faulting
 instruction, and the Cpu turns it into a precise machine-mode trap. `GuestFault` leaves
@@ -40,7 +40,7 @@ def cause_name(cause: int) -> str:
     return CAUSE_NAMES.get(cause, f"cause {cause:#x}")
 
 
-class Trap(Exception):  # noqa: N818 - a control-flow signal, not an error
+class Trap(Exception):
     """A synchronous exception raised by the instruction at `epc`."""
 
     def __init__(self, cause: int, tval: int, epc: int) -> None:
