@@ -289,11 +289,24 @@ class RecordReader:
         return len(self._buf)
 
 
-def connect(port: int, host: str = LOOPBACK, timeout: float = 10.0) -> socket.socket:
-    """A TCP client with TCP_NODELAY (so chunks go out as written), blocking mode."""
-    sock = socket.create_connection((host, port), timeout=timeout)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.settimeout(None)
+def connect(port: int, host: str = LOOPBACK, timeout: float = 10.0,
+            rcvbuf: int | None = None) -> socket.socket:
+    """A TCP client with TCP_NODELAY (so chunks go out as written), blocking mode.
+
+    `rcvbuf` shrinks the receive buffer (and so the window the peer may fill) before
+    connecting, which makes a slow reader felt at once instead of after megabytes.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        if rcvbuf is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        sock.settimeout(timeout)
+        sock.connect((host, port))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.settimeout(None)
+    except BaseException:
+        sock.close()
+        raise
     return sock
 
 

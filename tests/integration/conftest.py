@@ -36,9 +36,10 @@ class Relay:
     ports: tuple[int, int]
     clients: list[socket.socket] = field(default_factory=list)
 
-    def client(self, side: int, timeout: float = 15.0) -> socket.socket:
+    def client(self, side: int, timeout: float = 15.0,
+               rcvbuf: int | None = None) -> socket.socket:
         """Connect to port `side` (0 or 1) and wait until the relay has accepted us."""
-        sock = connect(self.ports[side])
+        sock = connect(self.ports[side], rcvbuf=rcvbuf)
         self.clients.append(sock)
         wait_accepted(self.proc.pid, self.ports[side], sock.getsockname()[1], timeout)
         return sock
