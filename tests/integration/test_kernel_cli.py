@@ -3,13 +3,15 @@ one-line errors for bad kernels and options, one-line report for a fatal guest t
 
 from __future__ import annotations
 
+import select
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from emu.board import RAM_BASE
+from emu.board import RAM_BASE, UART_BASE
 from emu.loader import build_elf
 from tests.unit.test_machine_guest import Asm, exit_with, power_off, write_guest
 
@@ -112,3 +114,30 @@ def test_timer_guest_output_is_identical_run_after_run() -> None:
     assert first.returncode == second.returncode == 0
     assert first.stdout == second.stdout
     assert first.stdout.count(b"timer: tick ") == 3
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_ends_the_run_with_status_zero(tmp_path: Path, signum: int) -> None:
+    asm = Asm()
+    asm.li("s1", UART_BASE)
+    for ch in b"R\n":
+        asm.li("t0", ch)
+        asm.sb("t0", 0, "s1")
+    asm.label("spin")
+    asm.j("spin")
+    path = write_guest(tmp_path, asm)
+    proc = subprocess.Popen([sys.executable, "-m", "emu", "-kernel", str(path)], cwd=ROOT,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], 30)
+        assert ready, "the guest never printed"
+        assert proc.stdout.readline() == b"R\n"
+        proc.send_signal(signum)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        proc.stdout.close()
+        proc.stderr.close()

@@ -211,3 +211,26 @@ def test_isa_irq_maps_to_plic_sources(loop: MainLoop) -> None:
 def test_bad_machine_options(loop: MainLoop, kwargs: dict, message: str) -> None:
     with pytest.raises(UserError, match=message):
         Machine(loop, console=io.BytesIO(), **kwargs)
+
+
+def test_ne2k_isa_plugs_into_the_isa_window_and_plic(loop: MainLoop) -> None:
+    pytest.importorskip("devices.ne2000")
+    from netdev.net import Net
+
+    net = Net(loop)
+    try:
+        net.add_netdev(parse_opts("hubport,id=h0,hubid=0", "type"))
+        net.add_netdev(parse_opts("hubport,id=h1,hubid=0", "type"))
+        m = machine(loop)
+        assert m.bus.read(ISA_BASE + 0x300, 1) == 0xFF
+        first = m.add_device(parse_opts("ne2k_isa,netdev=h0,irq=5", "driver"), net)
+        second = m.add_device(parse_opts("ne2k_isa,netdev=h1,iobase=0x320", "driver"), net)
+        assert m.nics == [first, second]
+        assert m.bus.read(ISA_BASE + 0x300, 1) != 0xFF
+        assert m.bus.read(ISA_BASE + 0x320, 1) != 0xFF
+        first.irq.raise_()
+        assert m.plic.levels == 1 << (32 + 5)
+        second.irq.raise_()
+        assert m.plic.levels == 1 << (32 + 5) | 1 << (32 + 9)
+    finally:
+        net.close()
