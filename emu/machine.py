@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from typing import Any, BinaryIO, TextIO
 
-from devices.clint import NS_PER_TICK, Clint
+from devices.clint import Clint
 from devices.plic import Plic
 from devices.power import PowerDevice
 from devices.uart import Uart16550
@@ -153,7 +153,7 @@ class Machine:
         return int(self.cpu.instret)
 
     def _read_mtime(self) -> int:
-        return self.clock.now() // NS_PER_TICK
+        return self.clint.mtime()
 
     def _cpu_line(self, name: str, mask: int) -> IrqLine:
         line = IrqLine(name)
