@@ -67,6 +67,12 @@ class VirtualClock:
         if ns > 0:
             self._offset += ns
 
+    def step(self, ns: int) -> int:
+        """Advance by `ns` and fire what expired; returns the new time (qtest's clock_step)."""
+        self.advance(ns)
+        self.run_timers()
+        return self.now()
+
     def insns_until(self, deadline_ns: int) -> int:
         """Instructions to retire before `deadline_ns` is reached (0 if it has passed)."""
         delta = deadline_ns - self.now()

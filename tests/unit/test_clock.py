@@ -98,3 +98,11 @@ def test_on_mod_reports_new_deadlines() -> None:
     t.mod(7)
     t.mod(-3)
     assert seen == [7, 0]
+
+
+def test_step_advances_and_fires_expired_timers() -> None:
+    clock = VirtualClock()
+    fired: list[int] = []
+    clock.timer(lambda: fired.append(clock.now())).mod(100)
+    assert clock.step(99) == 99 and fired == []
+    assert clock.step(5) == 104 and fired == [104]
