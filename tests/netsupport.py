@@ -353,6 +353,7 @@ def pump(
     barriers: Mapping[socket.socket, Callable[[], bool]] | None = None,
     read_size: int = 1 << 20,
     idle: Callable[[], None] | None = None,
+    until: Callable[[], bool] | None = None,
 ) -> dict[socket.socket, list[bytes]]:
     """Send and receive at once until every socket in `expect` got its count of records.
 
@@ -360,6 +361,7 @@ def pump(
     barrier for that socket must hold before the next chunk goes (e.g. "the relay has
     read everything so far"), so chunk boundaries reach the relay's recv() as chunks.
     Reading continues all the while, so the relay is never stalled by the test itself.
+    `until`, if given, replaces the record counts as the completion test.
     Returns the records read per socket (the readers' `frames`).
     """
     senders = {}
@@ -377,8 +379,9 @@ def pump(
     deadline = time.monotonic() + timeout
     try:
         while True:
-            if all(len(readers[s].frames) >= n for s, n in expect.items()) and all(
-                    s.done for s in senders.values()):
+            received = until() if until is not None else all(
+                len(readers[s].frames) >= n for s, n in expect.items())
+            if received and all(s.done for s in senders.values()):
                 return {s: readers[s].frames for s in expect}
             remaining = deadline - time.monotonic()
             if remaining <= 0:
