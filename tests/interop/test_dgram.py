@@ -68,11 +68,13 @@ def _mcast_in_netns(q_netdev: str, workdir: Path) -> str:
     return dgram_exchange(q_netdev, f"socket,id=t,mcast={GROUP}:5000", workdir)
 
 
+@pytest.mark.netns
 def test_mcast_one_group(tmp_path: Path) -> None:
     info = in_netns(_mcast_in_netns, f"socket,id=q,mcast={GROUP}:5000", tmp_path)
     assert f"socket: mcast={GROUP}:5000" in info
 
 
+@pytest.mark.netns
 def test_qemu_dgram_mcast(tmp_path: Path) -> None:
     info = in_netns(_mcast_in_netns,
                     f"dgram,id=q,remote.type=inet,remote.host={GROUP},remote.port=5000",
@@ -93,6 +95,7 @@ def _mcast_fd_in_netns(workdir: Path) -> str:
                               workdir, t_fds=(fd,))
 
 
+@pytest.mark.netns
 def test_bound_mcast_socket_passed_as_fd_is_cloned(tmp_path: Path) -> None:
     info = in_netns(_mcast_fd_in_netns, tmp_path)
     assert f"socket: mcast={GROUP}:5000" in info
