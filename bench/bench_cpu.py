@@ -74,19 +74,25 @@ def memcpy_guest() -> Asm:
     return a
 
 
-def run(name: str, asm: Asm, ram_size: int, data: bytes) -> Cpu:
-    ram = bytearray(ram_size)
-    code = asm.code()
-    ram[:len(code)] = code
-    ram[CODE_SIZE:CODE_SIZE + len(data)] = data
-    cpu = Cpu(Bus(), ram, RAM_BASE, lambda: cpu.instret)
-    start = time.perf_counter()
-    while not cpu.waiting:
-        cpu.run(1_000_000)
-    elapsed = time.perf_counter() - start
+def run(name: str, asm: Asm, ram_size: int, data: bytes, repeat: int = 3) -> Cpu:
+    """Best of `repeat` fresh runs (the host is shared; the best run is the least disturbed),
+    in slices of 100k instructions as a machine would run them."""
+    best = best_cpu = float("inf")
+    for _ in range(repeat):
+        ram = bytearray(ram_size)
+        code = asm.code()
+        ram[:len(code)] = code
+        ram[CODE_SIZE:CODE_SIZE + len(data)] = data
+        cpu = Cpu(Bus(), ram, RAM_BASE, lambda: 0)
+        start, start_cpu = time.perf_counter(), time.process_time()
+        while not cpu.waiting:
+            cpu.run(100_000)
+        best = min(best, time.perf_counter() - start)
+        best_cpu = min(best_cpu, time.process_time() - start_cpu)
+    # cpu_mips uses this process's CPU time: steadier than wall time on a busy host.
     print(json.dumps({"bench": "cpu", "guest": name, "instructions": cpu.instret,
-                      "seconds": round(elapsed, 3), "mips": round(cpu.instret / elapsed / 1e6, 2)}),
-          flush=True)
+                      "seconds": round(best, 3), "mips": round(cpu.instret / best / 1e6, 2),
+                      "cpu_mips": round(cpu.instret / best_cpu / 1e6, 2)}), flush=True)
     return cpu
 
 

@@ -234,15 +234,19 @@ def boot(
     program: Asm | bytes,
     *,
     translate: bool = True,
+    translate_after: int = 0,
     ram_size: int = 0x10000,
     bus: Bus | None = None,
     mtime: Callable[[], int] | None = None,
 ) -> Cpu:
-    """A bare Cpu with `program` at the start of RAM (0x8000_0000) and pc there."""
+    """A bare Cpu with `program` at the start of RAM (0x8000_0000) and pc there.
+
+    Translation starts at once (translate_after=0) so tests exercise translated code."""
     from emu.bus import Bus
     from emu.cpu.cpu import Cpu
 
     code = program.code() if isinstance(program, Asm) else program
     ram = bytearray(ram_size)
     ram[:len(code)] = code
-    return Cpu(bus or Bus(), ram, 0x8000_0000, mtime or (lambda: 0), translate=translate)
+    return Cpu(bus or Bus(), ram, 0x8000_0000, mtime or (lambda: 0), translate=translate,
+               translate_after=translate_after)

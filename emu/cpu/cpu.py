@@ -36,6 +36,7 @@ M32 = 0xFFFFFFFF
 # Highest priority first (priv spec 3.1.9: MEI > MSI > MTI).
 _IRQ_ORDER = ((MIP_MEIP, IRQ_M_EXT), (MIP_MSIP, IRQ_M_SOFT), (MIP_MTIP, IRQ_M_TIMER))
 _MAX_CACHED_REGIONS = 8192
+_MAX_HEAT_ENTRIES = 1 << 16
 
 
 class Cpu:
@@ -47,7 +48,12 @@ class Cpu:
         read_mtime: Callable[[], int],
         *,
         translate: bool = True,
+        translate_after: int = 8,
     ) -> None:
+        """`translate=False` runs everything through the reference interpreter. Code is
+        translated once its entry pc has been dispatched `translate_after` times:
+        compiling costs about a hundred interpreted executions, so code that runs only
+        a few times (start-up, one-off paths) is cheaper to interpret."""
         self.bus = bus
         self.ram = ram
         self.ram_base = ram_base
@@ -72,6 +78,8 @@ class Cpu:
         self._stop = False
         self._decoded: dict[int, Insn] = {}
         self._regions: dict[int, Callable[[int], int]] = {}
+        self._heat: dict[int, int] = {}
+        self._translate_after = translate_after
         self._translator = Translator(self) if translate else None
 
     # --- the public interface the machine uses -------------------------------------
@@ -119,6 +127,7 @@ class Cpu:
         """Forget decoded and translated code (fence.i, or RAM rewritten from outside)."""
         self._decoded.clear()
         self._regions.clear()
+        self._heat.clear()
 
     # --- used by the interpreter, the translator and generated code ------------------
 
@@ -202,8 +211,15 @@ class Cpu:
     def _region_at(self, pc: int) -> Callable[[int], int]:
         if self._translator is None:
             return self._no_region
+        heat = self._heat.get(pc, 0)
+        if heat < self._translate_after:
+            if len(self._heat) >= _MAX_HEAT_ENTRIES:
+                self._heat.clear()
+            self._heat[pc] = heat + 1
+            return self._no_region
         if len(self._regions) >= _MAX_CACHED_REGIONS:
             self._regions.clear()
+        self._heat.pop(pc, None)
         region = self._translator.translate(pc)
         self._regions[pc] = region
         return region

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from emu.cpu.cpu import Cpu
 
 M32 = 0xFFFFFFFF
-MAX_REGION_INSNS = 400
+MAX_REGION_INSNS = 256
 MAX_RUN_INSNS = 64
 WINDOW_BEHIND = 2048
 WINDOW_AHEAD = 4096
@@ -175,6 +175,7 @@ class _Emitter:
         self.used: set[int] = set()
         self.written: set[int] = set()
         self.lines: list[str] = []
+        self.indent = 0
 
     def source(self) -> str:
         size = sum(len(b.insns) for b in self.blocks)
@@ -196,6 +197,10 @@ class _Emitter:
                 "            C.instret = I0 + n + ((e.epc - pc) >> 2)"]
         out += [f"            X[{r}] = x{r}" for r in written]
         out += ["            raise"]
+        # Anything else comes from a device behind LD/ST, which already set pc and instret.
+        out += ["        except BaseException:"]
+        out += [f"            X[{r}] = x{r}" for r in written]
+        out += ["            raise"]
         out += [f"        X[{r}] = x{r}" for r in written]
         out += ["        C.instret = I0 + n", "        C.pc = pc", "        return n",
                 "    return region"]
@@ -213,7 +218,7 @@ class _Emitter:
         return "_"
 
     def _emit(self, line: str, depth: int) -> None:
-        self.lines.append("    " * depth + line)
+        self.lines.append("    " * (depth + self.indent) + line)
 
     def _transfer(self, current: int, target: int, depth: int) -> None:
         self._emit(f"pc = {target:#x}", depth)
@@ -230,6 +235,9 @@ class _Emitter:
         control = last.op in BRANCH_OPS or last.op in ("jal", "jalr")
         if control:
             body = body[:-1]
+        if last.op in BRANCH_OPS and (block.end - 4 + last.imm) & M32 == block.start:
+            self._self_loop(block, body, last)
+            return
         for idx, insn in enumerate(body):
             self._insn(insn, block.start + 4 * idx, idx)
         if not control:
@@ -258,6 +266,29 @@ class _Emitter:
             self._emit(f"n += {count}", 1)
             self._emit("pc = t", 1)
             self._emit("break", 1)
+
+    def _self_loop(self, block: _Block, body: list[Insn], last: Insn) -> None:
+        """A block that branches back to itself spins in its own `while`, skipping the
+        region's dispatch chain; it leaves when the branch falls through, when the
+        budget runs short (pc stays at the block, the outer loop then ends), or after a
+        store outside RAM (which sets L = -1 so the outer loop ends too)."""
+        fallthrough = block.end
+        self._emit("while True:", 1)
+        self.indent = 1
+        for idx, insn in enumerate(body):
+            self._insn(insn, block.start + 4 * idx, idx)
+        cond = _BRANCH_COND[last.op].format(a=self._src(last.rs1), b=self._src(last.rs2))
+        self._emit(f"n += {len(block.insns)}", 1)
+        self._emit(f"if {cond}:", 1)
+        self._emit("if n <= L:", 2)
+        self._emit("continue", 3)
+        self._emit("break", 2)
+        self._emit(f"pc = {fallthrough:#x}", 1)
+        self._emit("break", 1)
+        self.indent = 0
+        self._emit(f"if pc != {fallthrough:#x}:", 1)
+        self._emit("continue", 2)
+        self._transfer(block.start, fallthrough, 1)
 
     def _insn(self, insn: Insn, pc: int, idx: int) -> None:
         op = insn.op
@@ -300,9 +331,10 @@ class _Emitter:
         else:
             emit(f"{d} = " + _RR[op].format(a=a, b=self._src(insn.rs2)), 1)
 
-    def _slow_prologue(self, idx: int) -> None:
+    def _slow_prologue(self, idx: int, pc: int) -> None:
         self._emit("else:", 1)
         self._emit(f"C.instret = I0 + n + {idx}", 2)
+        self._emit(f"C.pc = {pc:#x}", 2)
 
     def _load(self, insn: Insn, pc: int, idx: int) -> None:
         size = _LOAD_SIZE[insn.op]
@@ -315,7 +347,7 @@ class _Emitter:
             "lh": "((U16(R, o)[0] ^ 0x8000) - 0x8000) & 0xFFFFFFFF",
         }[insn.op]
         self._emit(f"{d} = {fast}", 2)
-        self._slow_prologue(idx)
+        self._slow_prologue(idx, pc)
         self._emit(f"{d} = LD(o, {size}, {pc:#x})", 2)
         if insn.op == "lb":
             self._emit(f"{d} = SB[{d}]", 2)
@@ -332,8 +364,9 @@ class _Emitter:
         self._emit(f"if o < {self.ram_size - size + 1:#x}:", 1)
         fast = {"sb": f"R[o] = {v}", "sh": f"P16(R, o, {v})", "sw": f"P32(R, o, {v})"}
         self._emit(fast[insn.op], 2)
-        self._slow_prologue(idx)
+        self._slow_prologue(idx, pc)
         self._emit(f"ST(o, {size}, {v}, {pc:#x})", 2)
         self._emit(f"n += {idx + 1}", 2)
         self._emit(f"pc = {pc + 4:#x}", 2)
+        self._emit("L = -1", 2)
         self._emit("break", 2)

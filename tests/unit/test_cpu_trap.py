@@ -428,3 +428,43 @@ def test_request_stop_before_run_is_forgotten(translate: bool) -> None:
     cpu = boot(asm, translate=translate)
     cpu.request_stop()
     assert cpu.run(20) == 20
+
+
+def test_mmio_store_inside_a_tight_loop_ends_each_run(translate: bool) -> None:
+    asm = Asm()
+    asm.li("a1", MMIO)
+    asm.li("t0", 5)
+    loop = asm.label("loop")
+    asm.sw("t0", "a1", 4)  # asks the CPU to stop
+    asm.addi("t0", "t0", -1)
+    asm.bne("t0", "zero", "loop")
+    asm.wfi()
+    cpu, bell = mmio_cpu(asm, translate)
+    assert cpu.run(1000) == 3
+    assert cpu.pc == loop + 4
+    for _ in range(4):
+        assert cpu.run(1000) == 3
+    assert [value for _, _, value in bell.writes] == [5, 4, 3, 2, 1]
+    assert cpu.run(1000) == 3  # addi, bne (falls through), wfi
+    assert cpu.waiting
+
+
+def test_interrupt_raised_by_mmio_inside_a_loop(translate: bool) -> None:
+    asm = with_handler()
+    asm.li("t0", MIP_MSIP)
+    asm.csrrw("zero", "mie", "t0")
+    asm.csrrsi("zero", "mstatus", 8)
+    asm.li("a1", MMIO)
+    asm.li("t0", 1000)
+    asm.label("loop")
+    asm.addi("a0", "a0", 1)
+    asm.addi("t0", "t0", -1)
+    store_pc = asm.pc
+    asm.sw("t0", "a1", 0)  # raises MSIP
+    asm.bne("t0", "zero", "loop")
+    add_spin_handler(asm)
+    cpu, bell = mmio_cpu(asm, translate)
+    cpu.run(5000)
+    assert (cpu.mcause, cpu.mepc) == (0x80000003, store_pc + 4)
+    assert cpu.x[10] == 1
+    assert len(bell.writes) == 1
