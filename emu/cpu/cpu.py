@@ -40,6 +40,10 @@ _MAX_HEAT_ENTRIES = 1 << 16
 
 
 class Cpu:
+    """The hart. `x` (registers, x[0] always 0) and `ram` are bound into translated code:
+    change them in place, never rebind them. Code written into RAM from outside the
+    guest after it has run needs `flush_translations()`, as the guest needs fence.i."""
+
     def __init__(
         self,
         bus: Bus,

@@ -468,3 +468,35 @@ def test_interrupt_raised_by_mmio_inside_a_loop(translate: bool) -> None:
     assert (cpu.mcause, cpu.mepc) == (0x80000003, store_pc + 4)
     assert cpu.x[10] == 1
     assert len(bell.writes) == 1
+
+
+def test_budget_is_exact_inside_a_self_looping_block(translate: bool) -> None:
+    asm = Asm()
+    asm.li("t0", 100_000)
+    asm.label("loop")
+    asm.addi("a0", "a0", 1)
+    asm.addi("t0", "t0", -1)
+    asm.bne("t0", "zero", "loop")
+    asm.wfi()
+    cpu = boot(asm, translate=translate)
+    total = 0
+    for budget in (2, 3, 10, 1000, 7, 4, 333):
+        assert cpu.run(budget) == budget
+        total += budget
+    assert cpu.instret == total
+    assert cpu.x[10] == (total - 1 + 2) // 3
+
+
+def test_interrupt_without_handler_is_a_guest_fault(translate: bool) -> None:
+    asm = Asm()
+    asm.li("t0", MIP_MTIP)
+    asm.csrrw("zero", "mie", "t0")
+    asm.csrrsi("zero", "mstatus", 8)
+    asm.j(asm.pc)
+    cpu = boot(asm, translate=translate)
+    cpu.run(10)
+    cpu.set_irq(MIP_MTIP, True)
+    with pytest.raises(GuestFault) as info:
+        cpu.run(10)
+    assert info.value.cause == 0x80000007
+    assert info.value.pc == RAM + 12
