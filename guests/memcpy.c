@@ -11,7 +11,7 @@ static uint8_t arena[SLOTS][BLOCK];
 int main(void)
 {
     static const char *const known[] = {"rounds", 0};
-    uint32_t rounds, sum = 0;
+    uint32_t rounds, sum = 2166136261u;
 
     arg_check("memcpy", known);
     rounds = arg_uint("rounds", 4);
@@ -28,7 +28,7 @@ int main(void)
     }
     uint64_t t1 = time_now();
     for (uint32_t i = 0; i < BLOCK; i += 4)
-        sum = (sum << 1 | sum >> 31) ^ *(uint32_t *)&arena[0][i];
+        sum = (sum ^ *(uint32_t *)&arena[0][i]) * 16777619u;    /* FNV-1a step per word */
     int same = memcmp(arena[0], arena[1], BLOCK) == 0;
     printf("memcpy: %u KiB copied, checksum=0x%08x %s, ", rounds * 4 * (BLOCK / 1024), sum,
            same ? "ok" : "CORRUPT");

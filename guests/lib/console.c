@@ -82,7 +82,9 @@ static int format(struct sink *o, const char *fmt, va_list ap)
         char conv = *fmt;
         if (!conv)
             break;
-        if (conv == 's') {
+        if (conv == '%') {
+            emit(o, '%');
+        } else if (conv == 's') {
             const char *s = va_arg(ap, const char *);
             if (!s)
                 s = "(null)";

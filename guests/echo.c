@@ -1,0 +1,50 @@
+/* echo.c - returns every received frame to its sender.
+ *
+ * -append "[count=0] [timeout=0]"
+ * Swaps the MAC addresses (the source becomes our own) and transmits the
+ * frame back unchanged otherwise.  count=N: exit 0 after N frames; timeout=S:
+ * exit after S idle virtual seconds (status 1 if count frames were expected). */
+#include "net.h"
+#include "rt.h"
+
+/* time for the last frame to leave the host before power-off */
+#define LINGER_MS 100
+
+static struct net n;
+
+int main(void)
+{
+    static const char *const known[] = {"count", NET_COMMON_ARGS, 0};
+    uint32_t count, timeout_ms, echoed = 0;
+    char m[18];
+
+    arg_check("echo", known);
+    count = arg_uint("count", 0);
+    timeout_ms = arg_uint("timeout", 0) * 1000;
+    net_open(&n, "echo");
+    printf("echo: returning every frame to its sender\n");
+
+    for (;;) {
+        uint64_t deadline = timeout_ms ? deadline_in_ms(timeout_ms) : ~0ull;
+        int len;
+        while ((len = ne2k_recv(&n.nic, n.rx, sizeof(n.rx))) == 0)
+            if (!ne2k_wait(&n.nic, deadline)) {
+                printf("echo: idle for %u s, %u frames returned\n", timeout_ms / 1000, echoed);
+                return count && echoed < count ? 1 : 0;
+            }
+        if (len < ETH_HLEN)
+            continue;
+        memcpy(n.tx, n.rx + ETH_ALEN, ETH_ALEN);
+        memcpy(n.tx + ETH_ALEN, n.mac, ETH_ALEN);
+        memcpy(n.tx + 2 * ETH_ALEN, n.rx + 2 * ETH_ALEN, (unsigned)len - 2 * ETH_ALEN);
+        ne2k_send(&n.nic, n.tx, (unsigned)len);
+        echoed++;
+        printf("echo: %u bytes type 0x%04x from %s returned\n", len, get16(n.rx + 12),
+               mac_str(n.rx + ETH_ALEN, m));
+        if (count && echoed >= count) {
+            printf("echo: %u frames returned, done\n", echoed);
+            delay_us(LINGER_MS * 1000);
+            return 0;
+        }
+    }
+}

@@ -1,0 +1,321 @@
+/* ne2000.c - NE2000 driver: probe, ring, filter, transmit, receive, waiting.
+ *
+ * The flow follows Linux's ne.c (probe, remote DMA block in/out) and
+ * lib8390.c (NS8390_init, ei_start_xmit, ei_receive).  Reads and writes go
+ * through the ISA window: port P is the byte at ISA_BASE + P.
+ *
+ * Waiting is interrupt-driven without a trap handler: mstatus.MIE stays
+ * clear, mie enables the external and timer interrupts, and wfi returns when
+ * either is pending.  The driver then claims the source at the PLIC, services
+ * the chip and completes the claim.  In polled mode (no NIC interrupt) the
+ * driver still sleeps in wfi, on the timer alone, between looks at the ring. */
+#include "ne2000.h"
+
+#include "rt.h"
+
+#define RESET_TIMEOUT_MS 20
+#define TX_TIMEOUT_MS 20
+#define RDC_SPINS 100000
+#define POLL_US 100
+
+static inline uint8_t inb(const struct ne2k *nic, unsigned reg) { return MMIO8(nic->io + reg); }
+static inline void outb(const struct ne2k *nic, unsigned reg, uint8_t v) { MMIO8(nic->io + reg) = v; }
+static inline uint16_t inw_data(const struct ne2k *nic) { return MMIO16(nic->io + NE_DATAPORT); }
+static inline void outw_data(const struct ne2k *nic, uint16_t v) { MMIO16(nic->io + NE_DATAPORT) = v; }
+
+/* ---- PLIC routing ---- */
+
+static uint32_t plic_source(const struct ne2k *nic) { return ISA_IRQ_BASE + nic->irq; }
+
+static void plic_enable(uint32_t src)
+{
+    MMIO32(PLIC_BASE + PLIC_PRIORITY + 4 * src) = 1;
+    MMIO32(PLIC_BASE + PLIC_ENABLE + 4 * (src / 32)) |= 1u << (src % 32);
+    MMIO32(PLIC_BASE + PLIC_THRESHOLD) = 0;
+}
+
+/* ---- remote DMA (ne_block_input / ne_block_output) ---- */
+
+static void remote_setup(struct ne2k *nic, uint16_t addr, uint16_t count, uint8_t dir)
+{
+    outb(nic, E8390_CMD, E8390_NODMA | E8390_PAGE0 | E8390_START);
+    outb(nic, EN0_RCNTLO, count & 0xff);
+    outb(nic, EN0_RCNTHI, count >> 8);
+    outb(nic, EN0_RSARLO, addr & 0xff);
+    outb(nic, EN0_RSARHI, addr >> 8);
+    outb(nic, E8390_CMD, dir | E8390_START);
+}
+
+/* Reads count bytes of NIC memory at addr (word mode).  The chip wraps the
+ * remote address from PSTOP back to PSTART by itself, so a frame that wraps
+ * around the end of the ring comes out in one piece. */
+static void block_input(struct ne2k *nic, uint16_t addr, void *buf, unsigned count)
+{
+    uint8_t *p = buf;
+    unsigned words = count / 2;
+
+    remote_setup(nic, addr, (uint16_t)((count + 1) & ~1u), E8390_RREAD);
+    while (words--) {
+        uint16_t w = inw_data(nic);
+        p[0] = (uint8_t)w;
+        p[1] = (uint8_t)(w >> 8);
+        p += 2;
+    }
+    if (count & 1)
+        *p = (uint8_t)inw_data(nic);
+    outb(nic, EN0_ISR, ENISR_RDC);
+}
+
+/* Writes count bytes into NIC memory at addr and waits for remote DMA
+ * complete (RDC).  Returns 0, or -1 if RDC never came. */
+static int block_output(struct ne2k *nic, uint16_t addr, const void *buf, unsigned count)
+{
+    const uint8_t *p = buf;
+    unsigned words = (count + 1) / 2;
+
+    /* odd byte counts go out as a whole last word: the data port is 16 bits wide */
+    outb(nic, EN0_ISR, ENISR_RDC);
+    remote_setup(nic, addr, (uint16_t)(words * 2), E8390_RWRITE);
+    for (unsigned i = 0; i < words; i++, p += 2) {
+        uint16_t lo = p[0];
+        uint16_t hi = (2 * i + 1 < count) ? p[1] : 0;
+        outw_data(nic, (uint16_t)(lo | hi << 8));
+    }
+    for (int spins = 0; !(inb(nic, EN0_ISR) & ENISR_RDC); spins++)
+        if (spins > RDC_SPINS)
+            return -1;
+    outb(nic, EN0_ISR, ENISR_RDC);
+    return 0;
+}
+
+/* ---- probe (ne_probe1) ---- */
+
+int ne2k_probe(struct ne2k *nic, uint16_t iobase, uint8_t irq)
+{
+    uint8_t raw[32];
+    uint64_t deadline;
+    int wordwide = 1;
+
+    memset(nic, 0, sizeof(*nic));
+    nic->iobase = iobase;
+    nic->io = ISA_BASE + iobase;
+    nic->irq = irq;
+    if (inb(nic, E8390_CMD) == 0xff)
+        return -1;    /* nothing decodes these ports */
+
+    /* reset: read the reset port, write the value back, wait for ISR.RST */
+    outb(nic, NE_RESET, inb(nic, NE_RESET));
+    deadline = deadline_in_ms(RESET_TIMEOUT_MS);
+    while (!(inb(nic, EN0_ISR) & ENISR_RESET))
+        if (time_now() > deadline)
+            return -2;
+    outb(nic, EN0_ISR, 0xff);
+
+    /* quiet, byte-wide, then read the 32-byte station-address PROM */
+    outb(nic, E8390_CMD, E8390_NODMA | E8390_PAGE0 | E8390_STOP);
+    outb(nic, EN0_DCFG, NE_DCR_BYTE);
+    outb(nic, EN0_RCNTLO, 0);
+    outb(nic, EN0_RCNTHI, 0);
+    outb(nic, EN0_IMR, 0);
+    outb(nic, EN0_ISR, 0xff);
+    outb(nic, EN0_RXCR, E8390_RXOFF);
+    outb(nic, EN0_TXCR, E8390_TXOFF);
+    outb(nic, EN0_RCNTLO, sizeof(raw));
+    outb(nic, EN0_RCNTHI, 0);
+    outb(nic, EN0_RSARLO, 0);
+    outb(nic, EN0_RSARHI, 0);
+    outb(nic, E8390_CMD, E8390_RREAD | E8390_START);
+    for (unsigned i = 0; i < sizeof(raw); i++)
+        raw[i] = MMIO8(nic->io + NE_DATAPORT);
+    outb(nic, EN0_ISR, ENISR_RDC);
+
+    /* an 8-bit PROM on a 16-bit card shows every byte twice */
+    for (unsigned i = 0; i < sizeof(raw); i += 2)
+        if (raw[i] != raw[i + 1])
+            wordwide = 0;
+    for (unsigned i = 0; i < 16; i++)
+        nic->prom[i] = wordwide ? raw[2 * i] : raw[i];
+    if (!wordwide || nic->prom[14] != 0x57 || nic->prom[15] != 0x57)
+        return -3;
+    memcpy(nic->mac, nic->prom, 6);
+    return 0;
+}
+
+/* ---- start-up (NS8390_init + ei_open) ---- */
+
+void ne2k_open(struct ne2k *nic, uint8_t rcr)
+{
+    nic->rx_start = NE_RX_START;
+    nic->rx_stop = NESM_STOP_PG;
+
+    outb(nic, E8390_CMD, E8390_NODMA | E8390_PAGE0 | E8390_STOP);
+    outb(nic, EN0_DCFG, NE_DCR_BYTE | ENDCFG_WTS);
+    outb(nic, EN0_RCNTLO, 0);
+    outb(nic, EN0_RCNTHI, 0);
+    outb(nic, EN0_RXCR, E8390_RXOFF);
+    outb(nic, EN0_TXCR, E8390_TXOFF);
+    outb(nic, EN0_TPSR, NESM_START_PG);
+    outb(nic, EN0_STARTPG, nic->rx_start);
+    /* BNRY trails one page behind the next frame to read (CURR = PSTART) */
+    outb(nic, EN0_BOUNDARY, nic->rx_stop - 1);
+    outb(nic, EN0_STOPPG, nic->rx_stop);
+    outb(nic, EN0_ISR, 0xff);
+    outb(nic, EN0_IMR, 0);
+
+    outb(nic, E8390_CMD, E8390_NODMA | E8390_PAGE1 | E8390_STOP);
+    for (int i = 0; i < 6; i++)
+        outb(nic, EN1_PHYS + i, nic->mac[i]);
+    /* all multicast hash buckets open: only used when rcr has AM */
+    for (int i = 0; i < 8; i++)
+        outb(nic, EN1_MULT + i, 0xff);
+    outb(nic, EN1_CURPAG, nic->rx_start);
+
+    outb(nic, E8390_CMD, E8390_NODMA | E8390_PAGE0 | E8390_START);
+    outb(nic, EN0_ISR, 0xff);
+    /* only "frame received" wakes us; transmit completion is polled */
+    outb(nic, EN0_IMR, nic->polled ? 0 : ENISR_RX | ENISR_RX_ERR | ENISR_OVER);
+    outb(nic, EN0_TXCR, E8390_TXCONFIG);
+    outb(nic, EN0_RXCR, rcr);
+
+    csr_clear(mstatus, MSTATUS_MIE);
+    if (!nic->polled) {
+        plic_enable(plic_source(nic));
+        csr_set(mie, MIE_MEIE | MIE_MTIE);
+    } else {
+        csr_set(mie, MIE_MTIE);
+    }
+}
+
+/* ---- transmit (ei_start_xmit + NS8390_trigger_send) ---- */
+
+int ne2k_send(struct ne2k *nic, const void *frame, unsigned len)
+{
+    static const uint8_t zeros[ETH_ZLEN];
+    uint64_t deadline;
+
+    if (len > ETH_FRAME_MAX)
+        len = ETH_FRAME_MAX;
+    if (len < ETH_ZLEN) {
+        /* pad in NIC memory: copy the frame, then zeros behind it */
+        uint8_t buf[ETH_ZLEN];
+        memcpy(buf, frame, len);
+        memcpy(buf + len, zeros, ETH_ZLEN - len);
+        len = ETH_ZLEN;
+        if (block_output(nic, NESM_START_PG << 8, buf, len) < 0)
+            goto timeout;
+    } else if (block_output(nic, NESM_START_PG << 8, frame, len) < 0) {
+        goto timeout;
+    }
+
+    outb(nic, EN0_ISR, ENISR_TX | ENISR_TX_ERR);
+    outb(nic, E8390_CMD, E8390_NODMA | E8390_PAGE0 | E8390_START);
+    outb(nic, EN0_TPSR, NESM_START_PG);
+    outb(nic, EN0_TCNTLO, len & 0xff);
+    outb(nic, EN0_TCNTHI, len >> 8);
+    outb(nic, E8390_CMD, E8390_NODMA | E8390_TRANS | E8390_START);
+
+    deadline = deadline_in_ms(TX_TIMEOUT_MS);
+    while (!(inb(nic, EN0_ISR) & (ENISR_TX | ENISR_TX_ERR)))
+        if (time_now() > deadline)
+            goto timeout;
+    outb(nic, EN0_ISR, ENISR_TX | ENISR_TX_ERR);
+    nic->tx_frames++;
+    return 0;
+
+timeout:
+    nic->tx_timeouts++;
+    return -1;
+}
+
+/* ---- receive (ei_receive) ---- */
+
+static uint8_t read_curr(struct ne2k *nic)
+{
+    uint8_t curr;
+
+    outb(nic, E8390_CMD, E8390_NODMA | E8390_PAGE1 | E8390_START);
+    curr = inb(nic, EN1_CURPAG);
+    outb(nic, E8390_CMD, E8390_NODMA | E8390_PAGE0 | E8390_START);
+    return curr;
+}
+
+/* The page after BNRY: where the next unread frame starts. */
+static uint8_t next_to_read(struct ne2k *nic)
+{
+    uint8_t page = inb(nic, EN0_BOUNDARY) + 1;
+
+    return page >= nic->rx_stop ? nic->rx_start : page;
+}
+
+static void set_boundary(struct ne2k *nic, uint8_t next)
+{
+    outb(nic, EN0_BOUNDARY, next == nic->rx_start ? nic->rx_stop - 1 : next - 1);
+}
+
+int ne2k_recv(struct ne2k *nic, void *buf, unsigned size)
+{
+    /* the 4-byte header the chip writes before each frame */
+    struct {
+        uint8_t status, next;
+        uint8_t count_lo, count_hi;
+    } hdr;
+    uint8_t this_frame = next_to_read(nic);
+    uint8_t curr = read_curr(nic);
+    unsigned count, len;
+
+    if (this_frame == curr)
+        return 0;
+
+    block_input(nic, (uint16_t)(this_frame << 8), &hdr, sizeof(hdr));
+    count = hdr.count_lo | hdr.count_hi << 8;
+    len = count - sizeof(hdr);
+    /* a header we cannot trust (next page outside the ring, absurd length):
+     * give up on everything in the ring rather than follow garbage */
+    if (hdr.next < nic->rx_start || hdr.next >= nic->rx_stop || count < sizeof(hdr) + 14 ||
+        count > sizeof(hdr) + 1518 || !(hdr.status & ENRSR_RXOK)) {
+        printf("ne2000: bad ring header at page 0x%02x: status 0x%02x next 0x%02x count %u;"
+               " ring reset\n",
+               this_frame, hdr.status, hdr.next, count);
+        nic->rx_errors++;
+        nic->ring_resets++;
+        set_boundary(nic, curr);
+        return 0;
+    }
+
+    block_input(nic, (uint16_t)((this_frame << 8) + sizeof(hdr)), buf, len < size ? len : size);
+    set_boundary(nic, hdr.next);
+    nic->rx_frames++;
+    return (int)(len < size ? len : size);
+}
+
+/* ---- waiting ---- */
+
+int ne2k_wait(struct ne2k *nic, uint64_t deadline)
+{
+    for (;;) {
+        /* acknowledge first, then look: a frame arriving after the look
+         * raises the interrupt again and wfi returns at once */
+        outb(nic, EN0_ISR, ENISR_RX | ENISR_RX_ERR | ENISR_OVER);
+        if (next_to_read(nic) != read_curr(nic))
+            return 1;
+        if (time_now() >= deadline)
+            return 0;
+        if (nic->polled) {
+            /* no NIC interrupt: look again every POLL_US of virtual time */
+            uint64_t tick = time_now() + POLL_US * TICKS_PER_US;
+            timer_arm(tick < deadline ? tick : deadline);
+            wfi();
+            timer_disarm();
+            continue;
+        }
+        timer_arm(deadline);
+        wfi();
+        timer_disarm();
+        uint32_t src = MMIO32(PLIC_BASE + PLIC_CLAIM);
+        if (src) {
+            nic->irqs++;
+            outb(nic, EN0_ISR, ENISR_RX | ENISR_RX_ERR | ENISR_OVER);
+            MMIO32(PLIC_BASE + PLIC_CLAIM) = src;
+        }
+    }
+}

@@ -1,0 +1,101 @@
+/* ne2000.h - a small NE2000 (DP8390) driver for toynic guests, in the style
+ * of Linux's lib8390.c + ne.c.  Register and bit names follow Linux 8390.h. */
+#ifndef TOYNIC_NE2000_H
+#define TOYNIC_NE2000_H
+
+#include <stdint.h>
+
+/* ---- page 0/1 registers (offsets from iobase) ---- */
+#define E8390_CMD     0x00  /* command register, every page */
+#define EN0_STARTPG   0x01  /* W: PSTART, first page of the receive ring */
+#define EN0_STOPPG    0x02  /* W: PSTOP, one past the last ring page */
+#define EN0_BOUNDARY  0x03  /* BNRY: last page the driver has read */
+#define EN0_TSR       0x04  /* R: transmit status */
+#define EN0_TPSR      0x04  /* W: transmit page start */
+#define EN0_TCNTLO    0x05  /* W: transmit byte count */
+#define EN0_TCNTHI    0x06
+#define EN0_ISR       0x07  /* interrupt status; write 1s to clear */
+#define EN0_RSARLO    0x08  /* W: remote DMA start address */
+#define EN0_RSARHI    0x09
+#define EN0_RCNTLO    0x0a  /* W: remote DMA byte count */
+#define EN0_RCNTHI    0x0b
+#define EN0_RXCR      0x0c  /* W: receive configuration (RCR) */
+#define EN0_TXCR      0x0d  /* W: transmit configuration (TCR) */
+#define EN0_DCFG      0x0e  /* W: data configuration (DCR) */
+#define EN0_IMR       0x0f  /* W: interrupt mask */
+#define EN1_PHYS      0x01  /* page 1: PAR0..5, station address */
+#define EN1_CURPAG    0x07  /* page 1: CURR, next page the NIC will fill */
+#define EN1_MULT      0x08  /* page 1: MAR0..7, multicast hash */
+#define NE_DATAPORT   0x10  /* remote DMA data port */
+#define NE_RESET      0x1f  /* reading it resets the board */
+
+/* ---- CR bits ---- */
+#define E8390_STOP    0x01
+#define E8390_START   0x02
+#define E8390_TRANS   0x04
+#define E8390_RREAD   0x08
+#define E8390_RWRITE  0x10
+#define E8390_NODMA   0x20
+#define E8390_PAGE0   0x00
+#define E8390_PAGE1   0x40
+
+/* ---- ISR/IMR bits ---- */
+#define ENISR_RX      0x01
+#define ENISR_TX      0x02
+#define ENISR_RX_ERR  0x04
+#define ENISR_TX_ERR  0x08
+#define ENISR_OVER    0x10
+#define ENISR_COUNTERS 0x20
+#define ENISR_RDC     0x40
+#define ENISR_RESET   0x80
+
+/* ---- RCR, TCR, DCR, TSR, RSR bits ---- */
+#define E8390_RXCONFIG 0x04  /* RCR AB: accept broadcast */
+#define ENRCR_AM      0x08   /* accept multicast (hashed through MAR) */
+#define ENRCR_PRO     0x10   /* promiscuous */
+#define E8390_RXOFF   0x20   /* RCR MON: monitor mode, nothing stored */
+#define E8390_TXCONFIG 0x00  /* TCR normal */
+#define E8390_TXOFF   0x02   /* TCR internal loopback */
+#define ENDCFG_WTS    0x01   /* word-wide remote DMA */
+#define NE_DCR_BYTE   0x48   /* FIFO threshold 8 bytes, normal (not loopback), byte wide */
+#define ENTSR_PTX     0x01
+#define ENRSR_RXOK    0x01
+
+/* ---- NE2000 buffer layout (pages of 256 bytes) ---- */
+#define NESM_START_PG 0x40   /* first page of the 16 KiB (here 32 KiB) packet RAM */
+#define NESM_STOP_PG  0x80   /* the ring ends here, as Linux's ne.c */
+#define NE_TX_PAGES   6      /* one full-size frame: 6 * 256 >= 1518 */
+#define NE_RX_START   (NESM_START_PG + NE_TX_PAGES)
+
+#define ETH_ZLEN      60     /* minimum frame without FCS */
+#define ETH_FRAME_MAX 1514   /* maximum frame without FCS */
+
+struct ne2k {
+    uint32_t io;             /* ISA_BASE + iobase: address of register 0 */
+    uint16_t iobase;
+    uint8_t irq;             /* ISA IRQ; PLIC source ISA_IRQ_BASE + irq */
+    uint8_t polled;          /* 1: never wfi, spin on the registers */
+    uint8_t mac[6];          /* from the PROM */
+    uint8_t prom[16];        /* de-duplicated PROM */
+    uint8_t rx_start, rx_stop;
+    /* counters */
+    uint32_t rx_frames, tx_frames, rx_errors, tx_timeouts, ring_resets, irqs;
+};
+
+/* Finds the board: resets it, reads the PROM by remote DMA and checks the
+ * NE2000 signature.  0 on success, -1 no board, -2 no reset ack, -3 bad
+ * signature (an NE1000 or something else). */
+int ne2k_probe(struct ne2k *nic, uint16_t iobase, uint8_t irq);
+/* Programs the ring, the station address and the receive filter (rcr: RCR
+ * bits, normally E8390_RXCONFIG), then starts the chip and, unless polled,
+ * routes its interrupt through the PLIC. */
+void ne2k_open(struct ne2k *nic, uint8_t rcr);
+/* Transmits one frame (padded to ETH_ZLEN); 0 on success, -1 on timeout. */
+int ne2k_send(struct ne2k *nic, const void *frame, unsigned len);
+/* Copies the next received frame into buf (at most size bytes; a longer one
+ * is truncated).  Returns its length, 0 if the ring is empty. */
+int ne2k_recv(struct ne2k *nic, void *buf, unsigned size);
+/* Waits until a frame is in the ring (1) or mtime reaches deadline (0). */
+int ne2k_wait(struct ne2k *nic, uint64_t deadline);
+
+#endif
