@@ -246,7 +246,7 @@ def rss_bytes(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmRSS for pid {pid}")
+    raise RuntimeError(f"pid {pid} has exited (no VmRSS)")
 
 
 # --- the stream wire format --------------------------------------------------------------

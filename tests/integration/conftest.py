@@ -50,12 +50,16 @@ class Relay:
         self.clients.clear()
 
 
+def start_emulator(*args: str) -> Proc:
+    """toynic with these netdev arguments (or QEMU, see the module docstring)."""
+    if os.environ.get("TOYNIC_RELAY_IMPL") == "qemu":
+        return start_qemu(*args, workdir=Path(tempfile.gettempdir()))
+    return start_toynic(*args)
+
+
 def start_relay() -> Relay:
     ports = free_ports(2)
-    if os.environ.get("TOYNIC_RELAY_IMPL") == "qemu":
-        proc: Proc = start_qemu(*relay_args(*ports), workdir=Path(tempfile.gettempdir()))
-    else:
-        proc = start_toynic(*relay_args(*ports))
+    proc = start_emulator(*relay_args(*ports))
     try:
         for port in ports:
             wait_listening(proc.pid, port)
