@@ -28,7 +28,7 @@ def rebuilt(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pytest.skip(f"{CC} not installed (Debian package gcc-riscv64-unknown-elf)")
     out = tmp_path_factory.mktemp("guest-bin")
     subprocess.run(
-        ["make", "-s", "-j2", "-C", str(GUESTS), f"BINDIR={out}"],
+        ["make", "-s", "-j2", "-C", str(GUESTS), f"BINDIR={out}", f"OBJDIR={out / 'obj'}"],
         check=True,
         timeout=300,
         capture_output=True,
