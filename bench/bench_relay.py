@@ -7,9 +7,12 @@ its sequence number) with large sendall() calls for a fixed time; the receiver r
 with large recv_into() calls and compares every byte with the expected stream, so order,
 loss and corruption are all checked without per-frame Python work on either peer.
 
-Prints one JSON line per implementation and size, then one ratio line per size:
+Prints one JSON line per implementation and size (`relay_cpu`: the relay process's CPU
+time over wall time; near 1.0 means the relay, not its peers, is the limit), then one
+ratio line per size. A first set of lines, impl "direct (peer ceiling)", wires the two
+peers straight to each other: no relay can be measured above that.
 {"bench": "relay", "impl": "toynic"|"qemu", "frame_size": N, "frames_per_s": F,
- "frames": N, "ok": true}
+ "frames": N, "relay_cpu": C, "ok": true}
 {"bench": "relay", "ratio": "toynic/qemu", "frame_size": N, "value": R}
 """
 
@@ -131,7 +134,13 @@ def sender(sock: socket.socket, blob: bytes, seconds: float, report: multiproces
     report.put(blobs)
 
 
-def measure(tx: socket.socket, rx: socket.socket, size: int) -> dict[str, object]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of `pid` so far (is the relay saturated, or its peers?)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(tx: socket.socket, rx: socket.socket, size: int, pid: int) -> dict[str, object]:
     blob, per_blob = make_blob(size)
     expected = blob + blob
     report: multiprocessing.Queue = multiprocessing.get_context("fork").Queue()
@@ -144,6 +153,7 @@ def measure(tx: socket.socket, rx: socket.socket, size: int) -> dict[str, object
     total: int | None = None
     ok = True
     start = time.monotonic()
+    cpu_start = cpu_seconds(pid)
     proc.start()
     last = start
     deadline = start + SECONDS + 30.0
@@ -171,9 +181,24 @@ def measure(tx: socket.socket, rx: socket.socket, size: int) -> dict[str, object
         proc.join(5.0)
         if proc.is_alive():
             proc.kill()
+    elapsed = max(last - start, 1e-9)
     frames = received // len(blob) * per_blob + (offset // (size + 4))
-    return {"frames": frames, "frames_per_s": round(frames / max(last - start, 1e-9)),
+    return {"frames": frames, "frames_per_s": round(frames / elapsed),
+            "relay_cpu": round((cpu_seconds(pid) - cpu_start) / elapsed, 2),
             "ok": ok and total is not None and received == total}
+
+
+def run_direct() -> None:
+    """The peers wired straight to each other: the ceiling the peers themselves allow."""
+    with socket.create_server((HOST, 0)) as listener:
+        tx = connect_retry(listener.getsockname()[1], time.monotonic() + 5.0)
+        rx, _ = listener.accept()
+        with tx, rx:
+            for size in SIZES:
+                result = measure(tx, rx, size, os.getpid())
+                del result["relay_cpu"]
+                print(json.dumps({"bench": "relay", "impl": "direct (peer ceiling)",
+                                  "frame_size": size, **result}), flush=True)
 
 
 def run_impl(impl: str) -> dict[int, dict[str, object]]:
@@ -189,7 +214,7 @@ def run_impl(impl: str) -> dict[int, dict[str, object]]:
         with tx, rx:
             synchronise(tx, rx)
             for size in SIZES:
-                results[size] = measure(tx, rx, size)
+                results[size] = measure(tx, rx, size, proc.pid)
                 print(json.dumps({"bench": "relay", "impl": impl, "frame_size": size,
                                   **results[size]}), flush=True)
     finally:
@@ -204,6 +229,7 @@ def run_impl(impl: str) -> dict[int, dict[str, object]]:
 
 
 def main() -> int:
+    run_direct()
     toynic = run_impl("toynic")
     if shutil.which("qemu-system-x86_64") is None:
         print(json.dumps({"bench": "relay", "impl": "qemu", "skipped": "qemu not installed"}))
