@@ -9,11 +9,12 @@ loss and corruption are all checked without per-frame Python work on either peer
 
 Prints one JSON line per implementation and size (`relay_cpu`: the relay process's CPU
 time over wall time; near 1.0 means the relay, not its peers, is the limit), then one
-ratio line per size. A first set of lines, impl "direct (peer ceiling)", wires the two
-peers straight to each other: no relay can be measured above that.
+ratio line per size:
 {"bench": "relay", "impl": "toynic"|"qemu", "frame_size": N, "frames_per_s": F,
  "frames": N, "relay_cpu": C, "ok": true}
 {"bench": "relay", "ratio": "toynic/qemu", "frame_size": N, "value": R}
+A first set of lines, impl "direct (peer ceiling)", wires the two peers straight to each
+other: no relay can be measured above that.
 """
 
 from __future__ import annotations
