@@ -500,3 +500,48 @@ def test_interrupt_without_handler_is_a_guest_fault(translate: bool) -> None:
         cpu.run(10)
     assert info.value.cause == 0x80000007
     assert info.value.pc == RAM + 12
+
+
+class Clockwatch:
+    """An MMIO register that records the CPU's instret and pc at each access (virtual time
+    is derived from instret, so devices must see it exact mid-region)."""
+
+    def __init__(self) -> None:
+        self.cpu: Cpu | None = None
+        self.seen: list[tuple[int, int]] = []
+
+    def read(self, offset: int, size: int) -> int:
+        assert self.cpu is not None
+        self.seen.append((self.cpu.instret, self.cpu.pc))
+        return 0
+
+    def write(self, offset: int, size: int, value: int) -> None:
+        self.read(offset, size)
+
+
+def test_devices_see_exact_instret_and_pc(translate: bool) -> None:
+    asm = Asm()
+    asm.li("a1", MMIO)
+    asm.li("t0", 3)
+    asm.label("loop")
+    for _ in range(5):
+        asm.nop()
+    load_pc = asm.pc
+    asm.lw("a0", "a1", 0)
+    asm.nop()
+    store_pc = asm.pc
+    asm.sw("a0", "a1", 0)
+    asm.addi("t0", "t0", -1)
+    asm.bne("t0", "zero", "loop")
+    asm.wfi()
+    bus = Bus()
+    watch = Clockwatch()
+    bus.map(MMIO, 0x10, watch, "clockwatch")
+    cpu = boot(asm, translate=translate, bus=bus)
+    watch.cpu = cpu
+    while not cpu.waiting:
+        cpu.run(1000)
+    expected = []
+    for i in range(3):
+        expected += [(2 + 10 * i + 5, load_pc), (2 + 10 * i + 7, store_pc)]
+    assert watch.seen == expected
