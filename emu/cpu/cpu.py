@@ -35,8 +35,10 @@ __all__ = ["Cpu", "GuestFault"]
 M32 = 0xFFFFFFFF
 # Highest priority first (priv spec 3.1.9: MEI > MSI > MTI).
 _IRQ_ORDER = ((MIP_MEIP, IRQ_M_EXT), (MIP_MSIP, IRQ_M_SOFT), (MIP_MTIP, IRQ_M_TIMER))
-_MAX_CACHED_REGIONS = 8192
+# Bounds so a guest wandering through all of RAM cannot make the caches grow without end.
+_MAX_CACHED_REGIONS = 2048
 _MAX_HEAT_ENTRIES = 1 << 16
+_MAX_DECODED = 1 << 16
 
 
 class Cpu:
@@ -148,6 +150,8 @@ class Cpu:
             if not 0 <= off <= len(self.ram) - 4:
                 raise Trap(INSN_ACCESS_FAULT, pc, pc)
             insn = decode(int.from_bytes(self.ram[off:off + 4], "little"))
+            if len(self._decoded) >= _MAX_DECODED:
+                self._decoded.clear()
             self._decoded[pc] = insn
         return insn
 

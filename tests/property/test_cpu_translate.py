@@ -140,6 +140,7 @@ def run_both(asm: Asm, seed: list[int]) -> None:
 
 
 @pytest.mark.parametrize("op", sorted(_R_OPS))
+@settings(max_examples=40)
 @given(a=EDGE_VALUES, b=EDGE_VALUES)
 def test_register_register_op_matches(op: str, a: int, b: int) -> None:
     """Each translated ALU form against the interpreter, with edge-case operands, including
@@ -154,6 +155,7 @@ def test_register_register_op_matches(op: str, a: int, b: int) -> None:
 
 
 @pytest.mark.parametrize("op", [*sorted(_I_OPS), "slli", "srli", "srai"])
+@settings(max_examples=40)
 @given(a=EDGE_VALUES, imm=st.integers(-2048, 2047))
 def test_register_immediate_op_matches(op: str, a: int, imm: int) -> None:
     asm = Asm()
