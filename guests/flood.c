@@ -56,6 +56,7 @@ static int do_send(uint32_t count, uint32_t size, uint32_t type, const uint8_t *
     printf("flood: sending %u frames of %u bytes type 0x%04x to %s\n", count, size, type,
            mac_str(dst, d));
     t0 = time_now();
+    uint64_t i0 = instret_now();
     for (uint32_t seq = 1; seq <= count; seq++) {
         fill(n.tx + ETH_HLEN, size - ETH_HLEN, seq, count);
         if (eth_send(&n, dst, (uint16_t)type, size - ETH_HLEN) < 0)
@@ -65,9 +66,11 @@ static int do_send(uint32_t count, uint32_t size, uint32_t type, const uint8_t *
         if (gap)
             delay_us(gap);
     }
+    uint64_t insns = instret_now() - i0;
     printf("flood: sent %u frames of %u bytes in ", count - failed, size);
     print_ms(time_now() - t0);
-    printf(" ms virtual, %u transmit timeouts\n", failed);
+    printf(" ms virtual, %u instructions/frame, %u transmit timeouts\n",
+           count ? (uint32_t)(insns / count) : 0, failed);
     if (arg_uint("ack", 1)) {
         uint64_t deadline = deadline_in_ms(timeout_ms);
         for (;;) {
@@ -105,7 +108,7 @@ static int do_sink(uint32_t count, uint32_t type, uint32_t timeout_ms)
     uint8_t sender[ETH_ALEN];
 
     uint32_t delay = arg_uint("delay", 0), got = 0, expected = 1, disorder = 0, corrupt = 0;
-    uint64_t t0 = 0;
+    uint64_t t0 = 0, i0 = 0;
 
     memcpy(sender, eth_broadcast, ETH_ALEN);
     printf("flood: sinking %u frames of type 0x%04x%s\n", count, type,
@@ -124,6 +127,7 @@ static int do_sink(uint32_t count, uint32_t type, uint32_t timeout_ms)
         uint32_t seq = get32(n.payload + 4);
         if (!got) {
             t0 = time_now();
+            i0 = instret_now();
             memcpy(sender, n.eth_src, ETH_ALEN);
         }
         got++;
@@ -140,9 +144,10 @@ static int do_sink(uint32_t count, uint32_t type, uint32_t timeout_ms)
         if (delay)
             delay_us(delay);
     }
+    uint64_t insns = instret_now() - i0;
     printf("flood: received %u frames, %u out of order, %u corrupt, in ", got, disorder, corrupt);
     print_ms(time_now() - t0);
-    printf(" ms virtual\n");
+    printf(" ms virtual, %u instructions/frame\n", (uint32_t)(insns / got));
     send_done(type, sender, got, disorder, corrupt);
     return disorder || corrupt ? 1 : 0;
 }

@@ -29,6 +29,18 @@
 #define IRQ_M_TIMER  7
 #define IRQ_M_EXT    11
 
+/* retired instructions (minstret/minstreth) */
+static inline uint64_t instret_now(void)
+{
+    uint32_t hi, lo;
+
+    do {
+        hi = csr_read(minstreth);
+        lo = csr_read(minstret);
+    } while (hi != csr_read(minstreth));
+    return (uint64_t)hi << 32 | lo;
+}
+
 static inline void wfi(void) { __asm__ volatile("wfi" ::: "memory"); }
 
 /* ---- console (UART) ---- */
