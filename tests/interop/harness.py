@@ -92,25 +92,40 @@ def tagged_frames(origin: bytes, sizes: Sequence[int], seed: int) -> list[bytes]
     return frames
 
 
+def batches(sizes: Sequence[int], budget: int | None) -> list[range]:
+    """Index ranges of consecutive frames, each at most `budget` bytes (or one frame)."""
+    if budget is None:
+        return [range(len(sizes))]
+    out, start, used = [], 0, 0
+    for i, n in enumerate(sizes):
+        if i > start and used + n > budget:
+            out.append(range(start, i))
+            start, used = i, 0
+        used += n
+    out.append(range(start, len(sizes)))
+    return out
+
+
 def exchange(x: Side, y: Side, sizes: Sequence[int] = STREAM_SIZES, rounds: int = 3,
              window: int | None = None, timeout: float = 30.0) -> None:
     """Frames both ways at once, X→Y and Y→X; assert each side got the other's frames
     byte-exact and in order (echoes of a side's own frames are ignored).
 
-    `window` bounds the frames in flight per direction (datagram modes: the kernel drops
-    datagrams that overflow a receive buffer, which is not the emulators' doing).
+    `window` bounds the bytes in flight per direction (datagram modes: the kernel drops
+    datagrams that overflow a receive buffer, which is not the emulators' doing; with
+    multicast every member's buffer also takes the echoes of its own frames).
     """
-    all_x = tagged_frames(b"X", list(sizes) * rounds, seed=1)
-    all_y = tagged_frames(b"Y", list(sizes) * rounds, seed=2)
-    step = window or len(all_x)
+    all_sizes = list(sizes) * rounds
+    all_x = tagged_frames(b"X", all_sizes, seed=1)
+    all_y = tagged_frames(b"Y", all_sizes, seed=2)
     readers = {x.peer: RecordReader(), y.peer: RecordReader()}
 
     def foreign(sock: socket.socket, own: bytes) -> list[bytes]:
         return [f for f in readers[sock].frames if not _from(f, own)]
 
-    for start in range(0, len(all_x), step):
-        batch_x, batch_y = all_x[start:start + step], all_y[start:start + step]
-        want = start + len(batch_x)
+    for batch in batches(all_sizes, window):
+        batch_x, batch_y = all_x[batch.start:batch.stop], all_y[batch.start:batch.stop]
+        want = batch.stop
 
         def arrived(want: int = want) -> bool:
             return (len(foreign(y.peer, b"Y")) >= want and len(foreign(x.peer, b"X")) >= want)

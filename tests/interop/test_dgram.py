@@ -26,7 +26,7 @@ from tests.netsupport import in_netns, qemu_binary
 
 pytestmark = pytest.mark.interop
 
-WINDOW = 8
+WINDOW = 32 * 1024  # bytes in flight per direction
 GROUP = "230.0.0.1"
 
 
