@@ -1,0 +1,73 @@
+"""Property tests of stream framing: any frames under any chunking round-trip; any
+oversized prefix closes the record stream and resets the reassembler."""
+
+from __future__ import annotations
+
+import struct
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from netdev.framing import MAX_FRAME, Reassembler, encode
+
+frame_sizes = st.one_of(st.integers(0, 80), st.integers(0, MAX_FRAME), st.just(MAX_FRAME))
+
+
+@st.composite
+def frames_and_cuts(draw: st.DrawFn) -> tuple[list[bytes], list[int]]:
+    sizes = draw(st.lists(frame_sizes, max_size=8))
+    frames = [bytes([i & 0xFF]) * size for i, size in enumerate(sizes)]
+    total = sum(4 + len(f) for f in frames)
+    cuts = draw(st.lists(st.integers(0, total), max_size=12))
+    return frames, sorted(set(cuts))
+
+
+def feed_in_pieces(reassembler: Reassembler, data: bytes, cuts: list[int]):
+    feeds = []
+    start = 0
+    for cut in [*cuts, len(data)]:
+        if cut > start:
+            feeds.append(reassembler.feed(data[start:cut]))
+            start = cut
+    return feeds
+
+
+@given(frames_and_cuts())
+def test_any_frames_any_chunking_round_trip(case: tuple[list[bytes], list[int]]) -> None:
+    frames, cuts = case
+    stream = b"".join(encode(f) for f in frames)
+    reassembler = Reassembler()
+    feeds = feed_in_pieces(reassembler, stream, cuts)
+    got = [frame for feed in feeds for batch in feed.batches for frame in batch.frames()]
+    assert got == [f for f in frames if f]
+    assert sum(feed.empty_records for feed in feeds) == sum(1 for f in frames if not f)
+    assert not any(feed.oversized for feed in feeds)
+    assert reassembler.pending == 0
+
+
+@given(
+    before=st.lists(st.binary(min_size=1, max_size=40), max_size=4),
+    length=st.integers(MAX_FRAME + 1, 0xFFFFFFFF),
+    junk=st.binary(max_size=64),
+    cut=st.integers(0, 200),
+)
+def test_any_oversized_prefix_closes_and_resets(
+    before: list[bytes], length: int, junk: bytes, cut: int
+) -> None:
+    stream = b"".join(encode(f) for f in before) + struct.pack(">I", length) + junk
+    reassembler = Reassembler()
+    feeds = feed_in_pieces(reassembler, stream, [min(cut, len(stream))])
+    oversized_at = [i for i, feed in enumerate(feeds) if feed.oversized]
+    assert oversized_at, "the oversized prefix was not reported"
+    got = [
+        frame
+        for feed in feeds[: oversized_at[0] + 1]
+        for batch in feed.batches
+        for frame in batch.frames()
+    ]
+    assert got == before
+    fresh = Reassembler()
+    if len(feeds) == oversized_at[0] + 1:
+        assert reassembler.pending == fresh.pending == 0
+        after = reassembler.feed(encode(b"next"))
+        assert [f for b in after.batches for f in b.frames()] == [b"next"]
