@@ -32,7 +32,8 @@ int main(void)
                 printf("echo: idle for %u s, %u frames returned\n", timeout_ms / 1000, echoed);
                 return count && echoed < count ? 1 : 0;
             }
-        if (len < ETH_HLEN)
+        /* never bounce our own frames (a multicast socket loops them back) */
+        if (len < ETH_HLEN || !memcmp(n.rx + ETH_ALEN, n.mac, ETH_ALEN))
             continue;
         memcpy(n.tx, n.rx + ETH_ALEN, ETH_ALEN);
         memcpy(n.tx + ETH_ALEN, n.mac, ETH_ALEN);

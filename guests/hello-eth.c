@@ -130,6 +130,8 @@ int main(void)
             }
             continue;
         }
+        if (k == NET_OWN)
+            continue;
         idle_deadline = deadline_in_ms(timeout_ms);
         if (k == NET_ETH)
             print_frame();

@@ -55,11 +55,19 @@ static void block_input(struct ne2k *nic, uint16_t addr, void *buf, unsigned cou
     unsigned words = count / 2;
 
     remote_setup(nic, addr, (uint16_t)((count + 1) & ~1u), E8390_RREAD);
-    while (words--) {
-        uint16_t w = inw_data(nic);
-        p[0] = (uint8_t)w;
-        p[1] = (uint8_t)(w >> 8);
-        p += 2;
+    if (((uintptr_t)p & 1) == 0) {
+        /* the usual case: halfword stores, little-endian like the data port */
+        uint16_t *w = (uint16_t *)p;
+        while (words--)
+            *w++ = inw_data(nic);
+        p = (uint8_t *)w;
+    } else {
+        while (words--) {
+            uint16_t w = inw_data(nic);
+            p[0] = (uint8_t)w;
+            p[1] = (uint8_t)(w >> 8);
+            p += 2;
+        }
     }
     if (count & 1)
         *p = (uint8_t)inw_data(nic);
@@ -71,16 +79,23 @@ static void block_input(struct ne2k *nic, uint16_t addr, void *buf, unsigned cou
 static int block_output(struct ne2k *nic, uint16_t addr, const void *buf, unsigned count)
 {
     const uint8_t *p = buf;
-    unsigned words = (count + 1) / 2;
+    unsigned words = count / 2;
 
-    /* odd byte counts go out as a whole last word: the data port is 16 bits wide */
+    /* an odd byte count goes out as a whole last word: the data port is 16
+     * bits wide */
     outb(nic, EN0_ISR, ENISR_RDC);
-    remote_setup(nic, addr, (uint16_t)(words * 2), E8390_RWRITE);
-    for (unsigned i = 0; i < words; i++, p += 2) {
-        uint16_t lo = p[0];
-        uint16_t hi = (2 * i + 1 < count) ? p[1] : 0;
-        outw_data(nic, (uint16_t)(lo | hi << 8));
+    remote_setup(nic, addr, (uint16_t)((count + 1) & ~1u), E8390_RWRITE);
+    if (((uintptr_t)p & 1) == 0) {
+        const uint16_t *w = (const uint16_t *)p;
+        while (words--)
+            outw_data(nic, *w++);
+        p = (const uint8_t *)w;
+    } else {
+        for (; words; words--, p += 2)
+            outw_data(nic, (uint16_t)(p[0] | p[1] << 8));
     }
+    if (count & 1)
+        outw_data(nic, p[0]);
     for (int spins = 0; !(inb(nic, EN0_ISR) & ENISR_RDC); spins++)
         if (spins > RDC_SPINS)
             return -1;

@@ -330,6 +330,8 @@ enum net_kind net_recv(struct net *n, uint64_t deadline)
     }
     n->eth_src = n->rx + ETH_ALEN;
     n->ethertype = get16(n->rx + 12);
+    if (!memcmp(n->eth_src, n->mac, ETH_ALEN))
+        return NET_OWN;
     if (n->ethertype == ETHERTYPE_ARP)
         kind = arp_input(n, n->rx + ETH_HLEN, n->rx_len - ETH_HLEN);
     else if (n->ethertype == ETHERTYPE_IP)

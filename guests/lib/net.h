@@ -32,6 +32,7 @@ enum net_kind {
     NET_UDP,               /* UDP to us: n->sport, n->dport, n->payload */
     NET_IP_OTHER,          /* other IPv4, or not for us */
     NET_BAD,               /* malformed (bad checksum, truncated); counted */
+    NET_OWN,               /* our own frame looped back (multicast sockets); ignored */
 };
 
 struct arp_entry {
