@@ -167,8 +167,11 @@ def wait_accepted(pid: int, port: int, peer_port: int | None = None,
 
 
 def listen_backlog(pid: int, port: int) -> int | None:
-    """Connections waiting in `pid`'s accept queue on `port` (None: not listening)."""
-    for e in owned_tcp(pid):
+    """Connections waiting to be accepted on `port` in `pid`'s namespace (None: no listener).
+
+    Ports in tests are allocated per test, so the listener is `pid`'s; not checking
+    ownership keeps this cheap enough to poll once per connect cycle."""
+    for e in tcp_entries(pid):
         if e.state == _TCP_LISTEN and e.local[1] == port:
             return e.rx_queue
     return None
