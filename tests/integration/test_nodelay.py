@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 
+from tests.integration.conftest import start_emulator
 from tests.netsupport import (
     LOOPBACK,
     connect,
@@ -17,7 +18,6 @@ from tests.netsupport import (
     hub_args,
     pump,
     record,
-    start_toynic,
     wait_accepted,
     wait_for,
     wait_listening,
@@ -30,7 +30,7 @@ def test_accepted_and_connecting_sockets_have_nodelay() -> None:
     upstream.bind((LOOPBACK, 0))
     upstream.listen(1)
     up_port = upstream.getsockname()[1]
-    with upstream, start_toynic(
+    with upstream, start_emulator(
             "-netdev", f"socket,id=a,listen={LOOPBACK}:{p_a}",
             "-netdev", f"socket,id=b,listen={LOOPBACK}:{p_b}",
             "-netdev", f"socket,id=c,connect={LOOPBACK}:{up_port}",
