@@ -1,0 +1,343 @@
+"""Stream socket netdev in-process: listen, connect, fd=, framing on the wire, partial
+sends, backpressure, and the seed-bug fixes Q1, Q2, Q3, Q5, Q6 (docs/quirks.md)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import struct
+from collections.abc import Iterator
+
+import pytest
+
+from emu.errors import UserError
+from emu.loop import MainLoop
+from emu.opts import parse_opts
+from netdev.client import NetClient, connect_peers
+from netdev.framing import MAX_FRAME, OVERSIZE_MESSAGE
+from netdev.net import Net
+from netdev.socket_stream import StreamSocket
+from tests.netsupport import RecordReader, free_port, record, records
+
+TIMEOUT = 10.0
+
+
+class Nic(NetClient):
+    """Stands in for a NIC: collects frames; can refuse them ("ring full")."""
+
+    def __init__(self) -> None:
+        super().__init__("nic", "test-nic")
+        self.got: list[bytes] = []
+        self.full = False
+
+    def receive(self, frame: bytes) -> int:
+        if self.full:
+            return 0
+        self.got.append(frame)
+        return len(frame)
+
+
+@pytest.fixture
+def loop() -> Iterator[MainLoop]:
+    main = MainLoop()
+    yield main
+    main.close()
+
+
+@pytest.fixture
+def net(loop: MainLoop) -> Iterator[Net]:
+    n = Net(loop)
+    yield n
+    n.close()
+
+
+def netdev(net: Net, text: str) -> StreamSocket:
+    client = net.add_netdev(parse_opts(text, "type"))
+    assert isinstance(client, StreamSocket)
+    return client
+
+
+def with_nic(client: NetClient) -> Nic:
+    nic = Nic()
+    connect_peers(nic, client)
+    return nic
+
+
+def read_records(loop: MainLoop, sock: socket.socket, count: int) -> list[bytes]:
+    reader = RecordReader()
+    sock.setblocking(False)
+
+    def enough() -> bool:
+        while len(reader.frames) < count:
+            try:
+                data = sock.recv(1 << 20)
+            except BlockingIOError:
+                return False
+            if not data:
+                return True
+            reader.feed(data)
+        return True
+
+    # A short step: the bytes may already sit in kernel buffers, with no loop event to come.
+    assert loop.run_until(enough, TIMEOUT, step=0.002), (
+        f"got {len(reader.frames)} of {count} records"
+    )
+    return reader.frames
+
+
+def accepted(loop: MainLoop, client: StreamSocket, port: int) -> socket.socket:
+    peer = socket.create_connection(("127.0.0.1", port))
+    assert loop.run_until(lambda: client.connected, TIMEOUT)
+    return peer
+
+
+def test_listen_waits_link_down_with_empty_info(net: Net) -> None:
+    client = netdev(net, f"socket,id=s,listen=127.0.0.1:{free_port()}")
+    assert client.link_down
+    assert client.info_str == ""
+
+
+def test_listen_accepts_and_q1_data_socket_nonblocking_nodelay(loop: MainLoop, net: Net) -> None:
+    port = free_port()
+    client = netdev(net, f"socket,id=s,listen=127.0.0.1:{port}")
+    peer = accepted(loop, client, port)
+    local = peer.getsockname()
+    assert client.info_str == f"socket: connection from {local[0]}:{local[1]}"
+    assert not client.link_down
+    data_sock = client._sock
+    assert data_sock is not None
+    assert data_sock.getblocking() is False
+    assert data_sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    peer.close()
+
+
+def test_wire_to_nic_s1_s2_s3(loop: MainLoop, net: Net) -> None:
+    port = free_port()
+    client = netdev(net, f"socket,id=s,listen=127.0.0.1:{port}")
+    nic = with_nic(client)
+    peer = accepted(loop, client, port)
+    peer.sendall(bytes.fromhex("00000005") + b"TEST\x00")
+    assert loop.run_until(lambda: len(nic.got) == 1, TIMEOUT)
+    for byte in record(b"split"):
+        peer.sendall(bytes([byte]))
+    peer.sendall(records([b"two", b"three"]))
+    assert loop.run_until(lambda: len(nic.got) == 4, TIMEOUT)
+    assert nic.got == [b"TEST\x00", b"split", b"two", b"three"]
+    peer.close()
+
+
+def test_s6_nic_to_wire_framing(loop: MainLoop, net: Net) -> None:
+    port = free_port()
+    client = netdev(net, f"socket,id=s,listen=127.0.0.1:{port}")
+    nic = with_nic(client)
+    peer = accepted(loop, client, port)
+    assert nic.send(b"TEST") == 4
+    peer.setblocking(False)
+    got = bytearray()
+
+    def have_8() -> bool:
+        with contextlib.suppress(BlockingIOError):
+            got.extend(peer.recv(100))
+        return len(got) >= 8
+
+    assert loop.run_until(have_8, TIMEOUT)
+    assert bytes(got) == bytes.fromhex("00000004") + b"TEST"
+    peer.close()
+
+
+def test_q5_empty_records_dropped_and_counted(loop: MainLoop, net: Net) -> None:
+    port = free_port()
+    client = netdev(net, f"socket,id=s,listen=127.0.0.1:{port}")
+    nic = with_nic(client)
+    peer = accepted(loop, client, port)
+    peer.sendall(record(b"") + record(b"after") + record(b""))
+    assert loop.run_until(lambda: client.stats.empty_records_in == 2, TIMEOUT)
+    assert nic.got == [b"after"]
+    assert not nic.receive_disabled
+    # An empty frame from the NIC is not written either.
+    assert nic.send(b"") > 0
+    assert nic.send(b"x") == 1
+    assert read_records(loop, peer, 1) == [b"x"]
+    assert client.stats.empty_frames_out == 1
+    peer.close()
+
+
+def test_s5_oversize_closes_and_next_client_is_served(loop: MainLoop, net: Net) -> None:
+    port = free_port()
+    client = netdev(net, f"socket,id=s,listen=127.0.0.1:{port}")
+    messages: list[str] = []
+    client.report = messages.append
+    nic = with_nic(client)
+    first = accepted(loop, client, port)
+    first.sendall(record(b"ok") + struct.pack(">I", MAX_FRAME + 1) + b"z" * 1000)
+    assert loop.run_until(lambda: not client.connected, TIMEOUT)
+    assert messages == [OVERSIZE_MESSAGE]
+    assert client.link_down and client.info_str == ""
+    second = accepted(loop, client, port)
+    second.sendall(record(b"second client"))
+    assert loop.run_until(lambda: len(nic.got) == 2, TIMEOUT)
+    assert nic.got == [b"ok", b"second client"]
+    first.close()
+    second.close()
+
+
+def test_s8_second_client_waits_for_the_first(loop: MainLoop, net: Net) -> None:
+    port = free_port()
+    client = netdev(net, f"socket,id=s,listen=127.0.0.1:{port}")
+    nic = with_nic(client)
+    first = accepted(loop, client, port)
+    second = socket.create_connection(("127.0.0.1", port))
+    second.sendall(record(b"from second"))
+    first.sendall(record(b"from first"))
+    assert loop.run_until(lambda: len(nic.got) == 1, TIMEOUT)
+    loop.run_once(0.05)
+    assert nic.got == [b"from first"]
+    first.close()
+    assert loop.run_until(lambda: len(nic.got) == 2, TIMEOUT)
+    assert nic.got[1] == b"from second"
+    second.close()
+
+
+def test_frames_to_unconnected_listener_are_dropped(loop: MainLoop, net: Net) -> None:
+    port = free_port()
+    client = netdev(net, f"socket,id=s,listen=127.0.0.1:{port}")
+    nic = with_nic(client)
+    assert nic.send(b"lost") == 4
+    assert len(client.incoming_queue) == 0
+    peer = accepted(loop, client, port)
+    nic.send(b"kept")
+    assert read_records(loop, peer, 1) == [b"kept"]
+    peer.close()
+
+
+def test_s7_partial_sends_resume_mid_record(loop: MainLoop, net: Net) -> None:
+    port = free_port()
+    client = netdev(net, f"socket,id=s,listen=127.0.0.1:{port}")
+    nic = with_nic(client)
+    peer = socket.socket()
+    peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    peer.connect(("127.0.0.1", port))
+    assert loop.run_until(lambda: client.connected, TIMEOUT)
+    frames = [struct.pack(">I", i) + bytes([i & 0xFF]) * (1000 + i % 517) for i in range(3000)]
+    sent = 0
+    for frame in frames:
+        if nic.send(frame) == 0:
+            break
+        sent += 1
+        loop.run_once(0)
+    # The stream refused at some point (peer not reading): the rest waits in the queue.
+    assert sent < len(frames)
+    assert client.receive_disabled or len(client.incoming_queue)
+    for frame in frames[sent + 1:]:
+        nic.send(frame)
+    assert read_records(loop, peer, len(frames)) == frames
+    peer.close()
+
+
+def test_backpressure_stops_reading_until_nic_flushes(loop: MainLoop, net: Net) -> None:
+    port = free_port()
+    client = netdev(net, f"socket,id=s,listen=127.0.0.1:{port}")
+    nic = with_nic(client)
+    nic.full = True
+    peer = accepted(loop, client, port)
+    frames = [bytes([i]) * 60 for i in range(50)]
+    peer.sendall(records(frames[:10]))
+    assert loop.run_until(lambda: len(nic.incoming_queue) == 10, TIMEOUT)
+    assert client._reading is False
+    peer.sendall(records(frames[10:]))
+    loop.run_once(0.05)
+    assert len(nic.incoming_queue) == 10, "the socket kept reading while the NIC was full"
+    nic.full = False
+    nic.flush_queued()
+    assert loop.run_until(lambda: len(nic.got) == 50, TIMEOUT)
+    assert nic.got == frames
+    peer.close()
+
+
+def test_q6_disconnect_resets_output_and_releases_queue(loop: MainLoop, net: Net) -> None:
+    port = free_port()
+    client = netdev(net, f"socket,id=s,listen=127.0.0.1:{port}")
+    nic = with_nic(client)
+    lazy = socket.socket()
+    lazy.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    lazy.connect(("127.0.0.1", port))
+    assert loop.run_until(lambda: client.connected, TIMEOUT)
+    done: list[int] = []
+    big = b"\xab" * 1500
+    while nic.send_async(big, lambda _c, n: done.append(n)) != 0:
+        loop.run_once(0)
+    assert client.receive_disabled or len(client.incoming_queue)
+    lazy.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    lazy.close()
+    assert loop.run_until(lambda: not client.connected, TIMEOUT)
+    assert done == [1500], "the queued frame's callback must fire once on disconnect"
+    assert not client.receive_disabled
+    assert len(client.incoming_queue) == 0
+    fresh = accepted(loop, client, port)
+    nic.send(b"fresh")
+    assert read_records(loop, fresh, 1) == [b"fresh"], "the new client must start on a record"
+    fresh.close()
+
+
+def test_connect_mode_info_nodelay_and_q2_send_while_connecting(loop: MainLoop, net: Net) -> None:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    client = netdev(net, f"socket,id=c,connect=127.0.0.1:{port}")
+    nic = with_nic(client)
+    assert client.info_str == f"socket: connect to 127.0.0.1:{port}"
+    # Sent before the loop ran, i.e. while the connect may still be in progress.
+    nic.send(b"early")
+    conn, _ = server.accept()
+    assert read_records(loop, conn, 1) == [b"early"]
+    assert client._sock is not None
+    assert client._sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    conn.sendall(record(b"reply"))
+    assert loop.run_until(lambda: nic.got == [b"reply"], TIMEOUT)
+    conn.close()
+    server.close()
+    assert loop.run_until(lambda: not client.connected, TIMEOUT)
+    assert client.link_down and client.info_str == ""
+
+
+def test_q3_failed_connect_is_reported(loop: MainLoop, net: Net) -> None:
+    port = free_port()
+    messages: list[str] = []
+    try:
+        client = netdev(net, f"socket,id=c,connect=127.0.0.1:{port}")
+    except UserError as err:
+        assert "Connection refused" in str(err)
+        return
+    client.report = messages.append
+    assert loop.run_until(lambda: bool(messages), TIMEOUT)
+    assert "Connection refused" in messages[0] and f"127.0.0.1:{port}" in messages[0]
+    assert client.link_down
+
+
+def test_fd_stream_socketpair_both_ways(loop: MainLoop, net: Net) -> None:
+    ours, theirs = socket.socketpair()
+    fd = ours.detach()
+    client = netdev(net, f"socket,id=f,fd={fd}")
+    assert client.info_str == f"socket: fd={fd}"
+    nic = with_nic(client)
+    theirs.sendall(records([b"in-1", b"in-2"]))
+    assert loop.run_until(lambda: nic.got == [b"in-1", b"in-2"], TIMEOUT)
+    nic.send(b"out")
+    assert read_records(loop, theirs, 1) == [b"out"]
+    theirs.close()
+
+
+def test_many_connect_disconnect_cycles_leak_no_fds(loop: MainLoop, net: Net) -> None:
+    port = free_port()
+    client = netdev(net, f"socket,id=s,listen=127.0.0.1:{port}")
+    nic = with_nic(client)
+    before = len(os.listdir("/proc/self/fd"))
+    for i in range(100):
+        peer = accepted(loop, client, port)
+        peer.sendall(record(i.to_bytes(2, "big")))
+        peer.close()
+        assert loop.run_until(lambda: not client.connected, TIMEOUT)
+    assert len(nic.got) == 100
+    assert len(os.listdir("/proc/self/fd")) == before
