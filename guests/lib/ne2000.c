@@ -184,6 +184,7 @@ void ne2k_open(struct ne2k *nic, uint8_t rcr)
     for (int i = 0; i < 8; i++)
         outb(nic, EN1_MULT + i, 0xff);
     outb(nic, EN1_CURPAG, nic->rx_start);
+    nic->curr = nic->rx_start;
 
     outb(nic, E8390_CMD, E8390_NODMA | E8390_PAGE0 | E8390_START);
     outb(nic, EN0_ISR, 0xff);
@@ -275,11 +276,16 @@ int ne2k_recv(struct ne2k *nic, void *buf, unsigned size)
         uint8_t count_lo, count_hi;
     } hdr;
     uint8_t this_frame = next_to_read(nic);
-    uint8_t curr = read_curr(nic);
+    uint8_t curr = nic->curr;
     unsigned count, len;
 
-    if (this_frame == curr)
-        return 0;
+    /* CURR only needs reading (a page switch and back) once we have caught
+     * up with the value we saw last time */
+    if (this_frame == curr) {
+        curr = nic->curr = read_curr(nic);
+        if (this_frame == curr)
+            return 0;
+    }
 
     block_input(nic, (uint16_t)(this_frame << 8), &hdr, sizeof(hdr));
     count = hdr.count_lo | hdr.count_hi << 8;
@@ -293,7 +299,8 @@ int ne2k_recv(struct ne2k *nic, void *buf, unsigned size)
                this_frame, hdr.status, hdr.next, count);
         nic->rx_errors++;
         nic->ring_resets++;
-        set_boundary(nic, curr);
+        nic->curr = read_curr(nic);
+        set_boundary(nic, nic->curr);
         return 0;
     }
 
@@ -311,7 +318,7 @@ int ne2k_wait(struct ne2k *nic, uint64_t deadline)
         /* acknowledge first, then look: a frame arriving after the look
          * raises the interrupt again and wfi returns at once */
         outb(nic, EN0_ISR, ENISR_RX | ENISR_RX_ERR | ENISR_OVER);
-        if (next_to_read(nic) != read_curr(nic))
+        if (next_to_read(nic) != (nic->curr = read_curr(nic)))
             return 1;
         if (time_now() >= deadline)
             return 0;

@@ -78,6 +78,7 @@ struct ne2k {
     uint8_t mac[6];          /* from the PROM */
     uint8_t prom[16];        /* de-duplicated PROM */
     uint8_t rx_start, rx_stop;
+    uint8_t curr;            /* CURR as last read: frames before it need no re-read */
     /* counters */
     uint32_t rx_frames, tx_frames, rx_errors, tx_timeouts, ring_resets, irqs;
 };
