@@ -1,6 +1,6 @@
 /* ping.c - ICMP echo client.
  *
- * -append "ip=10.0.0.2 peer=10.0.0.1 [count=5] [size=56] [interval=0] [timeout=2]"
+ * -append "ip=10.0.0.2 peer=10.0.0.1 [count=5] [size=56] [interval=0] [timeout=5]"
  * Resolves the peer with ARP, sends `count` echo requests of `size` data bytes
  * (`interval` ms apart after each reply or loss), waits up to `timeout`
  * virtual seconds for each reply and prints it with its round-trip time in
@@ -33,7 +33,7 @@ int main(void)
     if (size > sizeof(data))
         size = sizeof(data);
     interval = arg_uint("interval", 0);
-    timeout_ms = arg_uint("timeout", 2) * 1000;
+    timeout_ms = arg_uint("timeout", 5) * 1000;
     {
         uint32_t ip = n.ip;
         net_open(&n, "ping");
