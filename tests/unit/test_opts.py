@@ -1,0 +1,68 @@
+"""`-netdev` option handling in Net: ids, types, unknown keys, `,,` escapes, teardown."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from emu.errors import UserError
+from emu.loop import MainLoop
+from emu.opts import parse_opts
+from netdev.net import Net
+from tests.netsupport import free_port
+
+
+@pytest.fixture
+def net() -> Iterator[Net]:
+    loop = MainLoop()
+    n = Net(loop)
+    yield n
+    n.close()
+    loop.close()
+
+
+def add(net: Net, text: str) -> None:
+    net.add_netdev(parse_opts(text, "type"))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("socket,listen=:1", "Parameter 'id' is missing"),
+        ("tap,id=t", "Parameter 'type' does not accept value 'tap'"),
+        ("hubport,id=h,hubid=0,listen=:1", "Parameter 'listen' is unexpected"),
+        ("hubport,id=h,hubid=zero", "Parameter 'hubid' expects a number, not 'zero'"),
+    ],
+)
+def test_netdev_option_errors(net: Net, text: str, message: str) -> None:
+    with pytest.raises(UserError) as info:
+        add(net, text)
+    assert str(info.value) == message
+
+
+def test_duplicate_netdev_id_rejected(net: Net) -> None:
+    add(net, "hubport,id=x,hubid=0")
+    with pytest.raises(UserError, match="Duplicate ID 'x' for netdev"):
+        add(net, "hubport,id=x,hubid=1")
+
+
+def test_escaped_comma_stays_in_the_id(net: Net) -> None:
+    add(net, "hubport,id=a,,b,hubid=3")
+    assert net.find_netdev("a,b").name == "a,b"
+
+
+def test_find_netdev_names_the_missing_id(net: Net) -> None:
+    with pytest.raises(UserError, match="Property 'netdev' can't find value 'ghost'"):
+        net.find_netdev("ghost")
+
+
+def test_close_releases_every_socket_and_is_idempotent(net: Net) -> None:
+    before = len(os.listdir("/proc/self/fd"))
+    for i in range(5):
+        add(net, f"socket,id=s{i},listen=127.0.0.1:{free_port()}")
+    assert len(os.listdir("/proc/self/fd")) == before + 5
+    net.close()
+    net.close()
+    assert len(os.listdir("/proc/self/fd")) == before
