@@ -60,6 +60,20 @@ int memcmp(const void *a, const void *b, size_t n)
 {
     const uint8_t *x = a, *y = b;
 
+    /* skip equal words while both pointers share alignment */
+    if ((((uintptr_t)x ^ (uintptr_t)y) & 3) == 0) {
+        while (n && ((uintptr_t)x & 3) && *x == *y) {
+            x++;
+            y++;
+            n--;
+        }
+        while (n >= 4 && *(const uint32_t *)x == *(const uint32_t *)y) {
+            x += 4;
+            y += 4;
+            n -= 4;
+        }
+    }
+
     for (; n; n--, x++, y++)
         if (*x != *y)
             return *x - *y;
