@@ -257,7 +257,8 @@ class StreamSocket(NetClient):
             self._stalled = True
             return 0
         self._out.append(pack_len(len(frame)))
-        self._out.append(frame)
+        # Kept until written: a caller's mutable buffer must not change under us.
+        self._out.append(frame if type(frame) is bytes else bytes(frame))
         self._out_len += 4 + len(frame)
         self._schedule_write()
         return len(frame)
