@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
 from emu.errors import UserError
 from emu.loop import MainLoop
@@ -29,7 +30,15 @@ class Net:
         self.hubs: dict[int, Hub] = {}
         self._hub_order: list[Hub] = []
         self.dumps: dict[str, DumpFilter] = {}
+        self._clock: Callable[[], int] | None = None
         self._closed = False
+
+    def set_clock(self, clock: Callable[[], int]) -> None:
+        """Stamp pcap records with `clock()` (ns, e.g. the machine's virtual clock), for
+        existing dump filters and those added later."""
+        self._clock = clock
+        for dump in self.dumps.values():
+            dump.clock = clock
 
     # -- building --------------------------------------------------------------------------
 
@@ -86,7 +95,8 @@ class Net:
         if opts.get("status", "on") not in ("on", "off"):
             raise UserError("Parameter 'status' expects 'on' or 'off'")
         target = self.find_netdev(netdev_id)
-        dump = DumpFilter(name, path, maxlen=maxlen, queue=opts.get("queue", "all") or "all")
+        dump = DumpFilter(name, path, maxlen=maxlen, queue=opts.get("queue", "all") or "all",
+                          clock=self._clock)
         self.dumps[name] = dump
         if opts.get("status", "on") == "on":
             target.filters.append(dump)
@@ -114,7 +124,7 @@ class Net:
     def startup_warnings(self) -> list[str]:
         """QEMU's net_check_clients wording."""
         warnings: list[str] = []
-        for hub in sorted(self.hubs.values(), key=lambda h: h.id):
+        for hub in self._hub_order:
             has_nic = has_host = False
             for port in hub.ports:
                 peer = port.peer

@@ -119,3 +119,15 @@ def test_filter_dump_errors(net: Net, opts: str, message: str) -> None:
     with pytest.raises(UserError) as info:
         net.add_object(parse_opts(opts, "qom-type"))
     assert str(info.value) == message
+
+
+def test_net_set_clock_reaches_existing_and_later_filters(net: Net, tmp_path: Path) -> None:
+    a, _ = build(net, f"filter-dump,id=d0,netdev=p0,file={tmp_path / 'a.pcap'}")
+    net.set_clock(lambda: 7_000_001_000)
+    net.add_object(parse_opts(f"filter-dump,id=d1,netdev=p1,file={tmp_path / 'b.pcap'}",
+                              "qom-type"))
+    a.send(frame(1))
+    for name, dump in net.dumps.items():
+        raw = Path(dump.path).read_bytes()
+        sec, usec = struct.unpack("<ii", raw[24:32])
+        assert (sec - dump.start_sec, usec) == (7, 1), name

@@ -127,9 +127,9 @@ def test_startup_warnings(net: Net) -> None:
     net.add_nic(Nic("nic1"), "q0")
     add(net, f"socket,id=b,listen=127.0.0.1:{free_port()}")
     assert net.startup_warnings() == [
+        "hub 1 is not connected to host network",
         "hub port p1 has no peer",
         "hub 0 with no nics",
-        "hub 1 is not connected to host network",
         "netdev p1 has no peer",
         "netdev b has no peer",
     ]

@@ -288,7 +288,8 @@ def test_connect_mode_info_nodelay_and_q2_send_while_connecting(loop: MainLoop, 
     client = netdev(net, f"socket,id=c,connect=127.0.0.1:{port}")
     nic = with_nic(client)
     assert client.info_str == f"socket: connect to 127.0.0.1:{port}"
-    # Sent before the loop ran, i.e. while the connect may still be in progress.
+    # Sent before the loop ran, while the non-blocking connect is still in progress.
+    assert not client.connected and not client.link_down
     nic.send(b"early")
     conn, _ = server.accept()
     assert read_records(loop, conn, 1) == [b"early"]
