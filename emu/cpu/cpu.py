@@ -114,6 +114,9 @@ class Cpu:
                     interp.step(self)
             except Trap as trap:
                 self._trap(trap.cause, trap.tval, trap.epc)
+                # A trap retires nothing; it still uses up budget, or a handler that
+                # itself faults would spin here forever.
+                limit -= 1
         return self.instret - start
 
     def request_stop(self) -> None:

@@ -545,3 +545,15 @@ def test_devices_see_exact_instret_and_pc(translate: bool) -> None:
     for i in range(3):
         expected += [(2 + 10 * i + 5, load_pc), (2 + 10 * i + 7, store_pc)]
     assert watch.seen == expected
+
+
+def test_trap_storm_still_returns(translate: bool) -> None:
+    """A handler that itself faults retires nothing, yet run() must come back."""
+    asm = Asm()
+    asm.li("t0", 0x2000)  # mtvec outside RAM: every trap entry faults on fetch
+    asm.csrrw("zero", "mtvec", "t0")
+    asm.word(0)
+    cpu = boot(asm, translate=translate)
+    assert cpu.run(1000) == 3
+    assert cpu.run(1000) == 0
+    assert (cpu.mcause, cpu.mepc, cpu.pc) == (1, 0x2000, 0x2000)
