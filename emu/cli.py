@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from emu.errors import UserError
 from emu.loop import MainLoop
+from emu.monitor import ChardevSpec, Monitor, MonitorServer, parse_chardev
 from emu.opts import Opts, parse_opts, parse_size
 
 USAGE = """\
@@ -32,6 +33,8 @@ usage: toynic [options]
   -icount shift=N[,sleep=on|off]
                       virtual time: 2^N ns per instruction (default shift=0)
   -device ne2k_isa,netdev=ID[,iobase=0x300][,irq=9][,mac=52:54:00:12:34:56]
+  -monitor stdio | unix:PATH,server,nowait | tcp:HOST:PORT,server,nowait
+                      the human monitor (info network, set_link, info registers, ...)
   -nographic          accepted for QEMU habits (the console is always stdout)
   -h, -help           this text
 """
@@ -50,6 +53,7 @@ class Config:
     append: str = ""
     ram_size: int = DEFAULT_RAM
     icount: Opts = field(default_factory=lambda: parse_opts("shift=0", "shift"))
+    monitor: ChardevSpec | None = None
 
 
 @contextlib.contextmanager
@@ -106,6 +110,10 @@ def parse_args(argv: Sequence[str]) -> Config | None:
             with option_context(option, text):
                 config.icount = parse_opts(text, "shift")
                 config.icount.check_keys({"shift", "sleep"})
+        elif option == "-monitor":
+            text = value(option)
+            with option_context(option, text):
+                config.monitor = parse_chardev(text)
         elif option == "-nographic":
             pass
         elif option == "-display":
@@ -124,6 +132,9 @@ def run(config: Config) -> int:
     loop = MainLoop()
     net = Net(loop)
     machine: Machine | None = None
+    server: MonitorServer | None = None
+    # The stdio monitor owns stdin, so the guest's console gets output only.
+    monitor_on_stdio = config.monitor is not None and config.monitor.kind == "stdio"
     try:
         for opts in config.netdevs:
             with option_context("-netdev", opts.text):
@@ -133,9 +144,11 @@ def run(config: Config) -> int:
                 shift = config.icount.get_int("shift", 0)
                 sleep = config.icount.get_bool("sleep", True)
             machine = Machine(loop, ram_size=config.ram_size, icount_shift=shift or 0,
-                              icount_sleep=sleep)
+                              icount_sleep=sleep,
+                              console=sys.stdout.buffer if monitor_on_stdio else None)
             with option_context("-kernel", config.kernel):
                 machine.load_kernel(config.kernel, config.append)
+            net.set_clock(machine.clock.now)
         for opts in config.devices:
             with option_context("-device", opts.text):
                 if machine is None:
@@ -147,11 +160,19 @@ def run(config: Config) -> int:
         for warning in net.startup_warnings():
             print(f"toynic: warning: {warning}", file=sys.stderr)
         _stop_on_signals(loop)
+        if config.monitor is not None and config.monitor.kind != "none":
+            with option_context("-monitor", config.monitor.kind):
+                server = MonitorServer(loop, Monitor(net, machine, on_quit=loop.stop),
+                                       config.monitor)
+            if config.monitor.wait and not server.wait_for_client():
+                return 0
         if machine is not None:
             return machine.run()
         loop.run_forever()
         return 0
     finally:
+        if server is not None:
+            server.close()
         net.close()
         loop.close()
 
