@@ -16,7 +16,8 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from construct import Int16un, Int32sn, Int32un, Struct
 
@@ -114,3 +115,18 @@ class DumpFilter:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def read_pcap(path: str | Path) -> Iterator[bytes]:
+    """The frames of a pcap file this module wrote (as captured: at most `maxlen` bytes)."""
+    data = Path(path).read_bytes()
+    header = GlobalHeader.parse(data)
+    if header.magic != PCAP_MAGIC or header.linktype != LINKTYPE_ETHERNET:
+        raise ValueError(f"{path}: not a classic Ethernet pcap file")
+    offset = GlobalHeader.sizeof()
+    record_size = RecordHeader.sizeof()
+    while offset + record_size <= len(data):
+        record = RecordHeader.parse(data[offset:offset + record_size])
+        offset += record_size
+        yield data[offset:offset + record.caplen]
+        offset += record.caplen

@@ -323,6 +323,10 @@ class StreamSocket(NetClient):
         self._out_len = 0
 
     def cleanup(self) -> None:
+        if self._connected:
+            # Output is written from a bottom half, so frames sent just before the
+            # emulator stops may still be here: hand the kernel what it takes now.
+            self._write_out()
         for sock in (self._sock, self._listen):
             if sock is not None:
                 self._loop.remove_fd(sock.fileno())

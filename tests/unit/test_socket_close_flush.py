@@ -1,0 +1,52 @@
+"""A frame the NIC sends just before the emulator stops still reaches the wire."""
+
+import socket
+
+from emu.loop import MainLoop
+from emu.opts import parse_opts
+from netdev.client import NetClient
+from netdev.dump import read_pcap
+from netdev.net import Net
+
+
+class Nic(NetClient):
+    def __init__(self) -> None:
+        super().__init__("nic0", "test")
+        self.received: list[bytes] = []
+
+    def receive(self, frame: bytes) -> int:
+        self.received.append(bytes(frame))
+        return len(frame)
+
+
+def test_frame_sent_right_before_close_is_written(tmp_path):
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    loop = MainLoop()
+    net = Net(loop)
+    try:
+        net.add_netdev(parse_opts(f"socket,id=n0,connect=127.0.0.1:{port}", "type"))
+        nic = Nic()
+        net.add_nic(nic, "n0")
+        net.add_object(parse_opts(f"filter-dump,id=d0,netdev=n0,file={tmp_path / 'x.pcap'}",
+                                  "qom-type"))
+        peer, _ = server.accept()
+        peer.settimeout(10)
+        peer.sendall((5).to_bytes(4, "big") + b"hello")
+        assert loop.run_until(lambda: nic.received == [b"hello"], timeout=10)
+        nic.send(b"last words before power-off")
+        net.close()
+        received = b""
+        while len(received) < 4 + 27:
+            chunk = peer.recv(100)
+            assert chunk, "connection closed before the frame arrived"
+            received += chunk
+        assert received == (27).to_bytes(4, "big") + b"last words before power-off"
+        assert list(read_pcap(tmp_path / "x.pcap")) == [b"hello", b"last words before power-off"]
+        peer.close()
+    finally:
+        net.close()
+        loop.close()
+        server.close()
