@@ -54,7 +54,7 @@ class Cpu:
         read_mtime: Callable[[], int],
         *,
         translate: bool = True,
-        translate_after: int = 8,
+        translate_after: int = 64,
     ) -> None:
         """`translate=False` runs everything through the reference interpreter. Code is
         translated once its entry pc has been dispatched `translate_after` times:

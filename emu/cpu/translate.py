@@ -1,7 +1,9 @@
 """Region translator: guest code to Python functions — QEMU's TCG and TB chaining, in miniature.
 
 A region is a set of basic blocks discovered from an entry pc by following direct
-branches and jumps nearby. It becomes one Python function: registers cached in locals
+branches and jumps nearby (not calls: a callee ends in jalr, which leaves the region
+anyway, and following calls would compile cold code). It becomes one Python function:
+registers cached in locals
 (written back on exit), each block a `if pc == START:` arm of a `while` loop, so loops
 inside the region run without returning to the dispatcher. Forward edges fall through
 to later arms; backward edges go round the loop, where the instruction budget is
@@ -122,7 +124,7 @@ class Translator:
                 if target & 3:
                     return insns, pc, []  # the interpreter raises the misaligned-target trap
                 insns.append(insn)
-                succ = [target] if op == "jal" else [target, pc + 4]
+                succ = ([] if insn.rd else [target]) if op == "jal" else [target, pc + 4]
                 return insns, pc + 4, succ
             insns.append(insn)
             pc += 4
@@ -144,15 +146,9 @@ class Translator:
             runs[start] = (insns, end)
             total += len(insns)
             work.extend(succ)
-        leaders = sorted(runs)
-        blocks = []
-        for i, start in enumerate(leaders):
-            insns, end = runs[start]
-            nxt = leaders[i + 1] if i + 1 < len(leaders) else None
-            if nxt is not None and nxt < end:
-                insns, end = insns[:(nxt - start) // 4], nxt
-            blocks.append(_Block(start, insns, end))
-        return blocks
+        # Runs are not split where another one starts inside them: a loop entered in its
+        # middle still gets a whole block for its head, which then spins as a self-loop.
+        return [_Block(start, *runs[start]) for start in sorted(runs)]
 
 
 def _nothing(limit: int) -> int:
