@@ -194,6 +194,7 @@ class Dp8390:
         self.par = bytearray(6)
         self.mar = bytearray(8)
         self._delivering = False
+        self._refused = False
         self._reads = (self._page0_reads(), self._page1_reads(), self._page2_reads(),
                        self._page3_reads())
         self._writes = (self._page0_writes(), self._page1_writes(), self._page2_writes(),
@@ -356,8 +357,11 @@ class Dp8390:
         self.irq.set(self.isr & self.imr & ENISR_ALL != 0)
 
     def _ring_changed(self) -> None:
-        """The guest may have made room or started the chip: let queued frames in."""
-        if self.sink is not None and self.can_receive():
+        """The guest may have made room or started the chip: if the net layer was told
+        "no" since the last flush, let it deliver again (a hub behind us needs the call
+        even when our own queue is empty)."""
+        if self._refused and self.sink is not None and self.can_receive():
+            self._refused = False
             self.sink.flush_queued()
 
     # ---- reset and PROM --------------------------------------------------------------
@@ -375,14 +379,9 @@ class Dp8390:
 
     # ---- remote DMA (data port) ------------------------------------------------------
 
-    def dma_width(self, size: int) -> int:
-        """Bytes one data-port access moves: 4 for a 32-bit access, else DCR.WTS decides."""
-        if size == 4:
-            return 4
-        return 2 if self.dcr & ENDCFG_WTS else 1
-
     def dma_read(self, size: int) -> int:
-        """One data-port read of `size` bytes (the access width); returns the moved value."""
+        """One data-port read; a 32-bit access moves 4 bytes, otherwise DCR.WTS picks 2 or 1
+        (not the access size). Returns the value moved."""
         n = 4 if size == 4 else (2 if self.dcr & ENDCFG_WTS else 1)
         addr = self.rsar
         if n != 1:
@@ -472,9 +471,11 @@ class Dp8390:
 
     def can_receive(self) -> bool:
         """True while a full-size frame fits with a page to spare (so CURR never meets BNRY)."""
-        if self._delivering or self.cmd & E8390_STOP:
-            return False
-        return self._free_pages() > FULL_FRAME_PAGES
+        if not self._delivering and not self.cmd & E8390_STOP \
+                and self._free_pages() > FULL_FRAME_PAGES:
+            return True
+        self._refused = True
+        return False
 
     def _reject(self, reason: str) -> None:
         self.stats.filtered[reason] += 1

@@ -130,10 +130,17 @@ def test_chip_never_lets_curr_reach_bnry() -> None:
 
 def test_flush_requested_when_room_appears() -> None:
     chip, sink = make_chip(bnry=0x48)
-    sink.flushes = 0
+    chip.write_reg(0x3, 0x46)
+    assert sink.flushes == 0, "nobody was refused: nothing to flush"
+    chip.write_reg(0x3, 0x48)
+    assert not chip.can_receive()  # the net layer was told "no"
     chip.write_reg(0x3, 0x46)
     assert sink.flushes == 1
+    chip.write_reg(0x3, 0x47)
+    assert sink.flushes == 1, "only once per refusal"
     chip.write_reg(0, 0x21)
+    assert not chip.can_receive()
+    chip.write_reg(0x3, 0x46)
     assert sink.flushes == 1, "stopped chip: no flush"
     chip.write_reg(0, 0x22)
     assert sink.flushes == 2

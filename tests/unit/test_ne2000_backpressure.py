@@ -15,6 +15,8 @@ import pytest
 from emu.loop import MainLoop
 from emu.opts import parse_opts
 from emu.qtest import QTest
+from netdev.client import NetClient, connect_peers
+from netdev.hub import Hub
 from netdev.net import Net
 from netdev.socket_stream import RECV_SIZE
 from tests.ne2000_driver import Ne2000Driver
@@ -101,3 +103,42 @@ def test_ten_thousand_frames_no_loss_bounded_queue() -> None:
         client.close()
         net.close()
         loop.close()
+
+
+class PacedSender(NetClient):
+    """Sends frames with send_async and, like the socket netdev, pauses on 0."""
+
+    def __init__(self, frames: list[bytes]) -> None:
+        super().__init__("sender", "test")
+        self.todo = list(reversed(frames))
+        self.paused = False
+
+    def pump(self) -> None:
+        while self.todo and not self.paused:
+            if self.send_async(self.todo.pop(), self._done) == 0:
+                self.paused = True
+
+    def _done(self, _sender: NetClient, _result: int) -> None:
+        self.paused = False
+
+
+def test_lossless_through_a_hub() -> None:
+    """The NIC's flush must reach a hub even when the NIC's own queue is empty."""
+    hub = Hub(0)
+    qt = QTest()
+    card = qt.add_ne2000(0x300, 9)
+    connect_peers(hub.add_port(), card.nc)
+    frames = [frame(seq) for seq in range(400)]
+    sender = PacedSender(frames)
+    connect_peers(hub.add_port(), sender)
+    driver = Ne2000Driver(qt, 0x300)
+    driver.probe()
+    driver.init(rcr=0x00)
+    received: list[bytes] = []
+    for _ in range(10_000):
+        sender.pump()
+        received += driver.receive(max_frames=2)
+        if len(received) == len(frames):
+            break
+    assert received == frames
+    assert card.stats.offered == card.stats.accepted == len(frames)
