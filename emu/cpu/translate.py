@@ -3,12 +3,12 @@
 A region is a set of basic blocks discovered from an entry pc by following direct
 branches and jumps nearby (not calls: a callee ends in jalr, which leaves the region
 anyway, and following calls would compile cold code). It becomes one Python function:
-registers cached in locals
-(written back on exit), each block a `if pc == START:` arm of a `while` loop, so loops
-inside the region run without returning to the dispatcher. Forward edges fall through
-to later arms; backward edges go round the loop, where the instruction budget is
-checked (a full pass can never overshoot it: the loop runs only while at least the
-region's whole size remains).
+registers cached in locals (written back on exit), each block an `if pc == START:` arm
+of a `while` loop, so loops inside the region run without returning to the
+dispatcher; a block that branches to itself spins in its own inner loop. Forward edges
+fall through to later arms; backward edges go round the loop, where the instruction
+budget is checked (a full pass can never overshoot it: the loop runs only while at
+least the region's whole size remains).
 
 Exactness: a faulting load/store or misaligned jalr raises Trap with its pc; the
 region writes its registers back and sets instret to the instructions that retired
@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from emu.cpu.decode import BRANCH_OPS, LOAD_OPS, STORE_OPS, SYSTEM_OPS, Insn
+from emu.cpu.interp import div, rem
 from emu.cpu.trap import INSN_MISALIGNED, Trap
 
 if TYPE_CHECKING:
@@ -94,8 +95,6 @@ class Translator:
         if not blocks:
             return _nothing
         source = _Emitter(entry, blocks, self.cpu).source()
-        from emu.cpu.interp import div, rem
-
         namespace = {
             "C": self.cpu, "X": self.cpu.x, "R": self.cpu.ram,
             "U32": _U32.unpack_from, "U16": _U16.unpack_from,
