@@ -61,7 +61,7 @@ DUMPED_CSRS = (
 
 ISR_BITS = ("PRX", "PTX", "RXE", "TXE", "OVW", "CNT", "RDC", "RST")
 RCR_BITS = ("SEP", "AR", "AB", "AM", "PRO", "MON")
-CR_DMA = ("", "RREAD", "RWRITE", "SEND", "ABORT", "ABORT", "ABORT", "ABORT")
+CR_DMA = ("RD=0", "RREAD", "RWRITE", "SEND", "NODMA", "NODMA", "NODMA", "NODMA")
 
 
 class CommandError(Exception):
@@ -338,7 +338,7 @@ def describe_ne2000(board: Any, net: Net) -> str:
     lines = [
         f"{nc.name}: {nc.info_str},link={'down' if nc.link_down else 'up'},peer={peer},"
         f"irq={'high' if board.irq.level else 'low'}",
-        f"  CR     0x{cr:02x}  page {cr >> 6}, {state}, {CR_DMA[cr >> 3 & 7] or 'no DMA'}",
+        f"  CR     0x{cr:02x}  page {cr >> 6}, {state}, {CR_DMA[cr >> 3 & 7]}",
         f"  page 0 read:  CLDA0=00 CLDA1=00 BNRY={chip.bnry:02x} TSR={chip.tsr:02x} NCR=00 "
         f"FIFO=00 ISR={chip.isr:02x} CRDA0={chip.rsar & 0xFF:02x} CRDA1={chip.rsar >> 8:02x} "
         f"ID0=50 ID1=43 RSR={chip.rsr:02x} CNTR0=00 CNTR1=00 CNTR2=00",
@@ -420,6 +420,7 @@ class _Session:
         self.write_fd = write_fd
         self.sock = sock
         self._in = bytearray()
+        self._overlong = False
         self._out = bytearray()
         self._reading = False
         self._writing = False
@@ -478,12 +479,17 @@ class _Session:
             end = self._in.find(b"\n")
             if end < 0:
                 if len(self._in) > MAX_LINE:
+                    # Keep nothing of an overlong line; its end is dropped when it comes.
                     self._in.clear()
-                    self.write(f"line too long (at most {MAX_LINE} bytes)\n{PROMPT}")
+                    self._overlong = True
                 return
             line = bytes(self._in[:end]).rstrip(b"\r").decode(errors="replace")
             del self._in[:end + 1]
-            self._run(line)
+            if self._overlong or end > MAX_LINE:
+                self._overlong = False
+                self.write(f"line too long (at most {MAX_LINE} bytes)\n{PROMPT}")
+            else:
+                self._run(line)
 
     def _run(self, line: str) -> None:
         monitor = self.server.monitor

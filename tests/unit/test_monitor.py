@@ -1,0 +1,235 @@
+"""The HMP monitor in-process (emu.monitor): QEMU's output formats, set_link semantics,
+one-line errors, and the chardev session (prompt, CRLF, quit, line limits)."""
+
+from __future__ import annotations
+
+import re
+import socket
+
+import pytest
+
+from emu.errors import UserError
+from emu.monitor import PROMPT, Monitor, MonitorServer, parse_chardev, parse_format
+from emu.testing import Lab, ethernet, free_port
+
+pytestmark = pytest.mark.timeout(60)
+
+OTHER = bytes.fromhex("020000000001")
+
+
+def test_info_network_has_qemu_layout_for_hub_and_nic() -> None:
+    """The same topology QEMU 7.2 printed (captured with -M pc, ne2k_isa id=nic0):
+    hub first, its ports newest-first, then the NIC with its peer on a ` \\ ` line."""
+    port = free_port()
+    with Lab() as lab:
+        lab.netdev(f"socket,id=n0,listen=127.0.0.1:{port}")
+        lab.netdev(f"socket,id=n1,connect=127.0.0.1:{port}")
+        lab.netdev("hubport,id=hp0,hubid=0,netdev=n1")
+        lab.netdev("hubport,id=hp1,hubid=0")
+        lab.machine("hello", devices=["ne2k_isa,netdev=n0,id=nic0"])
+        text = lab.monitor().execute("info network")
+    assert text == (
+        "hub 0\n"
+        " \\ hp1\n"
+        f" \\ hp0: n1: index=0,type=socket,socket: connect to 127.0.0.1:{port}\n"
+        "nic0: index=0,type=nic,model=ne2k_isa,macaddr=52:54:00:12:34:56\n"
+        " \\ n0: index=0,type=socket,\n")
+
+
+def test_set_link_off_stops_frames_both_ways_and_on_restores() -> None:
+    with Lab() as lab:
+        peer = lab.peer("p0")
+        echo = lab.machine("echo", devices=["ne2k_isa,netdev=p0"])
+        monitor = lab.monitor(echo)
+        assert lab.wait_output(echo, "returning every frame", 20)
+        nic = echo.nic
+        frame = ethernet(nic.mac, OTHER, 0x88B5, bytes(range(50)))
+
+        assert monitor.execute("set_link p0 off") == ""
+        assert nic.nc.link_down and peer.link_down  # the peer is a NIC: both go down
+        peer.send(frame)
+        nic.nc.send(frame)  # what the chip's transmit does
+        lab.run_until(lambda: False, 0.2)
+        assert nic.stats.offered == 0  # wire -> NIC dropped
+        assert peer.received == []  # NIC -> wire dropped
+
+        assert monitor.execute("set_link p0 on") == ""
+        peer.send(frame)
+        assert lab.run_until(lambda: peer.received, 20)
+        assert peer.received[0][6:12] == nic.mac and peer.received[0][:6] == OTHER
+
+
+def test_set_link_on_a_nic_leaves_its_netdev_alone() -> None:
+    with Lab() as lab:
+        peer = lab.peer("p0")
+        machine = lab.machine("hello", devices=["ne2k_isa,netdev=p0"])
+        lab.monitor(machine).execute("set_link ne2k_isa.0 off")
+        assert machine.nic.nc.link_down and not peer.link_down
+
+
+def test_guest_ping_reports_loss_while_link_is_off() -> None:
+    """Two machines on hub 0: ping's requests and replies stop while `a` is off."""
+    with Lab() as lab:
+        for name in ("a", "b"):
+            lab.netdev(f"hubport,id={name},hubid=0")
+        lab.machine("pingd", "ip=10.0.0.1", ["ne2k_isa,netdev=b"])
+        ping = lab.machine("ping", "ip=10.0.0.2 peer=10.0.0.1 count=5 timeout=1",
+                           ["ne2k_isa,netdev=a"])
+        monitor = lab.monitor()
+        assert lab.wait_output(ping, "icmp_seq=1 ttl=", 30), ping.output
+        monitor.execute("set_link a off")
+        assert lab.wait_output(ping, "no reply for icmp_seq=", 30), ping.output
+        monitor.execute("set_link a on")
+        assert lab.run_until(lambda: ping.exit_code is not None, 60), ping.output
+    summary = re.search(r"5 packets transmitted, (\d) received", ping.output)
+    assert summary is not None, ping.output
+    assert 1 <= int(summary.group(1)) <= 4
+    assert "icmp_seq=5 ttl=" in ping.output  # replies are back after `on`
+    assert ping.exit_code == 1
+
+
+@pytest.mark.parametrize(("line", "error"), [
+    ("foo", "unknown command: 'foo'\n"),
+    ("info foo", "unknown command: 'info foo'\n"),
+    ("set_link nosuch on", "Error: Device 'nosuch' not found\n"),
+    ("set_link p0", "Expected 'on' or 'off' (try \"help set_link\")\n"),
+    ("set_link p0 maybe", "Expected 'on' or 'off' (try \"help set_link\")\n"),
+    ("set_link", "set_link: string expected\n"),
+    ("x/2z 0x80000000", "invalid char in format: 'z'\n"),
+    ("x/4x", "unexpected end of expression (try \"help x\")\n"),
+    ("x/4x nonsense", "invalid char 'n' in expression\n"),
+    ("quit now", "quit: extraneous characters at the end of line\n"),
+    ("x/99999x 0x80000000", "x: at most 4096 units per dump\n"),
+])
+def test_bad_commands_get_one_line(line: str, error: str) -> None:
+    with Lab() as lab:
+        lab.peer("p0")
+        machine = lab.machine("hello", devices=["ne2k_isa,netdev=p0"])
+        monitor = lab.monitor(machine)
+        assert monitor.execute(line) == error
+        assert not monitor.quit_requested
+
+
+def test_relay_monitor_has_only_network_commands() -> None:
+    with Lab() as lab:
+        lab.netdev("hubport,id=h0,hubid=1")
+        monitor = lab.monitor()
+        assert monitor.execute("info registers") == "unknown command: 'info registers'\n"
+        assert monitor.execute("x/4x 0") == "unknown command: 'x/4x'\n"
+        assert "set_link name on|off" in monitor.execute("help")
+        assert "x /fmt" not in monitor.execute("help")
+        assert monitor.execute("info network") == "hub 1\n \\ h0\n"
+
+
+def test_info_registers_and_memory_dump_formats() -> None:
+    with Lab() as lab:
+        machine = lab.machine("hello")
+        cpu = machine.machine.cpu
+        for i in range(1, 32):
+            cpu.x[i] = 0x01010101 * i & 0xFFFFFFFF
+        ram = machine.machine.ram.data
+        ram[0:20] = bytes(range(1, 21))
+        monitor = lab.monitor(machine)
+        regs = monitor.execute("info registers").splitlines()
+        dump = monitor.execute("x/6x 0x80000000")
+        dump_b = monitor.execute("x/10xb 0x80000000")
+        dump_h = monitor.execute("xp/3xh 0x80000000")
+        dump_d = monitor.execute("x/2d $zero + 0x80000000")
+        outside = monitor.execute("x/2x 0x7ffffffc")
+    assert regs[0] == "CPU#0"
+    assert re.fullmatch(r" pc       [0-9a-f]{8}", regs[1])
+    assert " x12/a2   0c0c0c0c x13/a3   0d0d0d0d x14/a4   0e0e0e0e x15/a5   0f0f0f0f" in regs
+    assert " x0/zero  00000000 x1/ra    01010101 x2/sp    02020202 x3/gp    03030303" in regs
+    assert any(line.startswith(" mcause   ") for line in regs)
+    assert dump == ("80000000: 0x04030201 0x08070605 0x0c0b0a09 0x100f0e0d\n"
+                    "80000010: 0x14131211 0x" + ram[20:24][::-1].hex() + "\n")
+    assert dump_b == ("80000000: 0x01 0x02 0x03 0x04 0x05 0x06 0x07 0x08\n"
+                      "80000008: 0x09 0x0a\n")
+    assert dump_h == "0000000080000000: 0x0201 0x0403 0x0605\n"
+    assert dump_d == f"80000000: {0x04030201:10d} {0x08070605:10d}\n"
+    assert outside == "7ffffffc: Cannot access memory\n"
+
+
+def test_info_ne2000_shows_registers_by_page_and_ring() -> None:
+    with Lab() as lab:
+        peer = lab.peer("p0")
+        echo = lab.machine("echo", devices=["ne2k_isa,netdev=p0"])
+        assert lab.wait_output(echo, "returning every frame", 20)
+        peer.send(ethernet(b"\x01\x00\x5e\x00\x00\x01", OTHER, 0x88B5, bytes(50)))
+        lab.run_until(lambda: echo.nic.stats.offered == 1, 10)
+        text = lab.monitor(echo).execute("info ne2000")
+    chip = echo.nic.chip
+    assert text.startswith("ne2k_isa.0: model=ne2k_isa,macaddr=52:54:00:12:34:56,link=up,peer=p0")
+    for page in ("page 0 read:", "page 0 write:", "page 1:", "page 2 read:"):
+        assert page in text
+    assert f"PSTART=0x{chip.pstart >> 8:02x} PSTOP=0x{chip.pstop >> 8:02x}" in text
+    assert f"BNRY=0x{chip.bnry:02x} CURR=0x{chip.curr:02x}" in text
+    assert "PAR=52:54:00:12:34:56" in text
+    assert "RCR=0x04 (AB)" in text
+    assert "filtered: multicast_off=1" in text
+
+
+def test_parse_format_and_chardev_spellings() -> None:
+    assert parse_format("x", "") == (1, "x", 4)
+    assert parse_format("x", "20xb") == (20, "x", 1)
+    assert parse_format("x", "3dh") == (3, "d", 2)
+    assert parse_chardev("stdio").kind == "stdio"
+    tcp = parse_chardev("tcp:127.0.0.1:4444,server,nowait")
+    assert (tcp.kind, tcp.address, tcp.wait) == ("tcp", ("127.0.0.1", 4444), False)
+    unix = parse_chardev("unix:/tmp/m.sock,server=on,wait=off")
+    assert (unix.kind, unix.path, unix.wait) == ("unix", "/tmp/m.sock", False)
+    assert parse_chardev("tcp::4444,server").wait
+    for bad, message in [("tcp:127.0.0.1:4444", "only server mode"),
+                         ("pty", "not supported"), ("stdio,server", "takes no options"),
+                         ("tcp:127.0.0.1:4444,server,telnet", "'telnet' is unexpected")]:
+        with pytest.raises(UserError, match=message):
+            parse_chardev(bad)
+
+
+def _read_until(sock: socket.socket, lab: Lab, marker: bytes, got: bytearray) -> bytes:
+    def have() -> bool:
+        try:
+            chunk = sock.recv(65536)
+        except BlockingIOError:
+            return marker in got
+        got.extend(chunk)
+        return marker in got or not chunk
+
+    assert lab.run_until(have, 10), bytes(got)
+    end = got.index(marker) + len(marker)
+    text = bytes(got[:end])
+    del got[:end]
+    return text
+
+
+def test_tcp_session_prompt_crlf_sequential_clients_and_quit() -> None:
+    with Lab() as lab:
+        lab.netdev("hubport,id=h0,hubid=0")
+        quits: list[bool] = []
+        monitor = Monitor(lab.net, on_quit=lambda: quits.append(True))
+        server = MonitorServer(lab.loop, monitor, parse_chardev("tcp:127.0.0.1:0,server,nowait"))
+        try:
+            prompt = PROMPT.encode()
+            for _ in range(2):  # one client after the other
+                sock = socket.create_connection(server.address, timeout=5)
+                sock.setblocking(False)
+                got = bytearray()
+                banner = _read_until(sock, lab, prompt, got)
+                assert banner.endswith(b"type 'help' for more information\r\n(toynic) ")
+                sock.sendall(b"info net")
+                sock.sendall(b"work\r\nfoo\n")
+                assert _read_until(sock, lab, prompt, got) == b"hub 0\r\n \\ h0\r\n(toynic) "
+                assert _read_until(sock, lab, prompt, got) == b"unknown command: 'foo'\r\n(toynic) "
+                sock.sendall(b"x" * 5000 + b"\n")
+                assert b"line too long" in _read_until(sock, lab, prompt, got)
+                sock.close()
+                assert lab.run_until(lambda: server.session is None, 10)
+            sock = socket.create_connection(server.address, timeout=5)
+            sock.setblocking(False)
+            got = bytearray()
+            _read_until(sock, lab, prompt, got)
+            sock.sendall(b"quit\n")
+            assert lab.run_until(lambda: bool(quits) and server.session is None, 10)
+            sock.close()
+        finally:
+            server.close()
