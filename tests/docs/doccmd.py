@@ -8,8 +8,8 @@ The convention, chosen so the docs still read as ordinary terminal transcripts:
   a backslash continues on the next line (as in a shell).
 - The lines after a command, up to the next command, are output that must appear in
   what the command printed (stdout and stderr together). Each expected line must match
-  one printed line, in any order; `...` inside a line matches any text, and a line that
-  is only `...` marks omitted output and is not checked.
+  one printed line, in any order; `...` inside a line matches any text, runs of spaces
+  match any runs of spaces, and a line that is only `...` marks omitted output.
 - A command must exit 0, unless its line ends in the comment `# exit N`.
 - Every console block of one file runs, in order, in one bash session whose working
   directory is a fresh temporary directory holding links to the repository's top-level
@@ -115,9 +115,11 @@ def _parse_commands(body: list[str], first_line: int) -> list[Command]:
 
 
 def line_matches(expected: str, actual: str) -> bool:
-    """`expected` equals `actual`, with each `...` in `expected` standing for any text."""
-    pattern = ".*".join(re.escape(part) for part in expected.strip().split("..."))
-    return re.fullmatch(pattern, actual.strip()) is not None
+    """`expected` equals `actual`, with each `...` in `expected` standing for any text and
+    any run of spaces standing for any other (terminal columns shift with the values)."""
+    parts = (" ".join(part.split()) for part in expected.split("..."))
+    pattern = ".*".join(re.escape(part) for part in parts)
+    return re.fullmatch(pattern, " ".join(actual.split())) is not None
 
 
 def missing_lines(expected: list[str], output: str) -> list[str]:

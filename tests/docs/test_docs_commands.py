@@ -7,6 +7,7 @@ each document.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
@@ -102,4 +103,7 @@ def test_document_commands(document: Path) -> None:
         pytest.skip("no runnable console blocks")
     session = run_blocks(blocks, timeout=DEADLINE_S)
     found = problems(session, str(document.relative_to(REPO)))
+    for block in session.skipped:
+        warnings.warn(f"{document.name}:{block.line}: block not run, needs {block.needs}",
+                      stacklevel=1)
     assert not found, "\n\n".join(found)
