@@ -1,0 +1,256 @@
+"""Trace events — QEMU's trace/control.c with its "log" backend (`-trace`, `-D`).
+
+Every layer boundary a frame crosses has a named event (the registry `EVENTS`; names
+as QEMU's where QEMU has the concept, e.g. `ne2000_ioport_write`). A `Trace` holds one
+boolean attribute per event, all False until a pattern turns them on, so a traced call
+site costs one attribute test when tracing is off and builds nothing:
+
+    if self.trace.ne2000_transmit:
+        self.trace.emit("ne2000_transmit", nic=self.name, len=count, tpsr=f"{tpsr:#04x}")
+
+Objects that trace (NetClient, NetQueue, IrqLine, the NE2000) hold a `trace` attribute
+that starts as `DISABLED` (a Trace that can never be turned on); `Trace.attach` hands
+them a live one. One line per event, as QEMU's log backend prints it:
+`<event> key=value key=value`. Lines go through the standard `logging` module, one
+logger per subsystem (`toynic.trace.ne2000`, `.net`, `.net_socket`, `.hub`, `.irq`),
+at DEBUG level; `open_log` adds a handler writing to stderr, a stream or a file (`-D`).
+
+Patterns follow QEMU: `*` and `?` globs, a leading `-` disables, a name without a glob
+that matches nothing earns the warning "trace event 'x' does not exist"; an events file
+holds one pattern per line, with `#` comments and blank lines.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+LOGGER_PREFIX = "toynic.trace"
+
+
+@dataclass(frozen=True)
+class EventInfo:
+    """One trace event: its name, subsystem (logger suffix), fields and meaning."""
+
+    name: str
+    subsystem: str
+    fields: str
+    doc: str
+
+
+EVENTS: tuple[EventInfo, ...] = (
+    # NE2000 (QEMU: hw/net/ne2000.c; ne2000_ioport_* are QEMU's own names)
+    EventInfo("ne2000_ioport_read", "ne2000", "nic addr page reg val",
+              "guest reads chip register `reg` (datasheet name) on page `page`"),
+    EventInfo("ne2000_ioport_write", "ne2000", "nic addr page reg val [bits]",
+              "guest writes chip register `reg`; CR/ISR/IMR values decoded into `bits`"),
+    EventInfo("ne2000_ioport_ignored", "ne2000", "nic op addr size",
+              "an access the board ignores (wrong width or unused port)"),
+    EventInfo("ne2000_reset", "ne2000", "nic",
+              "guest read the reset port: ISR=RST, PROM rebuilt"),
+    EventInfo("ne2000_dma_start", "ne2000", "nic dir rsar count",
+              "CR starts remote DMA (dir=read|write) at RSAR for RBCR bytes"),
+    EventInfo("ne2000_dma_done", "ne2000", "nic dir rsar width",
+              "remote DMA byte count reached 0: ISR.RDC set; `width` bytes per data-port access"),
+    EventInfo("ne2000_transmit", "ne2000", "nic len tpsr",
+              "CR.TXP: the frame at TPSR (TBCR bytes) goes to the net layer"),
+    EventInfo("ne2000_transmit_error", "ne2000", "nic reason len tpsr",
+              "CR.TXP with nothing sendable (reason=empty|out_of_range)"),
+    EventInfo("ne2000_receive", "ne2000", "nic len pages curr bnry isr",
+              "a frame was written into the ring: CURR before->after, ISR after"),
+    EventInfo("ne2000_receive_drop", "ne2000", "nic len reason",
+              "a frame offered to the chip was filtered or dropped, and why"),
+    # interrupt lines (QEMU: hw/core/irq.c)
+    EventInfo("irq_set", "irq", "line level",
+              "an interrupt line changed level"),
+    # peers and queues (QEMU: net/net.c, net/queue.c)
+    EventInfo("net_queue_send", "net", "sender receiver len result",
+              "a frame was delivered at once (result: >0 taken, <0 dropped)"),
+    EventInfo("net_queue_send_batch", "net", "sender receiver frames bytes taken",
+              "a batch of frames was offered; `taken` delivered at once"),
+    EventInfo("net_queue_append", "net", "sender receiver frames queued reason",
+              "frames were queued for later (reason=busy|disabled|cannot_receive|backlog|refused)"),
+    EventInfo("net_queue_flush", "net", "receiver delivered queued",
+              "queued frames were re-offered; `queued` are still waiting"),
+    EventInfo("net_queue_drop", "net", "sender receiver frames reason",
+              "frames were dropped (reason=link_down|no_peer|queue_full|receiver_link_down"
+              "|receiver_dropped)"),
+    EventInfo("net_queue_purge", "net", "receiver sender frames",
+              "frames a sender had queued were discarded"),
+    # socket netdev (QEMU: net/socket.c)
+    EventInfo("net_socket_read", "net_socket", "netdev bytes frames",
+              "bytes read from the socket and the complete frames they held"),
+    EventInfo("net_socket_write", "net_socket", "netdev bytes",
+              "bytes the kernel took in one send"),
+    EventInfo("net_socket_partial_send", "net_socket", "netdev sent remaining",
+              "the kernel took only part of the output; the rest waits for POLLOUT"),
+    EventInfo("net_socket_backpressure", "net_socket", "netdev dir state",
+              "dir=read: reading stops/resumes while the peer's queue is full; "
+              "dir=write: the output buffer is full/drained"),
+    EventInfo("net_socket_connect", "net_socket", "netdev peer",
+              "an outgoing connection is established"),
+    EventInfo("net_socket_accept", "net_socket", "netdev peer",
+              "a listening netdev accepted a connection"),
+    EventInfo("net_socket_connect_error", "net_socket", "netdev peer error",
+              "an outgoing connection failed"),
+    EventInfo("net_socket_disconnect", "net_socket", "netdev reason",
+              "the connection ended (reason=eof|error|oversize)"),
+    EventInfo("net_socket_oversize", "net_socket", "netdev len",
+              "a record longer than the largest frame: the connection is closed"),
+    EventInfo("net_socket_empty", "net_socket", "netdev count",
+              "zero-length records or datagrams were ignored"),
+    # hubs (QEMU: net/hub.c)
+    EventInfo("net_hub_forward", "hub", "hub port to frames len",
+              "a hub port copied frames to every other port"),
+    EventInfo("net_hub_hold", "hub", "hub port frames",
+              "a port refused frames because another port's peer is busy"),
+)
+
+EVENT_NAMES: tuple[str, ...] = tuple(event.name for event in EVENTS)
+SUBSYSTEMS: tuple[str, ...] = tuple(dict.fromkeys(event.subsystem for event in EVENTS))
+_SUBSYSTEM_OF = {event.name: event.subsystem for event in EVENTS}
+
+
+def logger_name(subsystem: str) -> str:
+    return f"{LOGGER_PREFIX}.{subsystem}"
+
+
+def is_pattern(text: str) -> bool:
+    return "*" in text or "?" in text
+
+
+def _glob(pattern: str) -> re.Pattern[str]:
+    """QEMU's g_pattern_match_simple: `*` any run, `?` one character, nothing else special."""
+    parts = (".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
+    return re.compile("".join(parts) + r"\Z", re.DOTALL)
+
+
+def match_events(pattern: str) -> list[str]:
+    """The event names `pattern` selects (a glob, or one exact name)."""
+    if not is_pattern(pattern):
+        return [pattern] if pattern in _SUBSYSTEM_OF else []
+    regex = _glob(pattern)
+    return [name for name in EVENT_NAMES if regex.match(name)]
+
+
+def help_text() -> str:
+    """`-trace help`: every event name, one per line (as QEMU prints them)."""
+    return "".join(f"{name}\n" for name in EVENT_NAMES)
+
+
+class Trace:
+    """Which events are on, and where their lines go. Flip events at any time."""
+
+    __slots__ = (*EVENT_NAMES, "_frozen", "_handler", "_loggers", "_extra")
+
+    def __init__(self, *, frozen: bool = False) -> None:
+        init = object.__setattr__
+        for name in EVENT_NAMES:
+            init(self, name, False)
+        init(self, "_frozen", frozen)
+        init(self, "_handler", None)
+        init(self, "_loggers", {name: logging.getLogger(logger_name(sub))
+                                for name, sub in _SUBSYSTEM_OF.items()})
+        init(self, "_extra", {"toynic_trace": self})
+
+    # -- choosing events -------------------------------------------------------------------
+
+    def set_events(self, pattern: str, on: bool = True) -> list[str]:
+        """Turn the events `pattern` selects on (or off); returns their names."""
+        names = match_events(pattern)
+        for name in names:
+            setattr(self, name, on)
+        if names and on:
+            logging.getLogger(LOGGER_PREFIX).setLevel(logging.DEBUG)
+        return names
+
+    def enable(self, pattern: str) -> list[str]:
+        return self.set_events(pattern, True)
+
+    def disable(self, pattern: str) -> list[str]:
+        return self.set_events(pattern, False)
+
+    def apply(self, spec: str) -> str | None:
+        """One QEMU `-trace` pattern: `-` in front disables. Returns a warning, if any."""
+        on = not spec.startswith("-")
+        pattern = spec if on else spec[1:]
+        if not self.set_events(pattern, on) and not is_pattern(pattern):
+            return f"trace event '{pattern}' does not exist"
+        return None
+
+    def apply_file(self, path: str) -> list[str]:
+        """A QEMU events file: one pattern per line, `#` comments. Returns warnings,
+        each prefixed `PATH:LINE: `. OSError if the file cannot be read."""
+        warnings: list[str] = []
+        with open(path, encoding="utf-8", errors="replace") as lines:
+            for number, line in enumerate(lines, 1):
+                text = line.strip()
+                if not text or text.startswith("#"):
+                    continue
+                warning = self.apply(text)
+                if warning is not None:
+                    warnings.append(f"{path}:{number}: warning: {warning}")
+        return warnings
+
+    def enabled(self) -> list[str]:
+        return [name for name in EVENT_NAMES if getattr(self, name)]
+
+    # -- output ----------------------------------------------------------------------------
+
+    def emit(self, event: str, **fields: Any) -> None:
+        """Write one event line: `event key=value ...` (call only when the event is on)."""
+        text = " ".join([event, *(f"{key}={value}" for key, value in fields.items())])
+        self._loggers[event].debug(text, extra=self._extra)
+
+    def open_log(self, target: str | TextIO | None = None) -> None:
+        """Send this trace's lines to `target`: a path (QEMU's -D, truncated), a text
+        stream, or stderr. Replaces an earlier target. OSError if the file won't open."""
+        if target is None:
+            handler: logging.Handler = logging.StreamHandler(sys.stderr)
+        elif isinstance(target, str):
+            handler = logging.FileHandler(target, mode="w", encoding="utf-8")
+        else:
+            handler = logging.StreamHandler(target)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        # Several Traces may live in one process; each handler keeps to its own lines.
+        handler.addFilter(lambda record: getattr(record, "toynic_trace", None) is self)
+        self.close()
+        object.__setattr__(self, "_handler", handler)
+        logging.getLogger(LOGGER_PREFIX).addHandler(handler)
+
+    def close(self) -> None:
+        """Detach and close the handler `open_log` added (idempotent)."""
+        handler = self._handler
+        object.__setattr__(self, "_handler", None)
+        if handler is not None:
+            logging.getLogger(LOGGER_PREFIX).removeHandler(handler)
+            handler.close()
+
+    # -- wiring ----------------------------------------------------------------------------
+
+    def attach(self, *roots: Any) -> None:
+        """Hand this Trace to everything under `roots`: objects with `set_trace` (a Machine,
+        a NIC, a NetClient) and collections with `clients` (a netdev.net.Net)."""
+        for root in roots:
+            if root is None:
+                continue
+            if hasattr(root, "set_trace"):
+                root.set_trace(self)
+            for client in getattr(root, "clients", ()):
+                client.set_trace(self)
+
+    def detach(self, *roots: Any) -> None:
+        """Give the objects under `roots` back the DISABLED trace."""
+        DISABLED.attach(*roots)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if value and name in _SUBSYSTEM_OF and self._frozen:
+            raise RuntimeError("DISABLED cannot trace: make a Trace() and attach it")
+        object.__setattr__(self, name, value)
+
+
+# The one shared, never-enabled Trace: the default of every traced object. Immutable.
+DISABLED = Trace(frozen=True)
