@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from emu.errors import UserError
+from emu.trace import DISABLED, Trace
 from netdev.framing import RecordBatch
 from netdev.queue import NetQueue, SentCallback
 
@@ -40,6 +41,12 @@ class NetClient:
         self.queue_index = 0
         self.incoming_queue = NetQueue(self)
         self.filters: list[FrameObserver] = []
+        self.trace: Trace = DISABLED
+
+    def set_trace(self, trace: Trace) -> None:
+        """Trace this client and its incoming queue with `trace` (see emu.trace)."""
+        self.trace = trace
+        self.incoming_queue.trace = trace
 
     # -- hooks ---------------------------------------------------------------------------
 
@@ -80,6 +87,8 @@ class NetClient:
     def _send(self, frame: bytes, on_sent: SentCallback | None) -> int:
         peer = self.peer
         if self.link_down or peer is None:
+            if self.trace.net_queue_drop:
+                self._trace_drop(1, peer)
             return len(frame) or 1
         if self.filters or peer.filters:
             self._observe(frame, peer)
@@ -90,10 +99,17 @@ class NetClient:
         the rest is queued as one entry and `on_sent` (if any) fires once for it."""
         peer = self.peer
         if self.link_down or peer is None:
+            if self.trace.net_queue_drop:
+                self._trace_drop(batch.count, peer)
             return batch.count
         if self.filters or peer.filters:
             self._observe_batch(batch, peer)
         return peer.incoming_queue.send_batch(self, batch, on_sent)
+
+    def _trace_drop(self, frames: int, peer: NetClient | None) -> None:
+        self.trace.emit("net_queue_drop", sender=self.name,
+                        receiver=peer.name if peer is not None else "-", frames=frames,
+                        reason="no_peer" if peer is None else "link_down")
 
     def _observe(self, frame: bytes, peer: NetClient) -> None:
         for observer in self.filters:

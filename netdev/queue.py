@@ -33,6 +33,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from emu.trace import DISABLED, Trace
 from netdev.framing import RecordBatch
 
 if TYPE_CHECKING:
@@ -64,6 +65,7 @@ class NetQueue:
         self._entries: deque[_Entry] = deque()
         self._frames = 0
         self._delivering = False
+        self.trace: Trace = DISABLED
 
     def __len__(self) -> int:
         """Number of frames waiting (a queued batch counts each of its frames)."""
@@ -93,8 +95,11 @@ class NetQueue:
         finally:
             self._delivering = False
         if result == 0:
-            self._append(sender, frame, callback, 1)
+            self._append(sender, frame, callback, 1, "refused")
             return 0
+        if self.trace.net_queue_send:
+            self.trace.emit("net_queue_send", sender=sender.name, receiver=self._owner.name,
+                            len=len(frame), result=result)
         if self._entries:
             self.flush()
         return result
@@ -111,37 +116,75 @@ class NetQueue:
             taken = self._deliver_batch(batch)
         finally:
             self._delivering = False
+        if self.trace.net_queue_send_batch:
+            self.trace.emit("net_queue_send_batch", sender=sender.name,
+                            receiver=self._owner.name, frames=batch.count,
+                            bytes=len(batch.data), taken=taken)
         if taken < batch.count:
-            self._append(sender, batch.tail(taken), callback, batch.count - taken)
+            self._append(sender, batch.tail(taken), callback, batch.count - taken, "refused")
             return taken
         if self._entries:
             self.flush()
         return taken
 
     def _append(
-        self, sender: NetClient, payload: Payload, callback: SentCallback | None, count: int
+        self,
+        sender: NetClient,
+        payload: Payload,
+        callback: SentCallback | None,
+        count: int,
+        reason: str | None = None,
     ) -> None:
         if callback is None and self._frames >= MAX_QUEUED:
+            if self.trace.net_queue_drop:
+                self.trace.emit("net_queue_drop", sender=sender.name, receiver=self._owner.name,
+                                frames=count, reason="queue_full")
             return
+        if self.trace.net_queue_append:
+            self.trace.emit("net_queue_append", sender=sender.name, receiver=self._owner.name,
+                            frames=count, queued=self._frames + count,
+                            reason=reason or self._waiting_reason())
         if type(payload) is not bytes and not isinstance(payload, RecordBatch):
             payload = bytes(payload)
         self._entries.append(_Entry(sender, payload, callback, count))
         self._frames += count
 
+    def _waiting_reason(self) -> str:
+        """Why `_can_deliver_now` said no (only asked when tracing)."""
+        owner = self._owner
+        if self._delivering:
+            return "busy"
+        if self._entries:
+            return "backlog"
+        if owner.receive_disabled:
+            return "disabled"
+        return "cannot_receive"
+
     def _deliver_frame(self, frame: bytes) -> int:
         owner = self._owner
         if owner.link_down:
+            if self.trace.net_queue_drop:
+                self._trace_receiver_drop(1, "receiver_link_down")
             return len(frame) or 1
         if owner.receive_disabled:
             return 0
         result = owner.receive(frame)
-        if result == 0:
-            owner.receive_disabled = True
+        if result <= 0:
+            if result == 0:
+                owner.receive_disabled = True
+            elif self.trace.net_queue_drop:
+                self._trace_receiver_drop(1, "receiver_dropped")
         return result
+
+    def _trace_receiver_drop(self, frames: int, reason: str) -> None:
+        self.trace.emit("net_queue_drop", sender="-", receiver=self._owner.name, frames=frames,
+                        reason=reason)
 
     def _deliver_batch(self, batch: RecordBatch) -> int:
         owner = self._owner
         if owner.link_down:
+            if self.trace.net_queue_drop:
+                self._trace_receiver_drop(batch.count, "receiver_link_down")
             return batch.count
         if owner.receive_disabled:
             return 0
@@ -155,6 +198,7 @@ class NetQueue:
         if self._delivering:
             return False
         entries = self._entries
+        waiting = self._frames
         while entries:
             entry = entries[0]
             payload = entry.payload
@@ -173,12 +217,15 @@ class NetQueue:
             finally:
                 self._delivering = False
             if refused:
-                return False
+                break
             entries.popleft()
             self._frames -= entry.count
             if entry.callback is not None:
                 entry.callback(entry.sender, result)
-        return True
+        if waiting and self.trace.net_queue_flush:
+            self.trace.emit("net_queue_flush", receiver=self._owner.name,
+                            delivered=max(0, waiting - self._frames), queued=self._frames)
+        return not entries
 
     def purge(self, sender: NetClient) -> None:
         """Drop every frame queued by `sender`; each callback fires with 0."""
@@ -190,6 +237,9 @@ class NetQueue:
             return
         self._entries = kept
         self._frames = sum(entry.count for entry in kept)
+        if self.trace.net_queue_purge:
+            self.trace.emit("net_queue_purge", receiver=self._owner.name, sender=sender.name,
+                            frames=sum(entry.count for entry in purged))
         for entry in purged:
             if entry.callback is not None:
                 entry.callback(entry.sender, 0)
