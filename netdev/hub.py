@@ -68,7 +68,11 @@ class HubPort(NetClient):
 
     def receive(self, frame: bytes) -> int:
         if not self.hub.ready_except(self):
+            if self.trace.net_hub_hold:
+                self.trace.emit("net_hub_hold", hub=self.hub.id, port=self.name, frames=1)
             return 0
+        if self.trace.net_hub_forward:
+            self._trace_forward(1, len(frame))
         for port in self.hub.ports:
             if port is not self:
                 port.send(frame)
@@ -76,11 +80,21 @@ class HubPort(NetClient):
 
     def receive_batch(self, batch: RecordBatch) -> int:
         if not self.hub.ready_except(self):
+            if self.trace.net_hub_hold:
+                self.trace.emit("net_hub_hold", hub=self.hub.id, port=self.name,
+                                frames=batch.count)
             return 0
+        if self.trace.net_hub_forward:
+            self._trace_forward(batch.count, len(batch.data) - 4 * batch.count)
         for port in self.hub.ports:
             if port is not self:
                 port.send_batch(batch)
         return batch.count
+
+    def _trace_forward(self, frames: int, length: int) -> None:
+        to = ",".join(port.name for port in self.hub.ports if port is not self) or "-"
+        self.trace.emit("net_hub_forward", hub=self.hub.id, port=self.name, to=to,
+                        frames=frames, len=length)
 
     def peer_flushed(self) -> None:
         self.hub.wake(self)

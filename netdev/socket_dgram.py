@@ -80,17 +80,28 @@ class DgramSocket(NetClient):
             except OSError:
                 # ICMP errors (e.g. port unreachable after a udp= send) are not fatal.
                 continue
+            if self.trace.net_socket_read:
+                self.trace.emit("net_socket_read", netdev=self.name, bytes=len(frame),
+                                frames=1 if frame else 0)
             if not frame:
                 self.stats.empty_datagrams_in += 1
+                if self.trace.net_socket_empty:
+                    self.trace.emit("net_socket_empty", netdev=self.name, count=1)
                 continue
             if self.send_async(frame, self._on_sent) == 0:
                 self._outstanding += 1
         if self._outstanding:
+            if self._reading and self.trace.net_socket_backpressure:
+                self.trace.emit("net_socket_backpressure", netdev=self.name, dir="read",
+                                state="on")
             self._set_reading(False)
 
     def _on_sent(self, _sender: NetClient, _result: int) -> None:
         self._outstanding -= 1
         if self._outstanding == 0:
+            if self.trace.net_socket_backpressure:
+                self.trace.emit("net_socket_backpressure", netdev=self.name, dir="read",
+                                state="off")
             self._set_reading(True)
 
     def receive(self, frame: bytes) -> int:
@@ -103,14 +114,21 @@ class DgramSocket(NetClient):
         try:
             sent = sock.sendto(frame, self._destination)
         except (BlockingIOError, InterruptedError):
+            if not self._writing and self.trace.net_socket_backpressure:
+                self.trace.emit("net_socket_backpressure", netdev=self.name, dir="write",
+                                state="on")
             self._set_writing(True)
             return 0
         except OSError:
             self.stats.send_errors += 1
             return -1
+        if self.trace.net_socket_write:
+            self.trace.emit("net_socket_write", netdev=self.name, bytes=sent)
         return sent or 1
 
     def _on_writable(self) -> None:
+        if self.trace.net_socket_backpressure:
+            self.trace.emit("net_socket_backpressure", netdev=self.name, dir="write", state="off")
         self._set_writing(False)
         self.flush_queued()
 

@@ -161,6 +161,8 @@ class StreamSocket(NetClient):
             return
         self._loop.set_read_handler(self._listen.fileno(), None)
         self.info_str = f"socket: connection from {peer[0]}:{peer[1]}"
+        if self.trace.net_socket_accept:
+            self.trace.emit("net_socket_accept", netdev=self.name, peer=f"{peer[0]}:{peer[1]}")
         self._attach(sock)
 
     def _on_connect_done(self) -> None:
@@ -168,18 +170,25 @@ class StreamSocket(NetClient):
         assert sock is not None
         self._loop.set_write_handler(sock.fileno(), None)
         err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        address = format_address(self._peer_address)
         if err:
-            address = format_address(self._peer_address)
+            if self.trace.net_socket_connect_error:
+                self.trace.emit("net_socket_connect_error", netdev=self.name, peer=address,
+                                error=errno.errorcode.get(err, err))
             self.report(f"toynic: netdev {self.name}: connect to {address} failed: "
                         f"{os.strerror(err)}")
             self._close_connection()
             return
+        if self.trace.net_socket_connect:
+            self.trace.emit("net_socket_connect", netdev=self.name, peer=address)
         self._attach(sock)
 
-    def _close_connection(self) -> None:
+    def _close_connection(self, reason: str = "eof") -> None:
         sock = self._sock
         if sock is None:
             return
+        if self._connected and self.trace.net_socket_disconnect:
+            self.trace.emit("net_socket_disconnect", netdev=self.name, reason=reason)
         self._loop.remove_fd(sock.fileno())
         sock.close()
         self._sock = None
@@ -218,27 +227,40 @@ class StreamSocket(NetClient):
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
-            self._close_connection()
+            self._close_connection("error")
             return
         if not chunk:
             self._close_connection()
             return
         feed = self._reassembler.feed(chunk)
+        if self.trace.net_socket_read:
+            self.trace.emit("net_socket_read", netdev=self.name, bytes=len(chunk),
+                            frames=sum(batch.count for batch in feed.batches))
         if feed.empty_records:
             self.stats.empty_records_in += feed.empty_records
+            if self.trace.net_socket_empty:
+                self.trace.emit("net_socket_empty", netdev=self.name, count=feed.empty_records)
         for batch in feed.batches:
             if self.send_batch(batch, self._on_sent) < batch.count:
                 self._outstanding += 1
         if self._outstanding:
+            if self._reading and self.trace.net_socket_backpressure:
+                self.trace.emit("net_socket_backpressure", netdev=self.name, dir="read",
+                                state="on")
             self._set_reading(False)
         if feed.oversized:
             self.stats.oversized += 1
+            if self.trace.net_socket_oversize:
+                self.trace.emit("net_socket_oversize", netdev=self.name)
             self.report(OVERSIZE_MESSAGE)
-            self._close_connection()
+            self._close_connection("oversize")
 
     def _on_sent(self, _sender: NetClient, _result: int) -> None:
         self._outstanding -= 1
         if self._outstanding == 0 and self._connected:
+            if self.trace.net_socket_backpressure:
+                self.trace.emit("net_socket_backpressure", netdev=self.name, dir="read",
+                                state="off")
             self._set_reading(True)
 
     # -- peer → wire -----------------------------------------------------------------------
@@ -246,15 +268,20 @@ class StreamSocket(NetClient):
     def can_receive(self) -> bool:
         if self.link_down or self._out_len < OUT_HIGH:
             return True
-        self._stalled = True
+        self._stall()
         return False
+
+    def _stall(self) -> None:
+        if not self._stalled and self.trace.net_socket_backpressure:
+            self.trace.emit("net_socket_backpressure", netdev=self.name, dir="write", state="on")
+        self._stalled = True
 
     def receive(self, frame: bytes) -> int:
         if not frame:
             self.stats.empty_frames_out += 1
             return 1
         if self._out_len >= OUT_HIGH:
-            self._stalled = True
+            self._stall()
             return 0
         self._out.append(pack_len(len(frame)))
         # Kept until written: a caller's mutable buffer must not change under us.
@@ -265,7 +292,7 @@ class StreamSocket(NetClient):
 
     def receive_batch(self, batch: RecordBatch) -> int:
         if self._out_len >= OUT_HIGH:
-            self._stalled = True
+            self._stall()
             return 0
         self._out.append(batch.data)
         self._out_len += len(batch.data)
@@ -301,6 +328,9 @@ class StreamSocket(NetClient):
                 self._discard_output()
                 break
             self._out_len -= sent
+            written = sent
+            if self.trace.net_socket_write:
+                self.trace.emit("net_socket_write", netdev=self.name, bytes=sent)
             while sent:
                 head = out[0]
                 if sent >= len(head):
@@ -310,10 +340,16 @@ class StreamSocket(NetClient):
                     out[0] = memoryview(head)[sent:]
                     break
             if self._out_len and len(out) <= IOV_MAX:
+                if self.trace.net_socket_partial_send:
+                    self.trace.emit("net_socket_partial_send", netdev=self.name,
+                                    sent=written, remaining=self._out_len)
                 break
         self._set_writing(bool(out))
         if self._stalled and self._out_len < OUT_LOW:
             self._stalled = False
+            if self.trace.net_socket_backpressure:
+                self.trace.emit("net_socket_backpressure", netdev=self.name, dir="write",
+                                state="off")
             self.flush_queued()
 
     def _discard_output(self) -> None:
