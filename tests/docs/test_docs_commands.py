@@ -7,6 +7,8 @@ each document.
 
 from __future__ import annotations
 
+import importlib
+import re
 import warnings
 from pathlib import Path
 
@@ -107,3 +109,38 @@ def test_document_commands(document: Path) -> None:
         warnings.warn(f"{document.name}:{block.line}: block not run, needs {block.needs}",
                       stacklevel=1)
     assert not found, "\n\n".join(found)
+
+
+DOTTED_NAME = re.compile(r"`((?:emu|netdev|devices)(?:\.\w+)+)(?:\(\))?`")
+
+
+def resolve(dotted: str) -> object:
+    """The object a dotted name like `netdev.queue.NetQueue.flush` refers to."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            target: object = importlib.import_module(".".join(parts[:cut]))
+        except ModuleNotFoundError:
+            continue
+        for attribute in parts[cut:]:
+            target = getattr(target, attribute)
+        return target
+    raise ModuleNotFoundError(dotted)
+
+
+def test_resolve_rejects_what_does_not_exist() -> None:
+    assert resolve("netdev.queue.NetQueue.flush") is not None
+    with pytest.raises(AttributeError):
+        resolve("netdev.queue.NetQueue.no_such_method")
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda p: str(p.relative_to(REPO)))
+def test_every_quoted_python_name_exists(document: Path) -> None:
+    """Every `emu.…`, `netdev.…` or `devices.…` name in backquotes is importable."""
+    broken = []
+    for name in sorted(set(DOTTED_NAME.findall(document.read_text()))):
+        try:
+            resolve(name)
+        except (ImportError, AttributeError) as err:
+            broken.append(f"{name}: {err}")
+    assert not broken, "\n".join(broken)
