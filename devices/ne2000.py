@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from devices.dp8390 import Dp8390, NicStats
+from devices.dp8390 import E8390_RREAD, E8390_RWRITE, E8390_STOP, Dp8390, NicStats
 from emu.bus import IsaBus
 from emu.errors import UserError
 from emu.irq import IrqLine
 from emu.opts import Opts
+from emu.trace import DISABLED, Trace
 from netdev.client import NetClient
 from netdev.framing import RecordBatch
 
@@ -33,6 +34,35 @@ DEFAULT_MAC = bytes.fromhex("525400123456")
 OPTION_KEYS = frozenset({"driver", "id", "netdev", "iobase", "irq", "mac"})
 
 _ONES = (0, 0xFF, 0xFFFF, 0, 0xFFFFFFFF)
+
+# Register names for trace lines, per page, as the DP8390 datasheet (and the RTL8029 on
+# page 3) names them; pages 0 and 2 name different registers for reads and writes.
+_P1 = ("CR", "PAR0", "PAR1", "PAR2", "PAR3", "PAR4", "PAR5", "CURR",
+       "MAR0", "MAR1", "MAR2", "MAR3", "MAR4", "MAR5", "MAR6", "MAR7")
+_P3 = ("CR", "9346CR", "BPAGE", "CONFIG0", "CONFIG1", "CONFIG2", "CONFIG3", *("-",) * 9)
+READ_NAMES = (
+    ("CR", "CLDA0", "CLDA1", "BNRY", "TSR", "NCR", "FIFO", "ISR",
+     "CRDA0", "CRDA1", "8029ID0", "8029ID1", "RSR", "CNTR0", "CNTR1", "CNTR2"),
+    _P1,
+    ("CR", "PSTART", "PSTOP", "RNPP", "TPSR", "LNPP", "ACU", "ACL",
+     "-", "-", "-", "-", "RCR", "TCR", "DCR", "IMR"),
+    _P3,
+)
+WRITE_NAMES = (
+    ("CR", "PSTART", "PSTOP", "BNRY", "TPSR", "TBCR0", "TBCR1", "ISR",
+     "RSAR0", "RSAR1", "RBCR0", "RBCR1", "RCR", "TCR", "DCR", "IMR"),
+    _P1,
+    ("CR", "CLDA0", "CLDA1", "RNPP", "-", "LNPP", "ACU", "ACL", *("-",) * 8),
+    _P3,
+)
+_CR_BITS = ("STP", "STA", "TXP", "RD0", "RD1", "RD2", "PS0", "PS1")
+_ISR_BITS = ("PRX", "PTX", "RXE", "TXE", "OVW", "CNT", "RDC", "RST")
+_DECODED = {"CR": _CR_BITS, "ISR": _ISR_BITS, "IMR": _ISR_BITS}
+
+
+def decode_bits(names: tuple[str, ...], value: int) -> str:
+    """`0x22` with CR's bit names → `STA|RD2` (`-` when no bit is set)."""
+    return "|".join(name for bit, name in enumerate(names) if value >> bit & 1) or "-"
 
 
 def format_mac(mac: bytes) -> str:
@@ -89,11 +119,21 @@ class Ne2000Isa:
         if len(mac) != 6:
             raise ValueError("a MAC address is 6 bytes")
         self._mac = bytes(mac)
+        self.name = name
         self.irq = IrqLine(f"{name}.irq")
         self.chip = Dp8390(self.irq)
+        self.chip.name = name
         self.nc = Ne2000Client(name, self.chip, self._mac)
         self.chip.sink = self.nc
         self.chip.reset(self._mac)
+        self.trace: Trace = DISABLED
+
+    def set_trace(self, trace: Trace) -> None:
+        """Trace the board, its chip, IRQ line and NetClient with `trace` (emu.trace)."""
+        self.trace = trace
+        self.chip.trace = trace
+        self.irq.trace = trace
+        self.nc.set_trace(trace)
 
     @property
     def mac(self) -> bytes:
@@ -112,17 +152,56 @@ class Ne2000Isa:
             return value & _ONES[size]
         if size == 1:
             if offset < DATA_PORT:
-                return self.chip.read_reg(offset)
+                value = self.chip.read_reg(offset)
+                if self.trace.ne2000_ioport_read:
+                    page = self.chip.cmd >> 6
+                    self.trace.emit("ne2000_ioport_read", nic=self.name, addr=f"{offset:#04x}",
+                                    page=page, reg=READ_NAMES[page][offset],
+                                    val=f"{value:#04x}")
+                return value
             if offset == RESET_PORT:
+                if self.trace.ne2000_reset:
+                    self.trace.emit("ne2000_reset", nic=self.name)
                 self.chip.reset(self._mac)
                 return 0
+        if self.trace.ne2000_ioport_ignored:
+            self._trace_ignored("read", offset, size)
         return _ONES[size]
 
     def write(self, offset: int, size: int, value: int) -> None:
         if offset == DATA_PORT:
             self.chip.dma_write(size, value & _ONES[size])
         elif size == 1 and offset < DATA_PORT:
+            if self.trace.ne2000_ioport_write:
+                self._trace_write(offset, value)
             self.chip.write_reg(offset, value)
+            if offset == 0 and self.trace.ne2000_dma_start:
+                self._trace_dma_start(value)
+        elif self.trace.ne2000_ioport_ignored:
+            self._trace_ignored("write", offset, size)
+
+    def _trace_write(self, offset: int, value: int) -> None:
+        # The page is the one selected before this write: that is where the write lands.
+        page = self.chip.cmd >> 6
+        reg = WRITE_NAMES[page][offset]
+        fields = {"nic": self.name, "addr": f"{offset:#04x}", "page": page, "reg": reg,
+                  "val": f"{value & 0xFF:#04x}"}
+        names = _DECODED.get(reg)
+        if names is not None:
+            fields["bits"] = decode_bits(names, value)
+        self.trace.emit("ne2000_ioport_write", **fields)
+
+    def _trace_dma_start(self, value: int) -> None:
+        if value & E8390_STOP or not value & (E8390_RREAD | E8390_RWRITE):
+            return
+        chip = self.chip
+        self.trace.emit("ne2000_dma_start", nic=self.name,
+                        dir="write" if value & E8390_RWRITE else "read",
+                        rsar=f"{chip.rsar:#06x}", count=chip.rbcr)
+
+    def _trace_ignored(self, op: str, offset: int, size: int) -> None:
+        self.trace.emit("ne2000_ioport_ignored", nic=self.name, op=op, addr=f"{offset:#04x}",
+                        size=size)
 
 
 def ne2k_isa_from_opts(

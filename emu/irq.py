@@ -8,16 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from emu.trace import DISABLED, Trace
+
 
 class IrqLine:
     """One interrupt wire; `level` is its current state."""
 
-    __slots__ = ("_listeners", "level", "name")
+    __slots__ = ("_listeners", "level", "name", "trace")
 
     def __init__(self, name: str = "irq") -> None:
         self.name = name
         self.level = False
         self._listeners: list[Callable[[bool], None]] = []
+        self.trace: Trace = DISABLED
 
     def connect(self, listener: Callable[[bool], None]) -> None:
         """Call `listener(level)` on every change (and once now, with the current level)."""
@@ -29,6 +32,8 @@ class IrqLine:
         if level == self.level:
             return
         self.level = level
+        if self.trace.irq_set:
+            self.trace.emit("irq_set", line=self.name, level=int(level))
         for listener in self._listeners:
             listener(level)
 
