@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from emu.irq import IrqLine
+from emu.trace import DISABLED, Trace
 
 # Register offsets and bits, named as in Linux drivers/net/ethernet/8390/8390.h.
 E8390_CMD = 0x00
@@ -195,6 +196,8 @@ class Dp8390:
         self.mar = bytearray(8)
         self._delivering = False
         self._refused = False
+        self.name = "dp8390"
+        self.trace: Trace = DISABLED
         self._reads = (self._page0_reads(), self._page1_reads(), self._page2_reads(),
                        self._page3_reads())
         self._writes = (self._page0_writes(), self._page1_writes(), self._page2_writes(),
@@ -420,6 +423,10 @@ class Dp8390:
         if self.rbcr <= n:
             self.rbcr = 0
             self.isr |= ENISR_RDC
+            if self.trace.ne2000_dma_done:
+                self.trace.emit("ne2000_dma_done", nic=self.name,
+                                dir="write" if self.cmd & E8390_RWRITE else "read",
+                                rsar=f"{rsar:#06x}", width=n)
             self.irq.set(self.isr & self.imr & ENISR_ALL != 0)
         else:
             self.rbcr -= n
@@ -434,12 +441,19 @@ class Dp8390:
         stats = self.stats
         if index + count > MEM_SIZE:
             stats.tx_out_of_range += 1
+            if self.trace.ne2000_transmit_error:
+                self._trace_tx_error("out_of_range", count)
             return
         if count == 0:
             stats.tx_empty += 1
+            if self.trace.ne2000_transmit_error:
+                self._trace_tx_error("empty", count)
             return
         frame = bytes(self.mem[index:index + count])
         stats.tx_sent += 1
+        if self.trace.ne2000_transmit:
+            self.trace.emit("ne2000_transmit", nic=self.name, len=count,
+                            tpsr=f"{self.tpsr:#04x}")
         if self.sink is None:
             return
         self._delivering = True
@@ -447,6 +461,10 @@ class Dp8390:
             self.sink.send(frame)
         finally:
             self._delivering = False
+
+    def _trace_tx_error(self, reason: str, count: int) -> None:
+        self.trace.emit("ne2000_transmit_error", nic=self.name, reason=reason, len=count,
+                        tpsr=f"{self.tpsr:#04x}")
 
     # ---- receive ---------------------------------------------------------------------
 
@@ -479,6 +497,8 @@ class Dp8390:
 
     def _reject(self, reason: str) -> None:
         self.stats.filtered[reason] += 1
+        if self.trace.ne2000_receive_drop:
+            self.trace.emit("ne2000_receive_drop", nic=self.name, reason=reason)
 
     def _address_ok(self, dst: bytes) -> str | None:
         """None if the filter accepts `dst`, else the reason it does not."""
@@ -557,4 +577,8 @@ class Dp8390:
         self.rsr = rsr
         self.curr = nxt >> 8
         self.isr |= ENISR_RX
+        if self.trace.ne2000_receive:
+            self.trace.emit("ne2000_receive", nic=self.name, len=size, pages=pages,
+                            curr=f"{index >> 8:#04x}->{self.curr:#04x}",
+                            bnry=f"{self.bnry:#04x}", isr=f"{self.isr:#04x}")
         self.update_irq()
