@@ -198,3 +198,14 @@ def test_info_network_matches_qemu_for_the_same_options(tmp_path: Path) -> None:
                          for line in text.splitlines())
 
     assert normalise(toynic_text, t_port) == normalise(qemu_text, q_port)
+
+
+def test_server_without_nowait_waits_for_the_first_client() -> None:
+    (mon_port,) = free_ports(1)
+    with start_toynic("-netdev", "hubport,id=h0,hubid=0",
+                      "-monitor", f"tcp:{LOOPBACK}:{mon_port},server") as proc:
+        wait_for(lambda: "waiting for connection on" in proc.stderr, 20, "the wait notice")
+        mon = connect_tcp(mon_port, proc)
+        assert mon.cmd("info network") == "hub 0\r\n \\ h0\r\n"
+        assert mon.quit() == b""
+        assert proc.wait(20) == 0, proc.stderr
