@@ -59,6 +59,7 @@ from emu.irq import IrqLine
 from emu.loader import load_elf
 from emu.loop import MainLoop
 from emu.opts import Opts
+from emu.trace import DISABLED, Trace
 
 MIP_MSIP = 1 << 3
 MIP_MTIP = 1 << 7
@@ -109,6 +110,8 @@ class Machine:
         self.icount_sleep = icount_sleep
         self.exit_code: int | None = None
         self.nics: list[Any] = []
+        self.trace: Trace = DISABLED
+        self.cpu_lines: list[IrqLine] = []
 
         self.clock = VirtualClock(icount_shift)
         self.bus = Bus()
@@ -158,6 +161,7 @@ class Machine:
     def _cpu_line(self, name: str, mask: int) -> IrqLine:
         line = IrqLine(name)
         line.connect(lambda level: self._set_cpu_irq(mask, level))
+        self.cpu_lines.append(line)
         return line
 
     def _set_cpu_irq(self, mask: int, level: bool) -> None:
@@ -180,8 +184,17 @@ class Machine:
 
         nic = ne2k_isa_from_opts(opts, isa=self.isa, isa_irq=self.isa_irq, net=net,
                                  nic_index=len(self.nics))
+        nic.set_trace(self.trace)
         self.nics.append(nic)
         return nic
+
+    def set_trace(self, trace: Trace) -> None:
+        """Trace the NICs (present and future) and the CPU's interrupt lines (emu.trace)."""
+        self.trace = trace
+        for nic in self.nics:
+            nic.set_trace(trace)
+        for line in self.cpu_lines:
+            line.trace = trace
 
     # -- program start --------------------------------------------------------------------
 

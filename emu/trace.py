@@ -60,8 +60,9 @@ EVENTS: tuple[EventInfo, ...] = (
     EventInfo("ne2000_transmit_error", "ne2000", "nic reason len tpsr",
               "CR.TXP with nothing sendable (reason=empty|out_of_range)"),
     EventInfo("ne2000_receive", "ne2000", "nic len pages curr bnry isr",
-              "a frame was written into the ring: CURR before->after, ISR after"),
-    EventInfo("ne2000_receive_drop", "ne2000", "nic len reason",
+              "a frame was written into the ring (len: runts padded to 60): CURR "
+              "before->after, ISR after"),
+    EventInfo("ne2000_receive_drop", "ne2000", "nic reason",
               "a frame offered to the chip was filtered or dropped, and why"),
     # interrupt lines (QEMU: hw/core/irq.c)
     EventInfo("irq_set", "irq", "line level",
@@ -98,7 +99,7 @@ EVENTS: tuple[EventInfo, ...] = (
               "an outgoing connection failed"),
     EventInfo("net_socket_disconnect", "net_socket", "netdev reason",
               "the connection ended (reason=eof|error|oversize)"),
-    EventInfo("net_socket_oversize", "net_socket", "netdev len",
+    EventInfo("net_socket_oversize", "net_socket", "netdev",
               "a record longer than the largest frame: the connection is closed"),
     EventInfo("net_socket_empty", "net_socket", "netdev count",
               "zero-length records or datagrams were ignored"),
