@@ -20,6 +20,8 @@ from emu.errors import UserError
 from emu.loop import MainLoop
 from emu.monitor import ChardevSpec, Monitor, MonitorServer, parse_chardev
 from emu.opts import Opts, parse_opts, parse_size
+from emu.trace import Trace, configure_trace
+from emu.trace import help_text as trace_help_text
 
 USAGE = """\
 usage: toynic [options]
@@ -35,6 +37,10 @@ usage: toynic [options]
   -device ne2k_isa,netdev=ID[,iobase=0x300][,irq=9][,mac=52:54:00:12:34:56]
   -monitor stdio | unix:PATH,server,nowait | tcp:HOST:PORT,server,nowait
                       the human monitor (info network, set_link, info registers, ...)
+  -trace [enable=]PATTERN[,events=FILE][,file=FILE]
+                      trace events matching PATTERN (* ? globs, -PATTERN disables);
+                      events=FILE: one pattern per line; -trace help lists the events
+  -D FILE             write trace output to FILE instead of stderr
   -nographic          accepted for QEMU habits (the console is always stdout)
   -h, -help           this text
 """
@@ -54,6 +60,8 @@ class Config:
     ram_size: int = DEFAULT_RAM
     icount: Opts = field(default_factory=lambda: parse_opts("shift=0", "shift"))
     monitor: ChardevSpec | None = None
+    trace: list[Opts] = field(default_factory=list)
+    logfile: str | None = None
 
 
 @contextlib.contextmanager
@@ -114,6 +122,16 @@ def parse_args(argv: Sequence[str]) -> Config | None:
             text = value(option)
             with option_context(option, text):
                 config.monitor = parse_chardev(text)
+        elif option == "-trace":
+            text = value(option)
+            with option_context(option, text):
+                opts = parse_opts(text, "enable")
+            if opts.get("enable") == "help":
+                print(trace_help_text(), end="")
+                return None
+            config.trace.append(opts)
+        elif option == "-D":
+            config.logfile = value(option)
         elif option == "-nographic":
             pass
         elif option == "-display":
@@ -135,7 +153,12 @@ def run(config: Config) -> int:
     server: MonitorServer | None = None
     # The stdio monitor owns stdin, so the guest's console gets output only.
     monitor_on_stdio = config.monitor is not None and config.monitor.kind == "stdio"
+    trace: Trace | None = None
     try:
+        if config.trace or config.logfile is not None:
+            trace = Trace()
+            configure_trace(trace, config.trace, config.logfile,
+                            lambda warning: print(f"toynic: {warning}", file=sys.stderr))
         for opts in config.netdevs:
             with option_context("-netdev", opts.text):
                 net.add_netdev(opts)
@@ -157,6 +180,8 @@ def run(config: Config) -> int:
         for opts in config.objects:
             with option_context("-object", opts.text):
                 net.add_object(opts)
+        if trace is not None:
+            trace.attach(net, machine)
         for warning in net.startup_warnings():
             print(f"toynic: warning: {warning}", file=sys.stderr)
         _stop_on_signals(loop)
@@ -175,6 +200,8 @@ def run(config: Config) -> int:
             server.close()
         net.close()
         loop.close()
+        if trace is not None:
+            trace.close()
 
 
 def _stop_on_signals(loop: MainLoop) -> None:

@@ -25,10 +25,15 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from emu.errors import UserError
+from emu.opts import Opts
+
 LOGGER_PREFIX = "toynic.trace"
+TRACE_KEYS = ("enable", "events", "file")
 
 
 @dataclass(frozen=True)
@@ -255,3 +260,33 @@ class Trace:
 
 # The one shared, never-enabled Trace: the default of every traced object. Immutable.
 DISABLED = Trace(frozen=True)
+
+
+def configure_trace(
+    trace: Trace, options: Sequence[Opts], logfile: str | None, warn: Callable[[str], None]
+) -> None:
+    """Apply `-trace [enable=]PATTERN[,events=FILE][,file=FILE]` options in order, then
+    open the log (`-D FILE`, or the last `file=`, as QEMU's log backend; else stderr).
+    `warn` gets each warning line without the program name; bad input is a UserError."""
+    for opts in options:
+        for key in opts.values:
+            if key not in TRACE_KEYS:
+                raise UserError(f"-trace {opts.text}: Invalid parameter '{key}'")
+        pattern = opts.get("enable")
+        if pattern is not None:
+            warning = trace.apply(pattern)
+            if warning is not None:
+                warn(f"-trace {opts.text}: warning: {warning}")
+        events = opts.get("events")
+        if events is not None:
+            try:
+                warnings = trace.apply_file(events)
+            except OSError as err:
+                raise UserError(f"-trace {opts.text}: {events}: {err.strerror or err}") from None
+            for warning in warnings:
+                warn(warning)
+        logfile = opts.get("file") or logfile
+    try:
+        trace.open_log(logfile)
+    except OSError as err:
+        raise UserError(f"Error opening logfile {logfile}: {err.strerror or err}") from None
