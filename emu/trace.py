@@ -111,8 +111,8 @@ EVENTS: tuple[EventInfo, ...] = (
     # hubs (QEMU: net/hub.c)
     EventInfo("net_hub_forward", "hub", "hub port to frames len",
               "a hub port copied frames to every other port"),
-    EventInfo("net_hub_hold", "hub", "hub port frames",
-              "a port refused frames because another port's peer is busy"),
+    EventInfo("net_hub_hold", "hub", "hub port",
+              "a port refuses frames (they wait in its queue): another port's peer is busy"),
 )
 
 EVENT_NAMES: tuple[str, ...] = tuple(event.name for event in EVENTS)

@@ -64,12 +64,19 @@ class HubPort(NetClient):
         self.hub = hub
 
     def can_receive(self) -> bool:
-        return self.hub.ready_except(self)
+        if self.hub.ready_except(self):
+            return True
+        if self.trace.net_hub_hold:
+            self._trace_hold()
+        return False
+
+    def _trace_hold(self) -> None:
+        self.trace.emit("net_hub_hold", hub=self.hub.id, port=self.name)
 
     def receive(self, frame: bytes) -> int:
         if not self.hub.ready_except(self):
             if self.trace.net_hub_hold:
-                self.trace.emit("net_hub_hold", hub=self.hub.id, port=self.name, frames=1)
+                self._trace_hold()
             return 0
         if self.trace.net_hub_forward:
             self._trace_forward(1, len(frame))
@@ -81,8 +88,7 @@ class HubPort(NetClient):
     def receive_batch(self, batch: RecordBatch) -> int:
         if not self.hub.ready_except(self):
             if self.trace.net_hub_hold:
-                self.trace.emit("net_hub_hold", hub=self.hub.id, port=self.name,
-                                frames=batch.count)
+                self._trace_hold()
             return 0
         if self.trace.net_hub_forward:
             self._trace_forward(batch.count, len(batch.data) - 4 * batch.count)
