@@ -329,3 +329,15 @@ def test_two_traces_keep_to_their_own_output() -> None:
     two.close()
     card_two.irq.set(True)
     assert lines(out_two) == []
+
+
+def test_docs_list_every_event_with_its_fields() -> None:
+    text = (ROOT / "docs" / "trace-events.md").read_text()
+    for event in EVENTS:
+        assert f"| `{event.name}` | {event.fields} |" in text, event.name
+    fields_of = {e.name: set(e.fields.replace("[", "").replace("]", "").split()) for e in EVENTS}
+    quoted = [line for line in text.splitlines() if line.split(" ")[0] in fields_of]
+    assert len(quoted) > 10
+    for line in quoted:
+        name, *pairs = line.split(" ")
+        assert {pair.split("=", 1)[0] for pair in pairs} <= fields_of[name], line
