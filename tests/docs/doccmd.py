@@ -123,17 +123,24 @@ def line_matches(expected: str, actual: str) -> bool:
 
 
 def missing_lines(expected: list[str], output: str) -> list[str]:
-    """Expected lines that no printed line matches (each printed line used once)."""
+    """Expected lines that cannot each get a printed line of their own (a maximum
+    bipartite matching, so a loose pattern never steals the line an exact one needs)."""
     printed = output.splitlines()
-    missing: list[str] = []
-    for want in expected:
-        for index, got in enumerate(printed):
-            if line_matches(want, got):
-                del printed[index]
-                break
-        else:
-            missing.append(want)
-    return missing
+    candidates = [[i for i, got in enumerate(printed) if line_matches(want, got)]
+                  for want in expected]
+    owner: dict[int, int] = {}
+
+    def assign(want: int, seen: set[int]) -> bool:
+        for line in candidates[want]:
+            if line in seen:
+                continue
+            seen.add(line)
+            if line not in owner or assign(owner[line], seen):
+                owner[line] = want
+                return True
+        return False
+
+    return [want for index, want in enumerate(expected) if not assign(index, set())]
 
 
 def free_port() -> int:

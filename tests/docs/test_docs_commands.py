@@ -68,6 +68,7 @@ def test_matching_rules() -> None:
     assert not line_matches("time=... ms", "time=12.5 s")
     assert not line_matches("5 received", "15 received")
     assert missing_lines(["b", "a", "a"], "a\nb\n") == ["a"]
+    assert missing_lines(["x=...", "x=0"], "x=0\nx=1\n") == []
 
 
 def test_port_assignments_get_free_ports() -> None:
