@@ -468,7 +468,7 @@ class Dp8390:
 
     # ---- receive ---------------------------------------------------------------------
 
-    def _free_pages(self) -> int:
+    def free_pages(self) -> int:
         """Free ring pages from CURR up to BNRY (CURR == BNRY: empty), or 0 if unusable."""
         start, stop = self.pstart, self.pstop
         if stop <= start:
@@ -490,7 +490,7 @@ class Dp8390:
     def can_receive(self) -> bool:
         """True while a full-size frame fits with a page to spare (so CURR never meets BNRY)."""
         if not self._delivering and not self.cmd & E8390_STOP \
-                and self._free_pages() > FULL_FRAME_PAGES:
+                and self.free_pages() > FULL_FRAME_PAGES:
             return True
         self._refused = True
         return False
@@ -544,7 +544,7 @@ class Dp8390:
         if reason is not None:
             self._reject(reason)
             return size
-        free = self._free_pages()
+        free = self.free_pages()
         if free == 0:
             self._reject("bad_pointers")
             return -1

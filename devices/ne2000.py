@@ -227,7 +227,8 @@ def ne2k_isa_from_opts(
     else:
         mac = parse_mac(mac_text)
     netdev_id = opts.get("netdev")
-    name = opts.get("id") or (MODEL if nic_index == 0 else f"{MODEL}.{nic_index}")
+    # QEMU names an anonymous NIC after its model and index: ne2k_isa.0, ne2k_isa.1, ...
+    name = opts.get("id") or f"{MODEL}.{nic_index}"
     board = Ne2000Isa(mac, name)
     try:
         isa.map(iobase, IO_SIZE, board, name)

@@ -153,12 +153,12 @@ def run(config: Config) -> int:
     server: MonitorServer | None = None
     # The stdio monitor owns stdin, so the guest's console gets output only.
     monitor_on_stdio = config.monitor is not None and config.monitor.kind == "stdio"
-    trace: Trace | None = None
+    # Always present, so the monitor's trace-event can switch events on at run time;
+    # with every event off it costs one attribute test at each trace point.
+    trace = Trace()
     try:
-        if config.trace or config.logfile is not None:
-            trace = Trace()
-            configure_trace(trace, config.trace, config.logfile,
-                            lambda warning: print(f"toynic: {warning}", file=sys.stderr))
+        configure_trace(trace, config.trace, config.logfile,
+                        lambda warning: print(f"toynic: {warning}", file=sys.stderr))
         for opts in config.netdevs:
             with option_context("-netdev", opts.text):
                 net.add_netdev(opts)
@@ -180,14 +180,13 @@ def run(config: Config) -> int:
         for opts in config.objects:
             with option_context("-object", opts.text):
                 net.add_object(opts)
-        if trace is not None:
-            trace.attach(net, machine)
+        trace.attach(net, machine)
         for warning in net.startup_warnings():
             print(f"toynic: warning: {warning}", file=sys.stderr)
         _stop_on_signals(loop)
         if config.monitor is not None and config.monitor.kind != "none":
             with option_context("-monitor", config.monitor.kind):
-                server = MonitorServer(loop, Monitor(net, machine, on_quit=loop.stop),
+                server = MonitorServer(loop, Monitor(net, machine, on_quit=loop.stop, trace=trace),
                                        config.monitor)
             if config.monitor.wait and not server.wait_for_client():
                 return 0
@@ -200,8 +199,7 @@ def run(config: Config) -> int:
             server.close()
         net.close()
         loop.close()
-        if trace is not None:
-            trace.close()
+        trace.close()
 
 
 def _stop_on_signals(loop: MainLoop) -> None:

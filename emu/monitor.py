@@ -33,6 +33,7 @@ from emu.board import RAM_BASE
 from emu.errors import UserError
 from emu.loop import MainLoop
 from emu.opts import parse_opts
+from emu.trace import EVENT_NAMES, Trace, match_events
 from netdev.sockaddr import parse_host_port
 
 if TYPE_CHECKING:
@@ -81,10 +82,11 @@ class Monitor:
     """HMP commands over one process's `Net` and, when there is one, its `Machine`."""
 
     def __init__(self, net: Net, machine: Machine | None = None,
-                 on_quit: Callable[[], None] | None = None) -> None:
+                 on_quit: Callable[[], None] | None = None, trace: Trace | None = None) -> None:
         self.net = net
         self.machine = machine
         self.on_quit = on_quit
+        self.trace = trace
         self.quit_requested = False
         self._commands = [
             Command(("help", "?"), "[cmd]", "show the help", self._help),
@@ -93,6 +95,9 @@ class Monitor:
             Command(("quit", "q"), "", "quit the emulator", self._quit),
             Command(("set_link",), "name on|off",
                     "change the link status of a network adapter", self._set_link),
+            Command(("trace-event",), "name on|off",
+                    "changes status of a specific trace event (name may be a glob)",
+                    self._trace_event),
             Command(("x",), "/fmt addr", "virtual memory dump starting at 'addr'",
                     lambda args: self._dump("x", args), needs_machine=True),
             Command(("xp",), "/fmt addr", "physical memory dump starting at 'addr'",
@@ -106,6 +111,8 @@ class Monitor:
                     needs_machine=True),
             Command(("status",), "", "show the current VM status (running|paused)",
                     self._info_status),
+            Command(("trace-events",), "[name]", "show available trace-events & their state",
+                    self._info_trace_events),
         ]
 
     # -- dispatch ------------------------------------------------------------------------
@@ -153,12 +160,12 @@ class Monitor:
     def _info(self, args: list[str]) -> str:
         if not args:
             return self._help(["info"])
-        if len(args) > 1:
+        if len(args) > (3 if args[0] == "trace-events" else 2) - 1:
             raise CommandError(f"info {args[0]}: extraneous characters at the end of line")
         command = self._find(self._infos, args[0])
         if command is None:
             raise CommandError(f"unknown command: 'info {args[0]}'")
-        return command.handler([])
+        return command.handler(args[1:])
 
     def _quit(self, args: list[str]) -> str:
         if args:
@@ -189,6 +196,25 @@ class Monitor:
         if machine is not None and machine.exit_code is not None:
             return "VM status: shutdown\n"
         return "VM status: running\n"
+
+    # -- tracing -------------------------------------------------------------------------
+
+    def _tracer(self) -> Trace:
+        if self.trace is None:
+            raise CommandError("tracing is not available in this process")
+        return self.trace
+
+    def _trace_event(self, args: list[str]) -> str:
+        if len(args) != 2 or args[1] not in ("on", "off"):
+            raise CommandError("trace-event: expected 'name on|off'")
+        if not self._tracer().set_events(args[0], args[1] == "on"):
+            raise CommandError(f"could not find event '{args[0]}'")
+        return ""
+
+    def _info_trace_events(self, args: list[str]) -> str:
+        trace = self._tracer()
+        names = match_events(args[0]) if args else list(EVENT_NAMES)
+        return "".join(f"{name} : state {int(bool(getattr(trace, name)))}\n" for name in names)
 
     # -- CPU and memory ------------------------------------------------------------------
 
@@ -354,7 +380,7 @@ def describe_ne2000(board: Any, net: Net) -> str:
         f"TCR={chip.tcr:02x} DCR={chip.dcr:02x} IMR={chip.imr:02x}",
         f"  ring:   PSTART=0x{chip.pstart >> 8:02x} PSTOP=0x{chip.pstop >> 8:02x} "
         f"BNRY=0x{chip.bnry:02x} CURR=0x{chip.curr:02x} pages={ring_pages} "
-        f"free={chip._free_pages()} can_receive={'yes' if chip.can_receive() else 'no'}",
+        f"free={chip.free_pages()} can_receive={'yes' if chip.can_receive() else 'no'}",
         f"  ISR=0x{chip.isr:02x} ({_flags(chip.isr, ISR_BITS)}) "
         f"IMR=0x{chip.imr:02x} ({_flags(chip.imr, ISR_BITS)}) "
         f"RCR=0x{chip.rcr:02x} ({_flags(chip.rcr, RCR_BITS)})",

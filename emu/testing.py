@@ -138,7 +138,7 @@ class Lab:
         if netdev is not None:
             connect_peers(peer, self.net.find_netdev(netdev))
         self.peers[name] = peer
-        self.net.clients.append(peer)
+        self.net.add_client(peer)
         return peer
 
     def machine(self, kernel: str | Path, append: str = "", devices: Sequence[str] = (),

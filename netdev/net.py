@@ -116,6 +116,11 @@ class Net:
         self._nics.add(id(nic))
         self.clients.append(nic)
 
+    def add_client(self, client: NetClient) -> None:
+        """Register a client that is neither a netdev nor a NIC (a test's own peer), so
+        `info network` and `close()` know it."""
+        self.clients.append(client)
+
     def is_nic(self, client: NetClient) -> bool:
         return id(client) in self._nics
 

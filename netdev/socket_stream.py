@@ -138,6 +138,11 @@ class StreamSocket(NetClient):
     def connected(self) -> bool:
         return self._connected
 
+    @property
+    def listen_address(self) -> tuple[str, int] | None:
+        """Where a `listen=` netdev listens (handy with port 0), else None."""
+        return None if self._listen is None else self._listen.getsockname()[:2]
+
     def _attach(self, sock: socket.socket) -> None:
         sock.setblocking(False)
         _nodelay(sock)

@@ -233,3 +233,32 @@ def test_tcp_session_prompt_crlf_sequential_clients_and_quit() -> None:
             sock.close()
         finally:
             server.close()
+
+
+def test_trace_event_switches_events_and_info_trace_events_shows_state():
+    from emu.loop import MainLoop
+    from emu.monitor import Monitor
+    from emu.trace import Trace
+    from netdev.net import Net
+
+    loop = MainLoop()
+    net = Net(loop)
+    trace = Trace()
+    try:
+        monitor = Monitor(net, trace=trace)
+        assert monitor.execute("info trace-events ne2000_transmit") == (
+            "ne2000_transmit : state 0\n"
+        )
+        assert monitor.execute("trace-event ne2000_* on") == ""
+        assert trace.ne2000_transmit and trace.ne2000_receive
+        assert "ne2000_transmit : state 1\n" in monitor.execute("info trace-events")
+        assert monitor.execute("trace-event ne2000_transmit off") == ""
+        assert not trace.ne2000_transmit
+        assert monitor.execute("trace-event nosuch on") == "could not find event 'nosuch'\n"
+        assert monitor.execute("trace-event ne2000_transmit maybe") == (
+            "trace-event: expected 'name on|off'\n"
+        )
+    finally:
+        trace.close()
+        net.close()
+        loop.close()

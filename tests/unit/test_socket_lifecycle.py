@@ -1,4 +1,4 @@
-"""A frame the NIC sends just before the emulator stops still reaches the wire."""
+"""Stream netdev lifecycle details: output handed over on close, the listening address."""
 
 import socket
 
@@ -50,3 +50,19 @@ def test_frame_sent_right_before_close_is_written(tmp_path):
         net.close()
         loop.close()
         server.close()
+
+
+def test_listen_address_reports_the_port_the_kernel_chose():
+    loop = MainLoop()
+    net = Net(loop)
+    try:
+        netdev = net.add_netdev(parse_opts("socket,id=n0,listen=127.0.0.1:0", "type"))
+        host, port = netdev.listen_address
+        assert host == "127.0.0.1"
+        assert port != 0
+        with socket.create_connection((host, port), timeout=5) as client:
+            assert loop.run_until(lambda: netdev.connected, timeout=5)
+            assert netdev.info_str == f"socket: connection from 127.0.0.1:{client.getsockname()[1]}"
+    finally:
+        net.close()
+        loop.close()
