@@ -23,6 +23,7 @@ from emu.loop import MainLoop
 from netdev.client import NetClient
 from netdev.framing import NET_BUFSIZE
 from netdev.sockaddr import Address
+from netdev.socket_poll import PolledSocket
 
 READ_BURST = 64
 
@@ -34,39 +35,19 @@ class DgramStats:
     send_errors: int = 0
 
 
-class DgramSocket(NetClient):
+class DgramSocket(PolledSocket):
     """A datagram-socket netdev sending every frame to `destination`."""
 
     def __init__(
         self, loop: MainLoop, name: str, sock: socket.socket, destination: Address, info: str
     ) -> None:
-        super().__init__(name, "socket")
-        self._loop = loop
-        self._sock: socket.socket | None = sock
+        super().__init__(loop, name, sock)
         self._destination = destination
-        self._reading = False
-        self._writing = False
         self._outstanding = 0
         self.info_str = info
         self.stats = DgramStats()
         sock.setblocking(False)
         self._set_reading(True)
-
-    @property
-    def sock(self) -> socket.socket | None:
-        return self._sock
-
-    def _set_reading(self, on: bool) -> None:
-        if on == self._reading or self._sock is None:
-            return
-        self._reading = on
-        self._loop.set_read_handler(self._sock.fileno(), self._on_readable if on else None)
-
-    def _set_writing(self, on: bool) -> None:
-        if on == self._writing or self._sock is None:
-            return
-        self._writing = on
-        self._loop.set_write_handler(self._sock.fileno(), self._on_writable if on else None)
 
     def _on_readable(self) -> None:
         sock = self._sock

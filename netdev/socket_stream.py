@@ -34,6 +34,7 @@ from emu.loop import MainLoop
 from netdev.client import NetClient
 from netdev.framing import OVERSIZE_MESSAGE, Reassembler, RecordBatch, pack_len
 from netdev.sockaddr import Address, format_address, os_error
+from netdev.socket_poll import PolledSocket
 
 RECV_SIZE = 512 * 1024
 OUT_HIGH = 512 * 1024
@@ -59,17 +60,13 @@ class StreamStats:
     output_discarded: int = 0
 
 
-class StreamSocket(NetClient):
+class StreamSocket(PolledSocket):
     """A stream-socket netdev; build it with `listen`, `connect` or `from_socket`."""
 
     def __init__(self, loop: MainLoop, name: str) -> None:
-        super().__init__(name, "socket")
-        self._loop = loop
-        self._sock: socket.socket | None = None
+        super().__init__(loop, name, None)
         self._listen: socket.socket | None = None
         self._connected = False
-        self._reading = False
-        self._writing = False
         self._write_scheduled = False
         self._stalled = False
         self._outstanding = 0
@@ -208,18 +205,6 @@ class StreamSocket(NetClient):
         # their senders are released instead of waiting for a flush nobody would do.
         self._stalled = False
         self.flush_queued()
-
-    def _set_reading(self, on: bool) -> None:
-        if on == self._reading or self._sock is None:
-            return
-        self._reading = on
-        self._loop.set_read_handler(self._sock.fileno(), self._on_readable if on else None)
-
-    def _set_writing(self, on: bool) -> None:
-        if on == self._writing or self._sock is None:
-            return
-        self._writing = on
-        self._loop.set_write_handler(self._sock.fileno(), self._on_writable if on else None)
 
     # -- wire → peer -----------------------------------------------------------------------
 

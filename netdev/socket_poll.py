@@ -1,0 +1,47 @@
+"""PolledSocket — QEMU's net_socket_read_poll / net_socket_write_poll (net/socket.c).
+
+The part every socket netdev shares: one data socket whose read and write interest are
+switched independently on the MainLoop. Unlike the seed, turning write polling on never
+replaces a read handler (or a pending connect's completion handler) already in place.
+Subclasses provide `_on_readable` and `_on_writable`.
+"""
+
+from __future__ import annotations
+
+import socket
+
+from emu.loop import MainLoop
+from netdev.client import NetClient
+
+
+class PolledSocket(NetClient):
+    """A NetClient backed by one non-blocking socket, with read/write interest flags."""
+
+    def __init__(self, loop: MainLoop, name: str, sock: socket.socket | None) -> None:
+        super().__init__(name, "socket")
+        self._loop = loop
+        self._sock = sock
+        self._reading = False
+        self._writing = False
+
+    @property
+    def sock(self) -> socket.socket | None:
+        return self._sock
+
+    def _on_readable(self) -> None:
+        raise NotImplementedError
+
+    def _on_writable(self) -> None:
+        raise NotImplementedError
+
+    def _set_reading(self, on: bool) -> None:
+        if on == self._reading or self._sock is None:
+            return
+        self._reading = on
+        self._loop.set_read_handler(self._sock.fileno(), self._on_readable if on else None)
+
+    def _set_writing(self, on: bool) -> None:
+        if on == self._writing or self._sock is None:
+            return
+        self._writing = on
+        self._loop.set_write_handler(self._sock.fileno(), self._on_writable if on else None)
