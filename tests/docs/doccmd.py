@@ -19,6 +19,7 @@ The convention, chosen so the docs still read as ordinary terminal transcripts:
   of the number shown, so readers see a plain port and tests never collide.
 - A block whose info string names tools (```` ```console needs=qemu-system-x86_64 ````)
   is left out when one of them is missing, unless CI=true; such blocks must stand alone.
+  A need containing a slash is a path in the repository (`needs=.venv/bin/python`).
 - Background jobs (`cmd &`) still running when the file's session ends are killed, and
   the whole session has a deadline.
 """
@@ -178,7 +179,14 @@ class Session:
 
 
 def tools_missing(block: Block) -> list[str]:
-    return [tool for tool in block.needs if shutil.which(tool) is None]
+    """Needed tools not on PATH; a need with a slash is a file of the repository."""
+    return [tool for tool in block.needs if not _available(tool)]
+
+
+def _available(tool: str) -> bool:
+    if "/" in tool:
+        return (REPO / tool).exists()
+    return shutil.which(tool) is not None
 
 
 def run_blocks(blocks: list[Block], timeout: float) -> Session:
