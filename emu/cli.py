@@ -18,10 +18,12 @@ from dataclasses import dataclass, field
 
 from emu.errors import UserError
 from emu.loop import MainLoop
+from emu.machine import Machine
 from emu.monitor import ChardevSpec, Monitor, MonitorServer, parse_chardev
 from emu.opts import Opts, parse_opts, parse_size
 from emu.trace import Trace, configure_trace
 from emu.trace import help_text as trace_help_text
+from netdev.net import Net
 
 USAGE = """\
 usage: toynic [options]
@@ -144,9 +146,6 @@ def parse_args(argv: Sequence[str]) -> Config | None:
 
 def run(config: Config) -> int:
     """Build what the config describes, run it, tear it down; return the exit status."""
-    from emu.machine import Machine
-    from netdev.net import Net
-
     loop = MainLoop()
     net = Net(loop)
     machine: Machine | None = None

@@ -182,7 +182,8 @@ class Net:
             return
         self._closed = True
         for client in reversed(self.clients):
-            with contextlib.suppress(Exception):
+            # One socket failing to close must not keep the others open.
+            with contextlib.suppress(OSError):
                 client.cleanup()
         for dump in self.dumps.values():
             dump.close()
