@@ -129,3 +129,10 @@ def test_address_parsing_follows_inet_aton_and_strtol() -> None:
     assert parse_port(" +22") == 22
     with pytest.raises(UserError, match="out of range"):
         parse_port("-1")
+
+
+def test_mcast_localaddr_must_be_a_literal_ipv4_address(net):
+    with pytest.raises(UserError, match=r"^localaddr 'foo' is not a valid IPv4 address$"):
+        add(net, "socket,id=a,mcast=230.0.0.1:1234,localaddr=foo")
+    with pytest.raises(UserError, match=r"^localaddr '127.0.0.1:5' is not a valid IPv4 address$"):
+        add(net, "socket,id=b,mcast=230.0.0.1:1234,localaddr=127.0.0.1:5")
