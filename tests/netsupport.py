@@ -463,9 +463,10 @@ class Proc:
         self.pid = self.popen.pid
 
     def _read(self, f: Any) -> str:
-        f.flush()
-        f.seek(0)
-        return f.read().decode(errors="replace")
+        # pread, not seek+read: the child shares this file's offset, and moving it would
+        # make the child's next write land over what it already wrote.
+        fd = f.fileno()
+        return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
 
     @property
     def stderr(self) -> str:
