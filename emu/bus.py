@@ -44,12 +44,20 @@ class Ram:
         self.data[offset:offset + size] = (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
 
 
+PAGE_SHIFT = 12
+
+
 class Bus:
-    """A flat address space of non-overlapping regions."""
+    """A flat address space of non-overlapping regions.
+
+    Decoding is cached per 4 KiB page that lies wholly inside one region, so the common
+    case (a guest driver hammering one device register) is a dict lookup, not a search.
+    """
 
     def __init__(self) -> None:
         self._starts: list[int] = []
         self._entries: list[tuple[int, int, Region, str]] = []
+        self._pages: dict[int, tuple[int, int, Region]] = {}
 
     def map(self, base: int, size: int, region: Region, name: str) -> None:
         end = base + size
@@ -59,6 +67,7 @@ class Bus:
         index = bisect.bisect(self._starts, base)
         self._starts.insert(index, base)
         self._entries.insert(index, (base, end, region, name))
+        self._pages.clear()
 
     def find(self, addr: int, size: int = 1) -> tuple[int, Region] | None:
         """The region holding [addr, addr+size) and its base, or None."""
@@ -70,18 +79,27 @@ class Bus:
             return None
         return base, region
 
+    def _decode(self, addr: int, size: int, write: bool) -> tuple[int, Region]:
+        hit = self._pages.get(addr >> PAGE_SHIFT)
+        if hit is not None and addr + size <= hit[1]:
+            return hit[0], hit[2]
+        index = bisect.bisect(self._starts, addr) - 1
+        if index < 0:
+            raise BusError(addr, write)
+        base, end, region, _ = self._entries[index]
+        if addr + size > end:
+            raise BusError(addr, write)
+        page = addr >> PAGE_SHIFT
+        if base <= page << PAGE_SHIFT and (page + 1) << PAGE_SHIFT <= end:
+            self._pages[page] = (base, end, region)
+        return base, region
+
     def read(self, addr: int, size: int) -> int:
-        hit = self.find(addr, size)
-        if hit is None:
-            raise BusError(addr, write=False)
-        base, region = hit
+        base, region = self._decode(addr, size, False)
         return region.read(addr - base, size)
 
     def write(self, addr: int, size: int, value: int) -> None:
-        hit = self.find(addr, size)
-        if hit is None:
-            raise BusError(addr, write=True)
-        base, region = hit
+        base, region = self._decode(addr, size, True)
         region.write(addr - base, size, value)
 
     def regions(self) -> list[tuple[int, int, str]]:
@@ -95,19 +113,21 @@ class IsaBus:
 
     def __init__(self) -> None:
         self._ports = Bus()
+        # Port -> (board base, board end, board): boards have a few dozen ports each.
+        self._table: dict[int, tuple[int, int, Region]] = {}
 
     def map(self, port: int, size: int, region: Region, name: str) -> None:
         self._ports.map(port, size, region, name)
+        for p in range(port, port + size):
+            self._table[p] = (port, port + size, region)
 
     def read(self, offset: int, size: int) -> int:
-        hit = self._ports.find(offset, size)
-        if hit is None:
+        hit = self._table.get(offset)
+        if hit is None or offset + size > hit[1]:
             return (1 << (8 * size)) - 1
-        base, region = hit
-        return region.read(offset - base, size)
+        return hit[2].read(offset - hit[0], size)
 
     def write(self, offset: int, size: int, value: int) -> None:
-        hit = self._ports.find(offset, size)
-        if hit is not None:
-            base, region = hit
-            region.write(offset - base, size, value)
+        hit = self._table.get(offset)
+        if hit is not None and offset + size <= hit[1]:
+            hit[2].write(offset - hit[0], size, value)

@@ -1,0 +1,98 @@
+"""Address decoding: Bus (MMIO regions, page cache) and IsaBus (I/O ports)."""
+
+import pytest
+
+from emu.bus import Bus, BusError, IsaBus, Ram
+
+
+class Recorder:
+    """A region that logs accesses and answers with its offset."""
+
+    def __init__(self) -> None:
+        self.log: list[tuple[str, int, int, int | None]] = []
+
+    def read(self, offset: int, size: int) -> int:
+        self.log.append(("r", offset, size, None))
+        return offset
+
+    def write(self, offset: int, size: int, value: int) -> None:
+        self.log.append(("w", offset, size, value))
+
+
+def test_accesses_reach_the_region_with_relative_offsets():
+    bus = Bus()
+    dev = Recorder()
+    bus.map(0x1000_0000, 0x100, dev, "uart")
+    assert bus.read(0x1000_0005, 1) == 5
+    bus.write(0x1000_0010, 4, 0xDEAD)
+    assert dev.log == [("r", 5, 1, None), ("w", 0x10, 4, 0xDEAD)]
+
+
+def test_unmapped_and_straddling_accesses_raise_bus_errors():
+    bus = Bus()
+    bus.map(0x1000_0000, 0x100, Recorder(), "uart")
+    with pytest.raises(BusError) as load:
+        bus.read(0x1000_0100, 1)
+    assert (load.value.addr, load.value.write) == (0x1000_0100, False)
+    with pytest.raises(BusError) as store:
+        bus.write(0x1000_00FE, 4, 0)
+    assert (store.value.addr, store.value.write) == (0x1000_00FE, True)
+    with pytest.raises(BusError):
+        bus.read(0x0FFF_FFFF, 1)
+
+
+def test_a_small_region_does_not_make_the_rest_of_its_page_decodable():
+    bus = Bus()
+    bus.map(0x2000, 0x10, Recorder(), "small")
+    for _ in range(3):
+        assert bus.read(0x2004, 1) == 4
+        with pytest.raises(BusError):
+            bus.read(0x2010, 1)
+
+
+def test_cached_pages_follow_later_mappings():
+    bus = Bus()
+    first = Recorder()
+    bus.map(0x4000, 0x1000, first, "first")
+    assert bus.read(0x4008, 4) == 8
+    with pytest.raises(BusError):
+        bus.read(0x5008, 4)
+    second = Recorder()
+    bus.map(0x5000, 0x1000, second, "second")
+    assert bus.read(0x5008, 4) == 8
+    assert second.log == [("r", 8, 4, None)]
+
+
+def test_overlapping_maps_are_refused():
+    bus = Bus()
+    bus.map(0x1000, 0x100, Recorder(), "a")
+    with pytest.raises(ValueError, match="overlaps a"):
+        bus.map(0x10F0, 0x100, Recorder(), "b")
+
+
+def test_ram_is_little_endian():
+    ram = Ram(16)
+    ram.write(4, 4, 0x11223344)
+    assert ram.data[4:8] == bytes.fromhex("44332211")
+    assert ram.read(5, 2) == 0x2233
+
+
+def test_isa_ports_decode_to_boards_and_unclaimed_ports_float_high():
+    isa = IsaBus()
+    board = Recorder()
+    isa.map(0x300, 0x20, board, "ne2k")
+    assert isa.read(0x310, 2) == 0x10
+    isa.write(0x31F, 1, 7)
+    assert board.log == [("r", 0x10, 2, None), ("w", 0x1F, 1, 7)]
+    assert isa.read(0x2FF, 1) == 0xFF
+    assert isa.read(0x320, 4) == 0xFFFF_FFFF
+    assert isa.read(0x31F, 2) == 0xFFFF
+    isa.write(0x320, 1, 1)
+    assert len(board.log) == 2
+
+
+def test_isa_bus_refuses_overlapping_boards():
+    isa = IsaBus()
+    isa.map(0x300, 0x20, Recorder(), "ne2k")
+    with pytest.raises(ValueError):
+        isa.map(0x310, 0x20, Recorder(), "other")
