@@ -7,9 +7,11 @@ STAMP := $(VENV)/.installed-stamp
 .PHONY: test demo bench sysdeps lint guests clean
 
 $(STAMP): pyproject.toml
+	@echo "setting up $(VENV) (first run only; log in $(VENV)/install.log)"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	@$(PY) -m pip install -q --upgrade pip > $(VENV)/install.log 2>&1 \
+	  && $(PY) -m pip install -q -e '.[test]' >> $(VENV)/install.log 2>&1 \
+	  || { cat $(VENV)/install.log; echo "make: installing Python packages failed"; exit 1; }
 	@touch $@
 
 sysdeps:
@@ -19,7 +21,7 @@ test: $(STAMP) sysdeps
 	$(PY) -m pytest -q -p no:cacheprovider
 
 demo: $(STAMP)
-	$(PY) -m emu.demo
+	@$(PY) -m emu.demo
 
 bench: $(STAMP) sysdeps
 	$(PY) bench/run.py
