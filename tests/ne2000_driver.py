@@ -50,6 +50,27 @@ RESET = 0x1F
 MAX_POLLS = 1000
 
 
+IOBASE = 0x300
+
+
+def reg(qt: QTest, offset: int, value: int, base: int = IOBASE) -> None:
+    """Write one chip register (page as CR currently selects)."""
+    qt.outb(base + offset, value)
+
+
+def rd(qt: QTest, offset: int, base: int = IOBASE) -> int:
+    return qt.inb(base + offset)
+
+
+def remote(qt: QTest, cmd: int, addr: int, count: int, base: int = IOBASE) -> None:
+    """Program RBCR and RSAR, then write `cmd` to CR: the start of a remote DMA."""
+    reg(qt, EN0_RCNTLO, count & 0xFF, base)
+    reg(qt, EN0_RCNTHI, count >> 8, base)
+    reg(qt, EN0_RSARLO, addr & 0xFF, base)
+    reg(qt, EN0_RSARHI, addr >> 8, base)
+    reg(qt, E8390_CMD, cmd, base)
+
+
 class DriverError(Exception):
     """The card did something a real driver would report as an error."""
 
@@ -60,7 +81,7 @@ class Ne2000Driver:
     def __init__(
         self,
         qt: QTest,
-        iobase: int = 0x300,
+        iobase: int = IOBASE,
         tx_page: int = 0x40,
         rx_start: int = 0x46,
         rx_stop: int = 0x80,
@@ -89,11 +110,7 @@ class Ne2000Driver:
         raise DriverError(f"ISR bit {bit:#04x} never set")
 
     def _remote(self, cmd: int, addr: int, count: int) -> None:
-        self.outb(EN0_RCNTLO, count & 0xFF)
-        self.outb(EN0_RCNTHI, count >> 8)
-        self.outb(EN0_RSARLO, addr & 0xFF)
-        self.outb(EN0_RSARHI, addr >> 8)
-        self.outb(E8390_CMD, cmd | E8390_START)
+        remote(self.qt, cmd | E8390_START, addr, count, self.base)
 
     def block_input(self, addr: int, count: int) -> bytes:
         """Remote-read `count` bytes from buffer address `addr` with 16-bit transfers."""

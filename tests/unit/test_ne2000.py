@@ -16,10 +16,6 @@ from devices.dp8390 import (
     EN0_DCFG,
     EN0_IMR,
     EN0_ISR,
-    EN0_RCNTHI,
-    EN0_RCNTLO,
-    EN0_RSARHI,
-    EN0_RSARLO,
     EN0_RSR,
     EN0_RXCR,
     EN0_STARTPG,
@@ -39,11 +35,10 @@ from devices.dp8390 import (
 from devices.ne2000 import Ne2000Isa
 from emu.qtest import QTest
 from netdev.client import connect_peers
-from tests.ne2000_driver import RecordingPeer
+from tests.ne2000_driver import IOBASE, RecordingPeer, rd, reg, remote
 
-BASE = 0x300
-DATA = BASE + 0x10
-RESET = BASE + 0x1F
+DATA = IOBASE + 0x10
+RESET = IOBASE + 0x1F
 MAC = bytes.fromhex("525400123456")
 
 
@@ -54,7 +49,7 @@ def qt() -> QTest:
 
 @pytest.fixture
 def card(qt: QTest) -> Ne2000Isa:
-    return qt.add_ne2000(BASE, 9)
+    return qt.add_ne2000(IOBASE, 9)
 
 
 @pytest.fixture
@@ -62,22 +57,6 @@ def peer(card: Ne2000Isa) -> RecordingPeer:
     p = RecordingPeer()
     connect_peers(card.nc, p)
     return p
-
-
-def reg(qt: QTest, offset: int, value: int) -> None:
-    qt.outb(BASE + offset, value)
-
-
-def rd(qt: QTest, offset: int) -> int:
-    return qt.inb(BASE + offset)
-
-
-def remote(qt: QTest, cmd: int, addr: int, count: int) -> None:
-    reg(qt, EN0_RCNTLO, count & 0xFF)
-    reg(qt, EN0_RCNTHI, count >> 8)
-    reg(qt, EN0_RSARLO, addr & 0xFF)
-    reg(qt, EN0_RSARHI, addr >> 8)
-    reg(qt, E8390_CMD, cmd)
 
 
 def setup_ring(qt: QTest, rcr: int = 0, imr: int = 0) -> None:

@@ -12,10 +12,6 @@ from devices.dp8390 import (
     EN0_DCFG,
     EN0_IMR,
     EN0_ISR,
-    EN0_RCNTHI,
-    EN0_RCNTLO,
-    EN0_RSARHI,
-    EN0_RSARLO,
     EN0_RXCR,
     EN0_STARTPG,
     EN0_STOPPG,
@@ -31,9 +27,9 @@ from emu.irq import IrqLine
 from emu.opts import parse_opts
 from emu.qtest import QTest
 from netdev.client import NetClient
+from tests.ne2000_driver import IOBASE, rd, reg, remote
 
-BASE = 0x300
-DATA = BASE + 0x10
+DATA = IOBASE + 0x10
 
 
 @pytest.fixture
@@ -43,23 +39,7 @@ def qt() -> QTest:
 
 @pytest.fixture
 def card(qt: QTest) -> Ne2000Isa:
-    return qt.add_ne2000(BASE, 9)
-
-
-def reg(qt: QTest, offset: int, value: int) -> None:
-    qt.outb(BASE + offset, value)
-
-
-def rd(qt: QTest, offset: int) -> int:
-    return qt.inb(BASE + offset)
-
-
-def remote(qt: QTest, cmd: int, addr: int, count: int) -> None:
-    reg(qt, EN0_RCNTLO, count & 0xFF)
-    reg(qt, EN0_RCNTHI, count >> 8)
-    reg(qt, EN0_RSARLO, addr & 0xFF)
-    reg(qt, EN0_RSARHI, addr >> 8)
-    reg(qt, E8390_CMD, cmd)
+    return qt.add_ne2000(IOBASE, 9)
 
 
 def crda(qt: QTest) -> int:
@@ -67,26 +47,26 @@ def crda(qt: QTest) -> int:
 
 
 def test_wide_register_access_reads_ones_and_ignores_writes(qt: QTest, card: Ne2000Isa) -> None:
-    assert qt.inw(BASE + EN0_ISR) == 0xFFFF
-    assert qt.inl(BASE + EN0_ISR) == 0xFFFFFFFF
-    qt.outw(BASE + EN0_IMR, 0xFF)
+    assert qt.inw(IOBASE + EN0_ISR) == 0xFFFF
+    assert qt.inl(IOBASE + EN0_ISR) == 0xFFFFFFFF
+    qt.outw(IOBASE + EN0_IMR, 0xFF)
     assert card.chip.imr == 0
 
 
 @pytest.mark.parametrize("offset", [0x11, 0x15, 0x1E])
 def test_gap_ports_read_ones(qt: QTest, card: Ne2000Isa, offset: int) -> None:
-    assert qt.inb(BASE + offset) == 0xFF
-    assert qt.inw(BASE + max(offset & ~1, 0x12)) == 0xFFFF
-    assert qt.inl(BASE + 0x14) == 0xFFFFFFFF
+    assert qt.inb(IOBASE + offset) == 0xFF
+    assert qt.inw(IOBASE + max(offset & ~1, 0x12)) == 0xFFFF
+    assert qt.inl(IOBASE + 0x14) == 0xFFFFFFFF
 
 
 def test_reset_port_only_byte_reads_reset(qt: QTest, card: Ne2000Isa) -> None:
     reg(qt, E8390_CMD, 0x22)
     assert rd(qt, EN0_ISR) == 0
-    assert qt.inw(BASE + 0x1E) == 0xFFFF
-    qt.outb(BASE + 0x1F, 0)
+    assert qt.inw(IOBASE + 0x1E) == 0xFFFF
+    qt.outb(IOBASE + 0x1F, 0)
     assert rd(qt, EN0_ISR) == 0
-    assert qt.inb(BASE + 0x1F) == 0
+    assert qt.inb(IOBASE + 0x1F) == 0
     assert rd(qt, EN0_ISR) == 0x80
 
 
@@ -96,7 +76,7 @@ def test_reset_recomputes_irq(qt: QTest, card: Ne2000Isa) -> None:
     reg(qt, EN0_IMR, ENISR_RDC)
     remote(qt, 0x12, 0x4000, 0)
     assert qt.irq_level(9)
-    qt.inb(BASE + 0x1F)
+    qt.inb(IOBASE + 0x1F)
     assert rd(qt, EN0_ISR) == 0x80
     assert not qt.irq_level(9)
 

@@ -19,8 +19,8 @@ from devices.dp8390 import (
 )
 from devices.ne2000 import Ne2000Isa
 from emu.qtest import QTest
+from tests.ne2000_driver import IOBASE, reg
 
-BASE = 0x300
 pytestmark = pytest.mark.timeout(20)
 
 
@@ -31,11 +31,7 @@ def qt() -> QTest:
 
 @pytest.fixture
 def card(qt: QTest) -> Ne2000Isa:
-    return qt.add_ne2000(BASE, 9)
-
-
-def reg(qt: QTest, offset: int, value: int) -> None:
-    qt.outb(BASE + offset, value)
+    return qt.add_ne2000(IOBASE, 9)
 
 
 def program(qt: QTest, pstart: int, pstop: int, bnry: int, curr: int) -> None:
@@ -91,7 +87,7 @@ def test_cve_2016_2841_pstart_not_below_pstop(qt: QTest, card: Ne2000Isa) -> Non
         assert not card.nc.can_receive()
         assert card.chip.receive(bytes(100)) == -1
         assert bytes(card.chip.mem) == before
-        assert not qt.inb(BASE + EN0_ISR) & ENISR_RX
+        assert not qt.inb(IOBASE + EN0_ISR) & ENISR_RX
     assert card.stats.filtered["no_ring"] == 3
 
 
