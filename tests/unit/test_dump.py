@@ -4,14 +4,12 @@ independent reader; both directions; maxlen truncation; a replaceable clock."""
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from scapy.utils import rdpcap
 
 from emu.errors import UserError
-from emu.loop import MainLoop
 from emu.opts import parse_opts
 from netdev.client import NetClient
 from netdev.dump import DumpFilter
@@ -27,15 +25,6 @@ class Nic(NetClient):
     def receive(self, frame: bytes) -> int:
         self.got.append(frame)
         return len(frame)
-
-
-@pytest.fixture
-def net() -> Iterator[Net]:
-    loop = MainLoop()
-    n = Net(loop)
-    yield n
-    n.close()
-    loop.close()
 
 
 def frame(tag: int, size: int = 60) -> bytes:

@@ -6,12 +6,10 @@ from __future__ import annotations
 import contextlib
 import socket
 import struct
-from collections.abc import Iterator
 
 import pytest
 
 from emu.errors import UserError
-from emu.loop import MainLoop
 from emu.opts import parse_opts
 from netdev.client import NetClient
 from netdev.framing import RecordBatch
@@ -39,15 +37,6 @@ class Nic(NetClient):
         self.room -= 1
         self.got.append(frame)
         return len(frame)
-
-
-@pytest.fixture
-def net() -> Iterator[Net]:
-    loop = MainLoop()
-    n = Net(loop)
-    yield n
-    n.close()
-    loop.close()
 
 
 def add(net: Net, text: str) -> NetClient:

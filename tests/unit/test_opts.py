@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 
 import pytest
 
 from emu.errors import UserError
-from emu.loop import MainLoop
 from emu.opts import parse_opts
 from netdev.net import Net
 from tests.netsupport import free_port
-
-
-@pytest.fixture
-def net() -> Iterator[Net]:
-    loop = MainLoop()
-    n = Net(loop)
-    yield n
-    n.close()
-    loop.close()
 
 
 def add(net: Net, text: str) -> None:

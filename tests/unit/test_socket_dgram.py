@@ -4,9 +4,6 @@ private network namespace, Q7 (zero-length datagram) and Q9 (own mcast frames lo
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
-
-import pytest
 
 from emu.loop import MainLoop
 from emu.opts import parse_opts
@@ -34,15 +31,6 @@ def dgram(net: Net, text: str) -> tuple[DgramSocket, Nic]:
     nic = Nic(f"nic-{client.name}")
     connect_peers(nic, client)
     return client, nic
-
-
-@pytest.fixture
-def net() -> Iterator[Net]:
-    loop = MainLoop()
-    n = Net(loop)
-    yield n
-    n.close()
-    loop.close()
 
 
 def test_s11_udp_pair_exchanges_frames(net: Net) -> None:

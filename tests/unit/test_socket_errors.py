@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
 
 import pytest
 
@@ -17,15 +16,6 @@ from netdev.sockaddr import parse_host_port, parse_port
 from tests.netsupport import free_port, in_netns
 
 EXACTLY_ONE = "exactly one of fd=, listen=, connect=, mcast= or udp= is required"
-
-
-@pytest.fixture
-def net() -> Iterator[Net]:
-    loop = MainLoop()
-    n = Net(loop)
-    yield n
-    n.close()
-    loop.close()
 
 
 def add(net: Net, text: str) -> None:
