@@ -557,6 +557,49 @@ def qemu_binary() -> str:
     return path
 
 
+class QmpClient:
+    """QMP over a connected socket: greeting, capabilities, then id-matched commands."""
+
+    def __init__(self, sock: socket.socket, describe: Callable[[], str] = lambda: "") -> None:
+        self.sock = sock
+        self._describe = describe
+        self._buf = b""
+        self._next_id = 0
+        self._message()
+        self.execute("qmp_capabilities")
+
+    def _message(self) -> dict[str, Any]:
+        while b"\n" not in self._buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise RuntimeError(f"QMP closed: {self._describe()}")
+            self._buf += chunk
+        line, self._buf = self._buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def execute(self, command: str, **arguments: Any) -> Any:
+        """Run a QMP command; return its "return" value (RuntimeError on "error")."""
+        self._next_id += 1
+        msg: dict[str, Any] = {"execute": command, "id": self._next_id}
+        if arguments:
+            msg["arguments"] = arguments
+        self.sock.sendall(json.dumps(msg).encode() + b"\n")
+        while True:
+            reply = self._message()
+            # Events, and the second greeting QEMU sends when a client connects while
+            # its monitor is still being set up, carry no id: they are not our answer.
+            if reply.get("id") != self._next_id:
+                continue
+            if "error" in reply:
+                raise RuntimeError(f"QMP {command}: {reply['error']}")
+            if "return" not in reply:
+                raise RuntimeError(f"QMP {command}: unexpected reply {reply!r}")
+            return reply["return"]
+
+    def close(self) -> None:
+        self.sock.close()
+
+
 class Qemu(Proc):
     """`qemu-system-x86_64 -nodefaults -display none -machine none` plus a QMP socket."""
 
@@ -566,10 +609,9 @@ class Qemu(Proc):
         argv = [binary, "-nodefaults", "-display", "none", "-machine", "none",
                 "-qmp", f"unix:{self.qmp_path},server=on,wait=off", *args]
         super().__init__(argv, name="qemu", pass_fds=pass_fds)
-        self._qmp: socket.socket | None = None
-        self._qmp_buf = b""
+        self._qmp: QmpClient | None = None
 
-    def _qmp_connect(self) -> socket.socket:
+    def _qmp_connect(self) -> QmpClient:
         def attempt() -> socket.socket | None:
             if not self.alive():
                 raise RuntimeError(f"QEMU exited early: {self.describe()}")
@@ -583,37 +625,17 @@ class Qemu(Proc):
 
         sock = wait_for(attempt, 15.0, "QEMU's QMP socket")
         sock.settimeout(15.0)
-        self._qmp = sock
-        self._qmp_message()
-        self.qmp("qmp_capabilities")
-        return sock
-
-    def _qmp_message(self) -> dict[str, Any]:
-        assert self._qmp is not None
-        while b"\n" not in self._qmp_buf:
-            chunk = self._qmp.recv(65536)
-            if not chunk:
-                raise RuntimeError(f"QMP closed: {self.describe()}")
-            self._qmp_buf += chunk
-        line, self._qmp_buf = self._qmp_buf.split(b"\n", 1)
-        return json.loads(line)
+        try:
+            return QmpClient(sock, self.describe)
+        except BaseException:
+            sock.close()
+            raise
 
     def qmp(self, command: str, **arguments: Any) -> Any:
         """Run a QMP command; return its "return" value (RuntimeError on "error")."""
         if self._qmp is None:
-            self._qmp_connect()
-        assert self._qmp is not None
-        msg: dict[str, Any] = {"execute": command}
-        if arguments:
-            msg["arguments"] = arguments
-        self._qmp.sendall(json.dumps(msg).encode() + b"\n")
-        while True:
-            reply = self._qmp_message()
-            if "event" in reply:
-                continue
-            if "error" in reply:
-                raise RuntimeError(f"QMP {command}: {reply['error']}")
-            return reply["return"]
+            self._qmp = self._qmp_connect()
+        return self._qmp.execute(command, **arguments)
 
     def hmp(self, command_line: str) -> str:
         return self.qmp("human-monitor-command", **{"command-line": command_line})
