@@ -28,6 +28,7 @@ PCAP_MAGIC = 0xA1B2C3D4
 LINKTYPE_ETHERNET = 1
 DEFAULT_MAXLEN = 65536
 
+# Compiled: building a record header is per-frame work, and the compiled form is ~4x faster.
 GlobalHeader = Struct(
     "magic" / Int32un,
     "version_major" / Int16un,
@@ -36,14 +37,13 @@ GlobalHeader = Struct(
     "sigfigs" / Int32un,
     "snaplen" / Int32un,
     "linktype" / Int32un,
-)
+).compile()
 RecordHeader = Struct(
     "ts_sec" / Int32sn,
     "ts_usec" / Int32sn,
     "caplen" / Int32un,
     "len" / Int32un,
-)
-
+).compile()
 
 class DumpFilter:
     """Writes every frame crossing one netdev (as selected by `queue`) to a pcap file."""
@@ -85,19 +85,29 @@ class DumpFilter:
         micros = self.clock() // 1000
         return self.start_sec + micros // 1_000_000, micros % 1_000_000
 
-    def _record(self, frame: bytes, sec: int, usec: int) -> bytes:
-        caplen = min(len(frame), self.maxlen)
-        header = RecordHeader.build(dict(ts_sec=sec, ts_usec=usec, caplen=caplen, len=len(frame)))
-        return header + bytes(frame[:caplen])
+    def _header(self, length: int, sec: int, usec: int) -> bytes:
+        caplen = min(length, self.maxlen)
+        return RecordHeader.build(dict(ts_sec=sec, ts_usec=usec, caplen=caplen, len=length))
 
     def observe(self, frame: bytes, sent_by_owner: bool) -> None:
         if self._wanted(sent_by_owner):
-            self._write(self._record(frame, *self._stamp()))
+            self._write(self._header(len(frame), *self._stamp()) + bytes(frame[:self.maxlen]))
 
     def observe_batch(self, batch: RecordBatch, sent_by_owner: bool) -> None:
-        if self._wanted(sent_by_owner):
-            sec, usec = self._stamp()
-            self._write(b"".join(self._record(frame, sec, usec) for frame in batch.frames()))
+        if not self._wanted(sent_by_owner):
+            return
+        sec, usec = self._stamp()
+        # One stamp per batch, so records differ only by length: build each header once.
+        headers: dict[int, bytes] = {}
+        parts = []
+        for frame in batch.frames():
+            length = len(frame)
+            header = headers.get(length)
+            if header is None:
+                header = headers[length] = self._header(length, sec, usec)
+            parts.append(header)
+            parts.append(frame[:self.maxlen])
+        self._write(b"".join(parts))
 
     def _write(self, data: bytes) -> None:
         fd = self._fd

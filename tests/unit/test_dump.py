@@ -7,6 +7,8 @@ import struct
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scapy.utils import rdpcap
 
 from emu.errors import UserError
@@ -120,3 +122,28 @@ def test_net_set_clock_reaches_existing_and_later_filters(net: Net, tmp_path: Pa
         raw = Path(dump.path).read_bytes()
         sec, usec = struct.unpack("<ii", raw[24:32])
         assert (sec - dump.start_sec, usec) == (7, 1), name
+
+
+@settings(max_examples=60, deadline=None)
+@given(frames=st.lists(st.binary(min_size=0, max_size=200), min_size=1, max_size=20),
+       maxlen=st.integers(min_value=1, max_value=250), batched=st.booleans())
+def test_records_read_back_as_written_with_or_without_batching(
+        tmp_path_factory: pytest.TempPathFactory, frames: list[bytes], maxlen: int,
+        batched: bool) -> None:
+    """Batches build each distinct header once; every record must still be its own."""
+    path = tmp_path_factory.mktemp("dump") / "p.pcap"
+    dump = DumpFilter("d", str(path), maxlen=maxlen, clock=lambda: 7_000_123_000)
+    if batched:
+        dump.observe_batch(RecordBatch.from_frames(frames), True)
+    else:
+        for f in frames:
+            dump.observe(f, True)
+    dump.close()
+    raw = path.read_bytes()
+    offset, records = 24, []
+    while offset < len(raw):
+        sec, usec, caplen, length = struct.unpack_from("<iiII", raw, offset)
+        records.append((sec - dump.start_sec, usec, length, raw[offset + 16:offset + 16 + caplen]))
+        offset += 16 + caplen
+    assert offset == len(raw)
+    assert records == [(7, 123, len(f), f[:maxlen]) for f in frames]
