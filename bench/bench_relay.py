@@ -31,6 +31,7 @@ import struct
 import subprocess
 import sys
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -202,22 +203,22 @@ def run_direct() -> None:
                                   "frame_size": size, **result}), flush=True)
 
 
-def run_impl(impl: str) -> dict[int, dict[str, object]]:
+@contextlib.contextmanager
+def running_relay(argv_tail: Sequence[str] = (),
+                  impl: str = "toynic") -> Iterator[tuple[int, socket.socket, socket.socket]]:
+    """Start a relay (`argv_tail` appended), connect both peers and synchronise them;
+    yield (relay pid, sender, receiver); stop the relay by its PID afterwards."""
     port_a, port_b = free_ports(2)
-    proc = subprocess.Popen(relay_argv(impl, port_a, port_b), cwd=REPO,
+    proc = subprocess.Popen([*relay_argv(impl, port_a, port_b), *argv_tail], cwd=REPO,
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    results = {}
     try:
         deadline = time.monotonic() + 15.0
         tx = connect_retry(port_a, deadline)
         rx = connect_retry(port_b, deadline)
         with tx, rx:
             synchronise(tx, rx)
-            for size in SIZES:
-                results[size] = measure(tx, rx, size, proc.pid)
-                print(json.dumps({"bench": "relay", "impl": impl, "frame_size": size,
-                                  **results[size]}), flush=True)
+            yield proc.pid, tx, rx
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(proc.pid, signal.SIGTERM)
@@ -226,6 +227,15 @@ def run_impl(impl: str) -> dict[int, dict[str, object]]:
         except subprocess.TimeoutExpired:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(10.0)
+
+
+def run_impl(impl: str) -> dict[int, dict[str, object]]:
+    results = {}
+    with running_relay(impl=impl) as (pid, tx, rx):
+        for size in SIZES:
+            results[size] = measure(tx, rx, size, pid)
+            print(json.dumps({"bench": "relay", "impl": impl, "frame_size": size,
+                              **results[size]}), flush=True)
     return results
 
 

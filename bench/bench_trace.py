@@ -17,11 +17,8 @@ Prints JSON lines:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -99,32 +96,15 @@ def bench_ne2000() -> dict[tuple[str, str], int]:
 
 
 def run_relay(mode: str) -> dict[int, dict[str, object]]:
-    port_a, port_b = bench_relay.free_ports(2)
-    argv = bench_relay.relay_argv("toynic", port_a, port_b) + RELAY_MODES[mode]
-    proc = subprocess.Popen(argv, cwd=bench_relay.REPO, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     results = {}
-    try:
-        deadline = time.monotonic() + 15.0
-        tx = bench_relay.connect_retry(port_a, deadline)
-        rx = bench_relay.connect_retry(port_b, deadline)
-        with tx, rx:
-            bench_relay.synchronise(tx, rx)
-            for size in RELAY_SIZES:
-                result = bench_relay.measure(tx, rx, size, proc.pid)
-                results[size] = result
-                print(json.dumps({"bench": "trace_relay", "mode": mode, "frame_size": size,
-                                  "frames_per_s": result["frames_per_s"],
-                                  "relay_cpu": result["relay_cpu"], "ok": result["ok"]}),
-                      flush=True)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10.0)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(10.0)
+    with bench_relay.running_relay(RELAY_MODES[mode]) as (pid, tx, rx):
+        for size in RELAY_SIZES:
+            result = bench_relay.measure(tx, rx, size, pid)
+            results[size] = result
+            print(json.dumps({"bench": "trace_relay", "mode": mode, "frame_size": size,
+                              "frames_per_s": result["frames_per_s"],
+                              "relay_cpu": result["relay_cpu"], "ok": result["ok"]}),
+                  flush=True)
     return results
 
 

@@ -20,7 +20,6 @@ import socket
 from dataclasses import dataclass
 
 from emu.loop import MainLoop
-from netdev.client import NetClient
 from netdev.framing import NET_BUFSIZE
 from netdev.sockaddr import Address
 from netdev.socket_poll import PolledSocket
@@ -43,7 +42,6 @@ class DgramSocket(PolledSocket):
     ) -> None:
         super().__init__(loop, name, sock)
         self._destination = destination
-        self._outstanding = 0
         self.info_str = info
         self.stats = DgramStats()
         sock.setblocking(False)
@@ -71,19 +69,7 @@ class DgramSocket(PolledSocket):
                 continue
             if self.send_async(frame, self._on_sent) == 0:
                 self._outstanding += 1
-        if self._outstanding:
-            if self._reading and self.trace.net_socket_backpressure:
-                self.trace.emit("net_socket_backpressure", netdev=self.name, dir="read",
-                                state="on")
-            self._set_reading(False)
-
-    def _on_sent(self, _sender: NetClient, _result: int) -> None:
-        self._outstanding -= 1
-        if self._outstanding == 0:
-            if self.trace.net_socket_backpressure:
-                self.trace.emit("net_socket_backpressure", netdev=self.name, dir="read",
-                                state="off")
-            self._set_reading(True)
+        self._hold_input()
 
     def receive(self, frame: bytes) -> int:
         if not frame:

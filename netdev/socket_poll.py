@@ -3,7 +3,10 @@
 The part every socket netdev shares: one data socket whose read and write interest are
 switched independently on the MainLoop. Unlike the seed, turning write polling on never
 replaces a read handler (or a pending connect's completion handler) already in place.
-Subclasses provide `_on_readable` and `_on_writable`.
+It also holds input back while the peer still has frames this socket offered it (QEMU
+turns read polling off from the send-completion path): `_outstanding` counts those
+offers, `_hold_input` stops reading, and `_on_sent` resumes once the last one is
+released. Subclasses provide `_on_readable` and `_on_writable`.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ class PolledSocket(NetClient):
         self._sock = sock
         self._reading = False
         self._writing = False
+        self._outstanding = 0
 
     @property
     def sock(self) -> socket.socket | None:
@@ -45,3 +49,19 @@ class PolledSocket(NetClient):
             return
         self._writing = on
         self._loop.set_write_handler(self._sock.fileno(), self._on_writable if on else None)
+
+    def _hold_input(self) -> None:
+        """Stop reading while the peer still holds frames this socket offered it."""
+        if self._outstanding:
+            if self._reading and self.trace.net_socket_backpressure:
+                self.trace.emit("net_socket_backpressure", netdev=self.name, dir="read",
+                                state="on")
+            self._set_reading(False)
+
+    def _on_sent(self, _sender: NetClient, _result: int) -> None:
+        self._outstanding -= 1
+        if self._outstanding == 0 and self._sock is not None:
+            if self.trace.net_socket_backpressure:
+                self.trace.emit("net_socket_backpressure", netdev=self.name, dir="read",
+                                state="off")
+            self._set_reading(True)

@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from itertools import islice
 
 from emu.loop import MainLoop
-from netdev.client import NetClient
 from netdev.framing import OVERSIZE_MESSAGE, Reassembler, RecordBatch, pack_len
 from netdev.sockaddr import Address, format_address, os_error
 from netdev.socket_poll import PolledSocket
@@ -69,7 +68,6 @@ class StreamSocket(PolledSocket):
         self._connected = False
         self._write_scheduled = False
         self._stalled = False
-        self._outstanding = 0
         self._reassembler = Reassembler()
         self._out: deque[bytes | memoryview] = deque()
         self._out_len = 0
@@ -233,25 +231,13 @@ class StreamSocket(PolledSocket):
         for batch in feed.batches:
             if self.send_batch(batch, self._on_sent) < batch.count:
                 self._outstanding += 1
-        if self._outstanding:
-            if self._reading and self.trace.net_socket_backpressure:
-                self.trace.emit("net_socket_backpressure", netdev=self.name, dir="read",
-                                state="on")
-            self._set_reading(False)
+        self._hold_input()
         if feed.oversized:
             self.stats.oversized += 1
             if self.trace.net_socket_oversize:
                 self.trace.emit("net_socket_oversize", netdev=self.name)
             self.report(OVERSIZE_MESSAGE)
             self._close_connection("oversize")
-
-    def _on_sent(self, _sender: NetClient, _result: int) -> None:
-        self._outstanding -= 1
-        if self._outstanding == 0 and self._connected:
-            if self.trace.net_socket_backpressure:
-                self.trace.emit("net_socket_backpressure", netdev=self.name, dir="read",
-                                state="off")
-            self._set_reading(True)
 
     # -- peer → wire -----------------------------------------------------------------------
 
