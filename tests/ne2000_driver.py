@@ -71,6 +71,19 @@ def remote(qt: QTest, cmd: int, addr: int, count: int, base: int = IOBASE) -> No
     reg(qt, E8390_CMD, cmd, base)
 
 
+def ether_crc(data: bytes) -> int:
+    """Ethernet CRC-32 bit by bit (MSB-first register, data bits LSB-first), as a driver
+    computes it to pick a multicast filter bit (Linux's ether_crc): bit = crc >> 26."""
+    crc = 0xFFFFFFFF
+    for byte in data:
+        for bit in range(8):
+            carry = ((crc >> 31) & 1) ^ ((byte >> bit) & 1)
+            crc = (crc << 1) & 0xFFFFFFFF
+            if carry:
+                crc ^= 0x04C11DB7
+    return crc
+
+
 class DriverError(Exception):
     """The card did something a real driver would report as an error."""
 

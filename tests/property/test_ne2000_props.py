@@ -21,7 +21,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from devices.dp8390 import ENISR_ALL, MAX_FRAME, MEM_SIZE
 from emu.qtest import QTest
 from netdev.client import NetClient, connect_peers
-from tests.ne2000_driver import DriverError, Ne2000Driver
+from tests.ne2000_driver import DriverError, Ne2000Driver, ether_crc
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -34,18 +34,6 @@ MULTICASTS = [bytes.fromhex(h) for h in ("01005e000001", "01005e0000fb", "333300
 MAX_WRITE_PER_OP = 4 + MAX_FRAME
 
 
-def crc_msb(data: bytes) -> int:
-    """Ethernet CRC-32 computed bit by bit, MSB-first register, data bits LSB-first."""
-    crc = 0xFFFFFFFF
-    for byte in data:
-        for bit in range(8):
-            carry = ((crc >> 31) & 1) ^ ((byte >> bit) & 1)
-            crc = (crc << 1) & 0xFFFFFFFF
-            if carry:
-                crc ^= 0x04C11DB7
-    return crc
-
-
 def oracle_accepts(frame: bytes, rcr: int, mar: bytes) -> bool:
     if not 0 < len(frame) <= MAX_FRAME:
         return False
@@ -55,7 +43,7 @@ def oracle_accepts(frame: bytes, rcr: int, mar: bytes) -> bool:
     if dst == BROADCAST:
         return bool(rcr & 0x04)
     if dst[0] & 1:
-        index = crc_msb(dst) >> 26
+        index = ether_crc(dst) >> 26
         return bool(rcr & 0x08) and bool(mar[index >> 3] & (1 << (index & 7)))
     return dst == MAC
 

@@ -43,16 +43,6 @@ MAC = bytes.fromhex("525400123456")
 
 
 @pytest.fixture
-def qt() -> QTest:
-    return QTest()
-
-
-@pytest.fixture
-def card(qt: QTest) -> Ne2000Isa:
-    return qt.add_ne2000(IOBASE, 9)
-
-
-@pytest.fixture
 def peer(card: Ne2000Isa) -> RecordingPeer:
     p = RecordingPeer()
     connect_peers(card.nc, p)

@@ -32,16 +32,6 @@ from tests.ne2000_driver import IOBASE, rd, reg, remote
 DATA = IOBASE + 0x10
 
 
-@pytest.fixture
-def qt() -> QTest:
-    return QTest()
-
-
-@pytest.fixture
-def card(qt: QTest) -> Ne2000Isa:
-    return qt.add_ne2000(IOBASE, 9)
-
-
 def crda(qt: QTest) -> int:
     return rd(qt, EN0_CRDALO) | rd(qt, EN0_CRDAHI) << 8
 

@@ -24,16 +24,6 @@ from tests.ne2000_driver import IOBASE, reg
 pytestmark = pytest.mark.timeout(20)
 
 
-@pytest.fixture
-def qt() -> QTest:
-    return QTest()
-
-
-@pytest.fixture
-def card(qt: QTest) -> Ne2000Isa:
-    return qt.add_ne2000(IOBASE, 9)
-
-
 def program(qt: QTest, pstart: int, pstop: int, bnry: int, curr: int) -> None:
     reg(qt, E8390_CMD, 0x21)
     reg(qt, EN0_STARTPG, pstart)
