@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -511,6 +511,18 @@ class Proc:
 
     def describe(self) -> str:
         return f"{self.name} (pid {self.pid}) stderr:\n{self.stderr}"
+
+    @contextlib.contextmanager
+    def closed_on_failure(self) -> Iterator[None]:
+        """Close this process if the block raises; if it had died, raise why it did."""
+        try:
+            yield
+        except BaseException:
+            died = "" if self.alive() else self.describe()
+            self.close()
+            if died:
+                raise RuntimeError(died) from None
+            raise
 
 
 def toynic_argv(*args: str) -> list[str]:

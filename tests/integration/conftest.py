@@ -60,34 +60,27 @@ def start_emulator(*args: str) -> Proc:
 def start_relay() -> Relay:
     ports = free_ports(2)
     proc = start_emulator(*relay_args(*ports))
-    try:
+    with proc.closed_on_failure():
         for port in ports:
             wait_listening(proc.pid, port)
-    except BaseException:
-        err = proc.describe() if not proc.alive() else ""
-        proc.close()
-        if err:
-            raise RuntimeError(err) from None
-        raise
     return Relay(proc, (ports[0], ports[1]))
 
 
-@pytest.fixture
-def relay() -> Iterator[Relay]:
+def running_relay() -> Iterator[Relay]:
     r = start_relay()
     try:
         yield r
     finally:
         r.close_clients()
         r.proc.close()
+
+
+@pytest.fixture
+def relay() -> Iterator[Relay]:
+    yield from running_relay()
 
 
 @pytest.fixture(scope="module")
 def shared_relay() -> Iterator[Relay]:
     """One relay for a whole module (tests that leave it as they found it)."""
-    r = start_relay()
-    try:
-        yield r
-    finally:
-        r.close_clients()
-        r.proc.close()
+    yield from running_relay()

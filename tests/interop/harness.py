@@ -72,14 +72,8 @@ def toynic_side(netdev: str, pass_fds: Sequence[int] = ()) -> Side:
     t = start_toynic("-netdev", netdev,
                      "-netdev", f"socket,id=tp,listen={LOOPBACK}:{port}",
                      *hub_args("t", "tp"), pass_fds=pass_fds)
-    try:
+    with t.closed_on_failure():
         return Side(t, attach_peer(t, port))
-    except BaseException:
-        msg = t.describe() if not t.alive() else ""
-        t.close()
-        if msg:
-            raise RuntimeError(msg) from None
-        raise
 
 
 def tagged_frames(origin: bytes, sizes: Sequence[int], seed: int) -> list[bytes]:
