@@ -760,16 +760,17 @@ def in_netns(fn: Callable[..., T], *args: Any, timeout: float = 60.0) -> T:
 
 def _reap(pid: int) -> None:
     """Collect the netns child; interrupt it (so its cleanups run), then kill it."""
-    for signum, grace in ((None, 5.0), (signal.SIGTERM, 10.0), (signal.SIGKILL, 10.0)):
-        if signum is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signum)
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline:
-            done, _ = os.waitpid(pid, os.WNOHANG)
-            if done:
+    pidfd = os.pidfd_open(pid)
+    try:
+        for signum, grace in ((None, 5.0), (signal.SIGTERM, 10.0), (signal.SIGKILL, 10.0)):
+            if signum is not None:
+                signal.pidfd_send_signal(pidfd, signum)
+            # A pidfd turns readable when its process exits.
+            if select.select([pidfd], [], [], grace)[0]:
+                os.waitpid(pid, 0)
                 return
-            time.sleep(0.01)
+    finally:
+        os.close(pidfd)
 
 
 def is_conn_error(exc: BaseException) -> bool:

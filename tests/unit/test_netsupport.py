@@ -10,12 +10,10 @@ import pytest
 
 from tests.netsupport import Proc, QmpClient
 
-CHILD = (
-    "import time\n"
-    "for i in range(300):\n"
-    "    print(f'line{i:03d}', flush=True)\n"
-    "    time.sleep(0.001)\n"
-)
+# One write per line, as fast as the child can: thousands of writes interleave with the
+# parent's polls (a seek-based reader garbled this in every trial).
+LINES = 3000
+CHILD = f"for i in range({LINES}):\n    print(f'line{{i:05d}}', flush=True)\n"
 
 
 def test_polling_stdout_while_the_child_writes_keeps_every_byte_in_place():
@@ -28,7 +26,7 @@ def test_polling_stdout_while_the_child_writes_keeps_every_byte_in_place():
             polls += 1
         assert proc.popen.wait(timeout=30) == 0
         assert polls > 0
-        assert proc.stdout == "".join(f"line{i:03d}\n" for i in range(300))
+        assert proc.stdout == "".join(f"line{i:05d}\n" for i in range(LINES))
     finally:
         proc.close()
 
