@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.netsupport import unavailable
+
 GUESTS = Path(__file__).resolve().parents[2] / "guests"
 CC = "riscv64-unknown-elf-gcc"
 PROGRAMS = sorted(p.stem for p in GUESTS.glob("*.c"))
@@ -25,7 +27,7 @@ def test_every_program_has_a_committed_elf() -> None:
 @pytest.fixture(scope="module")
 def rebuilt(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if shutil.which(CC) is None:
-        pytest.skip(f"{CC} not installed (Debian package gcc-riscv64-unknown-elf)")
+        unavailable(f"{CC} not installed (Debian package gcc-riscv64-unknown-elf)")
     out = tmp_path_factory.mktemp("guest-bin")
     subprocess.run(
         ["make", "-s", "-j2", "-C", str(GUESTS), f"BINDIR={out}", f"OBJDIR={out / 'obj'}"],

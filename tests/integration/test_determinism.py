@@ -14,8 +14,6 @@ from emu.loop import MainLoop
 from emu.machine import Machine
 from tests.unit.test_machine_guest import Asm, exit_with
 
-pytest.importorskip("emu.cpu.cpu", reason="the CPU (emu/cpu/cpu.py) has not landed yet")
-
 ROOT = Path(__file__).resolve().parents[2]
 HANDLER = RAM_BASE + 0x200
 SAMPLES = RAM_BASE + 0x1000
@@ -109,8 +107,6 @@ def test_python_timer_guest_is_deterministic(tmp_path: Path, shift: int) -> None
 
 def test_committed_timer_guest_is_deterministic() -> None:
     path = ROOT / "guests" / "bin" / "timer.elf"
-    if not path.exists():
-        pytest.skip("guests/bin/timer.elf not built yet")
     runs = [run_once(path, sleep=False, append="ticks=4 period=2"),
             run_once(path, sleep=False, append="ticks=4 period=2"),
             run_once(path, sleep=True, append="ticks=4 period=2")]

@@ -24,8 +24,6 @@ from emu.machine import GUEST_FAULT_STATUS, Machine
 from emu.opts import parse_opts
 from tests.unit.test_machine_guest import Asm, exit_with, power_off, write_guest
 
-pytest.importorskip("emu.cpu.cpu", reason="the CPU (emu/cpu/cpu.py) has not landed yet")
-
 RAM = 1 << 20
 
 
@@ -214,7 +212,6 @@ def test_bad_machine_options(loop: MainLoop, kwargs: dict, message: str) -> None
 
 
 def test_ne2k_isa_plugs_into_the_isa_window_and_plic(loop: MainLoop) -> None:
-    pytest.importorskip("devices.ne2000")
     from netdev.net import Net
 
     net = Net(loop)

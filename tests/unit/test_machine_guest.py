@@ -10,10 +10,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from emu.board import POWER_BASE, POWER_FAIL, POWER_PASS, RAM_BASE
 from emu.loader import build_elf
+from tests.netsupport import unavailable
 
 ABI_NAMES = (
     "zero", "ra", "sp", "gp", "tp", "t0", "t1", "t2", "s0", "s1",
@@ -239,7 +238,7 @@ def test_encodings_match_gnu_as(tmp_path: Path) -> None:
     gas = shutil.which("riscv64-unknown-elf-as")
     objcopy = shutil.which("riscv64-unknown-elf-objcopy")
     if gas is None or objcopy is None:
-        pytest.skip("riscv64-unknown-elf binutils not installed")
+        unavailable("riscv64-unknown-elf binutils not installed")
     asm, text = sample()
     source = tmp_path / "s.S"
     source.write_text(".option norvc\n.option norelax\n" + text)
