@@ -3,6 +3,8 @@
 The CSR values live on the `Cpu` (the hot paths read mstatus/mie/mip directly); this
 module knows which numbers exist, which bits are writable, and how the counters are
 derived: cycle and instret both count retired instructions, time is the machine's mtime.
+A CSR write to mcycle/minstret (either half) is what the next instruction reads: it
+replaces the writing instruction's own increment (Zicsr).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ MSCRATCH, MEPC, MCAUSE, MTVAL, MIP = 0x340, 0x341, 0x342, 0x343, 0x344
 MCYCLE, MINSTRET, MCYCLEH, MINSTRETH = 0xB00, 0xB02, 0xB80, 0xB82
 
 _M32 = 0xFFFFFFFF
+_M64 = (1 << 64) - 1
 
 
 def is_read_only(num: int) -> bool:
@@ -90,9 +93,9 @@ def write(cpu: Cpu, num: int, value: int) -> bool:
     elif num == MSCRATCH:
         cpu.mscratch = value
     elif num in (MCYCLE, MCYCLEH):
-        cpu.cycle_offset = _set_half(cpu.instret + cpu.cycle_offset, num, value) - cpu.instret
+        cpu.cycle_offset = _counter_offset(cpu, cpu.cycle_offset, num, value)
     elif num in (MINSTRET, MINSTRETH):
-        cpu.instret_offset = _set_half(cpu.instret + cpu.instret_offset, num, value) - cpu.instret
+        cpu.instret_offset = _counter_offset(cpu, cpu.instret_offset, num, value)
     elif num in (MIP, MISA, MSTATUSH):
         pass  # the pending bits are driven by hardware; misa is fixed
     else:
@@ -101,7 +104,11 @@ def write(cpu: Cpu, num: int, value: int) -> bool:
     return True
 
 
-def _set_half(current: int, num: int, value: int) -> int:
-    if num & 0x080:
-        return (value << 32) | (current & _M32)
-    return (current & ~_M32) | value
+def _counter_offset(cpu: Cpu, offset: int, num: int, value: int) -> int:
+    """The offset that makes the counter read `value` in its written half from the next
+    instruction on. The writing CSR instruction has not retired yet and its retirement
+    adds 1 to `instret`: Zicsr says the write is done instead of that increment (a write
+    of either half counts), so the offset takes it back."""
+    current = (cpu.instret + offset) & _M64
+    new = (value << 32) | (current & _M32) if num & 0x080 else (current & ~_M32) | value
+    return new - cpu.instret - 1

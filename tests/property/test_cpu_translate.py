@@ -1,9 +1,9 @@
 """Translator vs reference interpreter: random RV32IM programs must leave identical state.
 
 Programs mix arithmetic, loads and stores (RAM, an MMIO RAM window, unmapped addresses),
-forward and backward branches, jumps, CSR access and trapping instructions; a handler
-skips the faulting instruction and returns. Both CPUs run the same slices, so budget
-boundaries inside translated regions are exercised too.
+forward and backward branches, jumps, CSR access (counter reads and writes) and trapping
+instructions; a handler skips the faulting instruction and returns. Both CPUs run the
+same slices, so budget boundaries inside translated regions are exercised too.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emu.bus import Bus, Ram
+from emu.cpu import csr
 from emu.cpu.cpu import Cpu
+from emu.cpu.csr import MCYCLE, MCYCLEH, MINSTRET, MINSTRETH
 from tests.rvasm import _BRANCHES, _I_OPS, _LOADS, _R_OPS, _STORES, Asm, boot
 
 RAM = 0x8000_0000
@@ -38,7 +40,8 @@ branch = st.tuples(st.just("branch"), st.sampled_from(sorted(_BRANCHES)), WORK_R
                    st.integers(0, PROGRAM_SLOTS - 1))
 jump = st.tuples(st.just("jal"), st.sampled_from([0, 1, 3]), st.integers(0, PROGRAM_SLOTS - 1))
 odd = st.tuples(st.just("odd"), st.sampled_from(
-    ["ecall", "ebreak", "illegal", "csr", "fence", "jalr", "misaligned"]), WORK_REGS)
+    ["ecall", "ebreak", "illegal", "csr", "csrw_counter", "fence", "jalr", "misaligned"]),
+    WORK_REGS)
 insn = st.one_of(r_insn, r_insn, i_insn, i_insn, shift, upper, load, load, store, store,
                  branch, jump, odd)
 
@@ -64,6 +67,9 @@ def assemble(program: list[tuple]) -> Asm:
             asm.jal(item[1], labels[item[2] % len(program)])
         elif item[1] == "csr":
             asm.csrrs(item[2], "instret", "zero")
+        elif item[1] == "csrw_counter":
+            counter = ("minstret", "minstreth", "mcycle", "mcycleh")[item[2] % 4]
+            asm.csrrw(item[2], counter, item[2])
         elif item[1] == "jalr":
             asm.jalr(1, item[2], 0)
         elif item[1] == "misaligned":
@@ -100,7 +106,9 @@ def make_cpu(code: bytes, translate: bool, seed: list[int], translate_after: int
 
 def state(cpu: Cpu) -> tuple:
     mmio = cpu.bus.read(MMIO, 4), cpu.bus.read(MMIO + 0x80, 4), cpu.bus.read(MMIO + 0xC0, 4)
-    return (list(cpu.x), cpu.pc, cpu.instret, cpu.mcause, cpu.mepc, cpu.mtval, cpu.mstatus,
+    counters = tuple(csr.read(cpu, num) for num in (MCYCLE, MCYCLEH, MINSTRET, MINSTRETH))
+    return (list(cpu.x), cpu.pc, cpu.instret, counters, cpu.mcause, cpu.mepc, cpu.mtval,
+            cpu.mstatus,
             bytes(cpu.ram[:0x200]), bytes(cpu.ram[DATA - RAM - 64:DATA - RAM + 64]), mmio)
 
 

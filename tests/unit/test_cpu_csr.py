@@ -165,9 +165,81 @@ def test_minstret_and_mcycle_are_writable(translate: bool) -> None:
     asm.csrrs("a2", "minstreth", "zero")
     asm.csrrs("a3", "cycle", "zero")
     cpu = run(asm, translate)
-    assert (cpu.x[10], cpu.x[12]) == (1002, 1000)
+    # Each write replaces its own instruction's increment: the minstreth write sees the
+    # low half at exactly 1000 and keeps it; the read after it sees what was written.
+    assert (cpu.x[10], cpu.x[12]) == (1000, 1000)
     assert cpu.x[13] == 5, "cycle keeps counting retired instructions"
     assert cpu.instret == 7, "the machine's instruction count is untouched"
+
+
+@pytest.mark.parametrize("counter", ["minstret", "mcycle"])
+def test_counter_write_is_what_the_next_instruction_reads(translate: bool, counter: str) -> None:
+    """Zicsr: a CSR write to a counter is done instead of that instruction's increment."""
+    asm = Asm()
+    for _ in range(3):
+        asm.nop()
+    asm.csrrwi("zero", counter, 0)
+    asm.csrrs("a0", counter, "zero")
+    asm.csrrs("a1", counter, "zero")
+    asm.li("t0", 1234)
+    asm.csrrw("a2", counter, "t0")  # also reads the old value: 3 (a0, a1, li retired)
+    asm.csrrs("a3", counter, "zero")
+    cpu = run(asm, translate)
+    assert cpu.x[10:14] == [0, 1, 3, 1234]
+
+
+@pytest.mark.parametrize("counter", ["minstret", "mcycle"])
+@pytest.mark.parametrize("op", ["csrrs", "csrrc"])
+def test_counter_set_and_clear_suppress_the_increment(translate: bool, counter: str,
+                                                      op: str) -> None:
+    asm = Asm()
+    asm.li("t0", 0x100)
+    asm.csrrw("zero", counter, "t0")  # counter = 0x100
+    asm.li("t1", 0x100 if op == "csrrc" else 0x1000)
+    asm.csr(op, "zero", counter, "t1")  # the li above retired: 0x101 before this write
+    asm.csrrs("a0", counter, "zero")
+    cpu = run(asm, translate)
+    assert cpu.x[10] == (0x001 if op == "csrrc" else 0x1101)
+
+
+@pytest.mark.parametrize(("low", "high"), [("minstret", "minstreth"), ("mcycle", "mcycleh")])
+def test_counter_write_does_not_carry_into_high_half(translate: bool, low: str,
+                                                     high: str) -> None:
+    asm = Asm()
+    asm.li("t0", 0xFFFFFFFF)
+    asm.csrrw("zero", low, "t0")
+    asm.csrrs("a0", high, "zero")  # the low half is 0xFFFFFFFF here: no carry yet
+    asm.csrrs("a1", low, "zero")  # the read above retired: the counter wrapped into high
+    asm.csrrs("a2", high, "zero")
+    cpu = run(asm, translate)
+    assert cpu.x[10:13] == [0, 0, 1]
+
+
+@pytest.mark.parametrize(("low", "high"), [("minstret", "minstreth"), ("mcycle", "mcycleh")])
+def test_high_half_write_suppresses_the_increment_too(translate: bool, low: str,
+                                                      high: str) -> None:
+    """riscv-tests rv32mi instret_overflow: a write to the high half is a write to the
+    counter, so both halves at all ones plus one nop wrap the whole 64 bits to 0."""
+    asm = Asm()
+    asm.li("t0", 0xFFFFFFFF)
+    asm.csrrw("zero", low, "t0")
+    asm.csrrw("zero", high, "t0")
+    asm.nop()
+    asm.csrrs("a0", low, "zero")
+    asm.csrrs("a1", high, "zero")
+    cpu = run(asm, translate)
+    assert (cpu.x[10], cpu.x[11]) == (0, 0)
+
+
+def test_cycle_write_leaves_instret_counting(translate: bool) -> None:
+    asm = Asm()
+    asm.csrrwi("zero", "mcycle", 20)
+    asm.csrrs("a0", "minstret", "zero")  # the mcycle write still retired: 1
+    asm.csrrwi("zero", "minstret", 7)  # mcycle is 21 here
+    asm.csrrs("a1", "mcycle", "zero")
+    asm.csrrs("a2", "minstret", "zero")
+    cpu = run(asm, translate)
+    assert cpu.x[10:13] == [1, 22, 8]
 
 
 def test_time_reads_mtime(translate: bool) -> None:
