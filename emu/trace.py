@@ -17,13 +17,21 @@ at DEBUG level; `open_log` adds a handler writing to stderr, a stream or a file 
 
 Patterns follow QEMU: `*` and `?` globs, a leading `-` disables, a name without a glob
 that matches nothing earns the warning "trace event 'x' does not exist"; an events file
-holds one pattern per line, with `#` comments and blank lines.
+holds one pattern per line, with `#` comments and blank lines. It must be a regular file
+of at most EVENTS_FILE_LIMIT bytes (`/dev/zero` or a FIFO would be read forever).
+
+A log that fails to write (a full disk under `-D`) is reported once, in one line, and
+no longer written; the events stay on for any other handler, and the run goes on.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
+import os
 import re
+import stat
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -34,6 +42,8 @@ from emu.opts import Opts
 
 LOGGER_PREFIX = "toynic.trace"
 TRACE_KEYS = ("enable", "events", "file")
+# An events file lists patterns, one a line: every event name fits in a few KiB.
+EVENTS_FILE_LIMIT = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -142,6 +152,24 @@ def match_events(pattern: str) -> list[str]:
     return [name for name in EVENT_NAMES if regex.match(name)]
 
 
+def read_events_file(path: str) -> str:
+    """The text of an events file. UserError (`PATH: reason`) unless it is a regular file
+    of at most EVENTS_FILE_LIMIT bytes; OSError if it cannot be read."""
+    # O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused just below.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UserError(f"{path}: not a regular file")
+        with open(fd, "rb", closefd=False) as file:
+            data = file.read(EVENTS_FILE_LIMIT + 1)
+    finally:
+        os.close(fd)
+    if len(data) > EVENTS_FILE_LIMIT:
+        raise UserError(f"{path}: larger than {EVENTS_FILE_LIMIT >> 20} MiB, "
+                        "the limit for an events file")
+    return data.decode("utf-8", errors="replace")
+
+
 def help_text() -> str:
     """`-trace help`: every event name, one per line (as QEMU prints them)."""
     return "".join(f"{name}\n" for name in EVENT_NAMES)
@@ -189,16 +217,18 @@ class Trace:
 
     def apply_file(self, path: str) -> list[str]:
         """A QEMU events file: one pattern per line, `#` comments. Returns warnings,
-        each prefixed `PATH:LINE: `. OSError if the file cannot be read."""
+        each prefixed `PATH:LINE: `. UserError if it is not a regular file or too large
+        (see `read_events_file`), OSError if it cannot be read."""
         warnings: list[str] = []
-        with open(path, encoding="utf-8", errors="replace") as lines:
-            for number, line in enumerate(lines, 1):
-                text = line.strip()
-                if not text or text.startswith("#"):
-                    continue
-                warning = self.apply(text)
-                if warning is not None:
-                    warnings.append(f"{path}:{number}: warning: {warning}")
+        # newline=None: \r\n and \r end lines too, as when reading the file as text.
+        lines = io.StringIO(read_events_file(path), newline=None)
+        for number, line in enumerate(lines, 1):
+            text = line.strip()
+            if not text or text.startswith("#"):
+                continue
+            warning = self.apply(text)
+            if warning is not None:
+                warnings.append(f"{path}:{number}: warning: {warning}")
         return warnings
 
     def enabled(self) -> list[str]:
@@ -211,15 +241,21 @@ class Trace:
         text = " ".join([event, *(f"{key}={value}" for key, value in fields.items())])
         self._loggers[event].debug(text, extra=self._extra)
 
-    def open_log(self, target: str | TextIO | None = None) -> None:
+    def open_log(self, target: str | TextIO | None = None,
+                 on_error: Callable[[str], None] | None = None) -> None:
         """Send this trace's lines to `target`: a path (QEMU's -D, truncated), a text
-        stream, or stderr. Replaces an earlier target. OSError if the file won't open."""
+        stream, or stderr. Replaces an earlier target. OSError if the file won't open.
+        The first write error goes to `on_error` as one line (default: `toynic: LINE` on
+        stderr) and ends the output to `target`."""
+        report = on_error or _report
         if target is None:
-            handler: logging.Handler = logging.StreamHandler(sys.stderr)
+            handler = _LogHandler(sys.stderr, "<stderr>", report, owned=False)
         elif isinstance(target, str):
-            handler = logging.FileHandler(target, mode="w", encoding="utf-8")
+            handler = _LogHandler(open(target, "w", encoding="utf-8"),  # noqa: SIM115
+                                  target, report, owned=True)
         else:
-            handler = logging.StreamHandler(target)
+            handler = _LogHandler(target, getattr(target, "name", repr(target)), report,
+                                  owned=False)
         handler.setFormatter(logging.Formatter("%(message)s"))
         # Several Traces may live in one process; each handler keeps to its own lines.
         handler.addFilter(lambda record: getattr(record, "toynic_trace", None) is self)
@@ -258,6 +294,56 @@ class Trace:
         object.__setattr__(self, name, value)
 
 
+def _report(message: str) -> None:
+    print(f"toynic: {message}", file=sys.stderr)
+
+
+class _LogHandler(logging.StreamHandler[TextIO]):
+    """A Trace's output. The first write error is reported once and stops this handler:
+    a full disk must cost neither a traceback per event nor the run's exit status."""
+
+    def __init__(self, stream: TextIO, name: str, report: Callable[[str], None],
+                 *, owned: bool) -> None:
+        super().__init__(stream)
+        self._name = name
+        self._report = report
+        self._owned = owned  # a file open_log opened (and so closes)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        error = sys.exc_info()[1]
+        if not isinstance(error, OSError):
+            super().handleError(record)
+            return
+        # Above every level: logging no longer calls this handler at all.
+        self.setLevel(logging.CRITICAL + 1)
+        # Closing fails again on the lines still buffered; the first error says it all.
+        self._release()
+        self._say(error)
+
+    def _say(self, error: OSError) -> None:
+        # Reporting goes to stderr, which may be the very stream that failed.
+        with contextlib.suppress(OSError):
+            self._report(f"Error writing logfile {self._name}: {error.strerror or error}; "
+                         "trace output to it stopped")
+
+    def _release(self) -> OSError | None:
+        """Forget the stream, closing it if it is ours; returns the error closing hit."""
+        stream, self.stream = self.stream, None
+        if stream is not None and self._owned:
+            try:
+                stream.close()  # closes the file even when flushing its buffer fails
+            except OSError as error:
+                return error
+        return None
+
+    def close(self) -> None:
+        with self.lock:
+            error = self._release()
+        if error is not None:
+            self._say(error)
+        super().close()
+
+
 # The one shared, never-enabled Trace: the default of every traced object. Immutable.
 DISABLED = Trace(frozen=True)
 
@@ -283,10 +369,12 @@ def configure_trace(
                 warnings = trace.apply_file(events)
             except OSError as err:
                 raise UserError(f"-trace {opts.text}: {events}: {err.strerror or err}") from None
+            except UserError as err:
+                raise UserError(f"-trace {opts.text}: {err}") from None
             for warning in warnings:
                 warn(warning)
         logfile = opts.get("file") or logfile
     try:
-        trace.open_log(logfile)
+        trace.open_log(logfile, on_error=warn)
     except OSError as err:
         raise UserError(f"Error opening logfile {logfile}: {err.strerror or err}") from None

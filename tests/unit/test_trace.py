@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import re
 from pathlib import Path
 
 import pytest
 
 from devices.ne2000 import Ne2000Isa, decode_bits
+from emu.errors import UserError
 from emu.trace import (
     DISABLED,
     EVENT_NAMES,
@@ -95,6 +97,27 @@ def test_events_file_reads_patterns_in_order(tmp_path: Path) -> None:
                                if n.startswith("net_socket_") and n != "net_socket_write"]
     with pytest.raises(OSError):
         trace.apply_file(str(tmp_path / "missing"))
+
+
+def test_events_file_must_be_a_regular_file_of_at_most_1_mib(tmp_path: Path) -> None:
+    limit = 1 << 20
+    at_limit = tmp_path / "at-limit"
+    at_limit.write_text(("#" * 63 + "\n") * (limit // 64 - 1) + "#" * 42 + "\nirq_set" + "\n" * 14)
+    assert at_limit.stat().st_size == limit
+    trace = Trace()
+    assert trace.apply_file(str(at_limit)) == []
+    assert trace.enabled() == ["irq_set"]
+    over = tmp_path / "over"
+    with over.open("wb") as f:
+        f.truncate(limit + 1)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)  # no writer: opening it for reading must not wait for one
+    for path, reason in [(over, "larger than 1 MiB, the limit for an events file"),
+                         (fifo, "not a regular file"), (tmp_path, "not a regular file"),
+                         (Path("/dev/null"), "not a regular file")]:
+        with pytest.raises(UserError) as info:
+            Trace().apply_file(str(path))
+        assert str(info.value) == f"{path}: {reason}"
 
 
 def test_disabled_trace_cannot_be_switched_on() -> None:
@@ -329,6 +352,24 @@ def test_two_traces_keep_to_their_own_output() -> None:
     two.close()
     card_two.irq.set(True)
     assert lines(out_two) == []
+
+
+def test_a_log_that_cannot_be_written_is_reported_once_and_no_longer_written(
+        caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> None:
+    trace = Trace()
+    reports: list[str] = []
+    trace.open_log("/dev/full", on_error=reports.append)
+    trace.enable("irq_set")
+    with caplog.at_level(logging.DEBUG, logger="toynic.trace"):
+        for level in range(5):
+            trace.emit("irq_set", line="x", level=level)
+    trace.close()
+    assert reports == [
+        "Error writing logfile /dev/full: No space left on device; trace output to it stopped"]
+    # The event stays on: other handlers (here pytest's) still get every line.
+    assert [r.getMessage() for r in caplog.records] == [
+        f"irq_set line=x level={level}" for level in range(5)]
+    assert capsys.readouterr().err == ""  # no "--- Logging error ---" tracebacks
 
 
 def test_docs_list_every_event_with_its_fields() -> None:
