@@ -1,19 +1,31 @@
 """`-trace` and `-D` as a user types them (QEMU: trace/control.c, the log backend): a
 two-machine ping traced with `-trace 'ne2000_*'` reads like the datasheet, socket events
-go to the `-D` file and nowhere else, unknown names warn as QEMU's do, events files work.
+go to the `-D` file and nowhere else, unknown names warn as QEMU's do, events files work,
+and events "files" that never end are refused in one line.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import resource
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from emu.trace import EVENT_NAMES
-from tests.netsupport import REPO, Proc, free_port, run_toynic, start_toynic, wait_listening
+from tests.netsupport import (
+    REPO,
+    Proc,
+    free_port,
+    run_toynic,
+    start_toynic,
+    toynic_argv,
+    wait_listening,
+)
 
-BIN = REPO / "guests" / "bin"
+BIN = REPO / "emu" / "guests"
 PINGD = ("-kernel", str(BIN / "pingd.elf"), "-append", "ip=10.0.0.1 count=1 timeout=20")
 PING = ("-kernel", str(BIN / "ping.elf"), "-append",
         "ip=10.0.0.2 peer=10.0.0.1 count=1 timeout=5")
@@ -136,3 +148,31 @@ def test_bad_trace_options_are_one_line_errors(args: tuple[str, ...], message: s
     result = run_toynic(*args)
     assert result.returncode == 1
     assert result.stderr.splitlines() == [message]
+
+
+def _cap_memory() -> None:
+    # An events file read without bound (/dev/zero) must fail this test, not the machine.
+    resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+
+@pytest.mark.parametrize("kind", ["/dev/zero", "/dev/urandom", "fifo", "directory", "2 MiB"])
+def test_events_file_that_is_not_a_small_regular_file_is_one_line(
+        tmp_path: Path, kind: str) -> None:
+    reason = "not a regular file"
+    if kind.startswith("/dev/"):
+        path = Path(kind)
+    elif kind == "fifo":
+        path = tmp_path / "fifo"
+        os.mkfifo(path)  # nobody ever writes: reading it would wait forever
+    elif kind == "directory":
+        path = tmp_path
+    else:
+        path = tmp_path / "big"
+        path.write_text("# a comment line\n" * (2 << 16))
+        reason = "larger than 1 MiB, the limit for an events file"
+    result = subprocess.run(
+        toynic_argv("-kernel", str(BIN / "hello.elf"), "-trace", f"events={path}"),
+        cwd=REPO, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
+        preexec_fn=_cap_memory, check=False)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.splitlines() == [f"toynic: -trace events={path}: {path}: {reason}"]
