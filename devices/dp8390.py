@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Protocol
 
 from emu.irq import IrqLine
@@ -75,6 +76,13 @@ EN2_RXCR = 0x0C
 EN2_TXCR = 0x0D
 EN2_DCFG = 0x0E
 EN2_IMR = 0x0F
+
+# Page 3 belongs to the RTL8029 (9346CR, BPAGE, CONFIG0-3, ...); toynic models none of it.
+# Reads answer what QEMU answers (CONFIG2: 10BASE-T link, CONFIG3: full duplex), 0 else.
+EN3_CONFIG2 = 0x05
+EN3_CONFIG3 = 0x06
+PAGE3_NAMES = ("CR", "9346CR", "BPAGE", "CONFIG0", "CONFIG1", "CONFIG2", "CONFIG3",
+               *("-",) * 9)
 
 ENISR_RX = 0x01
 ENISR_TX = 0x02
@@ -201,7 +209,7 @@ class Dp8390:
         self._reads = (self._page0_reads(), self._page1_reads(), self._page2_reads(),
                        self._page3_reads())
         self._writes = (self._page0_writes(), self._page1_writes(), self._page2_writes(),
-                        (self._ignore,) * 16)
+                        self._page3_writes())
 
     # ---- register file -------------------------------------------------------------
 
@@ -261,12 +269,31 @@ class Dp8390:
         return tuple(regs)
 
     def _page3_reads(self) -> tuple:
-        # RTL8029 CONFIG2/CONFIG3 as QEMU reports them; everything else 0.
-        regs = [self._zero] * 16
+        regs = [partial(self._page3_read, offset, 0) for offset in range(16)]
         regs[E8390_CMD] = self._read_cr
-        regs[0x5] = lambda: 0x40
-        regs[0x6] = lambda: 0x40
+        regs[EN3_CONFIG2] = partial(self._page3_read, EN3_CONFIG2, 0x40)
+        regs[EN3_CONFIG3] = partial(self._page3_read, EN3_CONFIG3, 0x40)
         return tuple(regs)
+
+    def _page3_writes(self) -> tuple:
+        # CR is the same register on every page: a driver that selected page 3 (Linux's
+        # ne2k-pci set_realtek_fdx) must be able to leave it.
+        regs = [partial(self._page3_write, offset) for offset in range(16)]
+        regs[E8390_CMD] = self.write_cr
+        return tuple(regs)
+
+    def _page3_read(self, offset: int, value: int) -> int:
+        if self.trace.ne2000_page3_ignored:
+            self._trace_page3("read", offset, value)
+        return value
+
+    def _page3_write(self, offset: int, value: int) -> None:
+        if self.trace.ne2000_page3_ignored:
+            self._trace_page3("write", offset, value)
+
+    def _trace_page3(self, op: str, offset: int, value: int) -> None:
+        self.trace.emit("ne2000_page3_ignored", nic=self.name, op=op, addr=f"{offset:#04x}",
+                        reg=PAGE3_NAMES[offset], val=f"{value:#04x}")
 
     def _page0_writes(self) -> tuple:
         regs = [self._ignore] * 16

@@ -12,7 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from devices.dp8390 import E8390_RREAD, E8390_RWRITE, E8390_STOP, Dp8390, NicStats
+from devices.dp8390 import (
+    E8390_RREAD,
+    E8390_RWRITE,
+    E8390_STOP,
+    PAGE3_NAMES,
+    Dp8390,
+    NicStats,
+)
 from emu.bus import IsaBus
 from emu.errors import UserError
 from emu.irq import IrqLine
@@ -39,21 +46,20 @@ _ONES = (0, 0xFF, 0xFFFF, 0, 0xFFFFFFFF)
 # page 3) names them; pages 0 and 2 name different registers for reads and writes.
 _P1 = ("CR", "PAR0", "PAR1", "PAR2", "PAR3", "PAR4", "PAR5", "CURR",
        "MAR0", "MAR1", "MAR2", "MAR3", "MAR4", "MAR5", "MAR6", "MAR7")
-_P3 = ("CR", "9346CR", "BPAGE", "CONFIG0", "CONFIG1", "CONFIG2", "CONFIG3", *("-",) * 9)
 READ_NAMES = (
     ("CR", "CLDA0", "CLDA1", "BNRY", "TSR", "NCR", "FIFO", "ISR",
      "CRDA0", "CRDA1", "8029ID0", "8029ID1", "RSR", "CNTR0", "CNTR1", "CNTR2"),
     _P1,
     ("CR", "PSTART", "PSTOP", "RNPP", "TPSR", "LNPP", "ACU", "ACL",
      "-", "-", "-", "-", "RCR", "TCR", "DCR", "IMR"),
-    _P3,
+    PAGE3_NAMES,
 )
 WRITE_NAMES = (
     ("CR", "PSTART", "PSTOP", "BNRY", "TPSR", "TBCR0", "TBCR1", "ISR",
      "RSAR0", "RSAR1", "RBCR0", "RBCR1", "RCR", "TCR", "DCR", "IMR"),
     _P1,
     ("CR", "CLDA0", "CLDA1", "RNPP", "-", "LNPP", "ACU", "ACL", *("-",) * 8),
-    _P3,
+    PAGE3_NAMES,
 )
 _CR_BITS = ("STP", "STA", "TXP", "RD0", "RD1", "RD2", "PS0", "PS1")
 _ISR_BITS = ("PRX", "PTX", "RXE", "TXE", "OVW", "CNT", "RDC", "RST")

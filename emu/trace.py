@@ -64,6 +64,9 @@ EVENTS: tuple[EventInfo, ...] = (
               "guest writes chip register `reg`; CR/ISR/IMR values decoded into `bits`"),
     EventInfo("ne2000_ioport_ignored", "ne2000", "nic op addr size",
               "an access the board ignores (wrong width or unused port)"),
+    EventInfo("ne2000_page3_ignored", "ne2000", "nic op addr reg val",
+              "a page-3 (RTL8029) register other than CR: a write has no effect, a read "
+              "answers QEMU's constant `val`"),
     EventInfo("ne2000_reset", "ne2000", "nic",
               "guest read the reset port: ISR=RST, PROM rebuilt"),
     EventInfo("ne2000_dma_start", "ne2000", "nic dir rsar count",
