@@ -7,7 +7,9 @@ raises `BusError` so the CPU can turn it into the matching access fault.
 
 `IsaBus` is the 64 KiB ISA I/O port space the board exposes as one MMIO window; boards
 such as the NE2000 map their I/O ports into it. Unclaimed ports read as all-ones and
-ignore writes, as on a real ISA bus.
+ignore writes, as on a real ISA bus. A 16/32-bit access at a port that is not a
+multiple of its size reads 0 and its write is dropped, before any board sees it: QEMU's
+memory core refuses it the same way (x86 `inw 0x301` reads 0; docs/quirks.md I1).
 """
 
 from __future__ import annotations
@@ -122,12 +124,16 @@ class IsaBus:
             self._table[p] = (port, port + size, region)
 
     def read(self, offset: int, size: int) -> int:
+        if offset & (size - 1):
+            return 0
         hit = self._table.get(offset)
         if hit is None or offset + size > hit[1]:
             return (1 << (8 * size)) - 1
         return hit[2].read(offset - hit[0], size)
 
     def write(self, offset: int, size: int, value: int) -> None:
+        if offset & (size - 1):
+            return
         hit = self._table.get(offset)
         if hit is not None and offset + size <= hit[1]:
             hit[2].write(offset - hit[0], size, value)

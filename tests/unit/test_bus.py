@@ -86,9 +86,33 @@ def test_isa_ports_decode_to_boards_and_unclaimed_ports_float_high():
     assert board.log == [("r", 0x10, 2, None), ("w", 0x1F, 1, 7)]
     assert isa.read(0x2FF, 1) == 0xFF
     assert isa.read(0x320, 4) == 0xFFFF_FFFF
-    assert isa.read(0x31F, 2) == 0xFFFF
     isa.write(0x320, 1, 1)
     assert len(board.log) == 2
+
+
+@pytest.mark.parametrize(("port", "size"), [
+    (0x301, 2), (0x31F, 2), (0x311, 2), (0x301, 4), (0x302, 4), (0x303, 4), (0x31E, 4),
+    (0x2FF, 2), (0x321, 2), (0xFFFF, 2), (0xFFFE, 4),
+])
+def test_unaligned_wide_port_accesses_read_zero_and_drop_writes(port: int, size: int) -> None:
+    """As QEMU's x86 `in`/`out`: a 16/32-bit access at a port not aligned to its size is
+    invalid for the I/O space, whoever decodes the port; no board sees it."""
+    isa = IsaBus()
+    board = Recorder()
+    isa.map(0x300, 0x20, board, "ne2k")
+    assert isa.read(port, size) == 0
+    isa.write(port, size, 0x1234)
+    assert board.log == []
+
+
+def test_aligned_wide_port_accesses_still_reach_the_board() -> None:
+    isa = IsaBus()
+    board = Recorder()
+    isa.map(0x300, 0x20, board, "ne2k")
+    assert (isa.read(0x310, 2), isa.read(0x31C, 4), isa.read(0x301, 1)) == (0x10, 0x1C, 1)
+    isa.write(0x312, 2, 5)
+    assert board.log == [("r", 0x10, 2, None), ("r", 0x1C, 4, None), ("r", 1, 1, None),
+                         ("w", 0x12, 2, 5)]
 
 
 def test_isa_bus_refuses_overlapping_boards():
