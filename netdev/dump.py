@@ -12,8 +12,8 @@ A header that cannot be written when the filter is created is a startup error.
 Timestamps: `clock()` returns nanoseconds; the default is host monotonic time since the
 filter was created, added to the wall-clock second of creation. A machine replaces
 `clock` with its virtual clock, as QEMU stamps with its virtual clock. The seconds field
-is unsigned 32-bit: later times (after 2106, or a guest that jumped its virtual clock
-far ahead) are written modulo 2**32, as the field overflows for every pcap writer.
+is unsigned 32-bit and has no room for more: later times (after 2106, or a guest that
+moved its virtual clock far ahead) are written modulo 2**32.
 """
 
 from __future__ import annotations
