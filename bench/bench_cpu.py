@@ -104,7 +104,7 @@ def run_elf(name: str, repeat: int = 3) -> int:
     from emu.loop import MainLoop
     from emu.machine import Machine
 
-    path = Path(__file__).resolve().parent.parent / "guests" / "bin" / f"{name}.elf"
+    path = Path(__file__).resolve().parent.parent / "emu" / "guests" / f"{name}.elf"
     best, count = float("inf"), 0
     for _ in range(repeat):
         machine = Machine(MainLoop(), console=io.BytesIO())

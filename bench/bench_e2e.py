@@ -41,7 +41,7 @@ class Machine:
     """A toynic process whose console lines are collected with their arrival time."""
 
     def __init__(self, program: str, append: str, netdev: str, mac: str) -> None:
-        argv = [sys.executable, "-m", "emu", "-kernel", str(REPO / "guests/bin" / f"{program}.elf"),
+        argv = [sys.executable, "-m", "emu", "-kernel", str(REPO / "emu/guests" / f"{program}.elf"),
                 "-append", append, "-netdev", f"socket,id=n0,{netdev}",
                 "-device", f"ne2k_isa,netdev=n0,mac={mac}"]
         self.proc = subprocess.Popen(argv, cwd=REPO, stdin=subprocess.DEVNULL,

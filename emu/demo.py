@@ -19,7 +19,7 @@ from pathlib import Path
 from netdev.dump import read_pcap
 
 ROOT = Path(__file__).resolve().parent.parent
-GUESTS = ROOT / "guests" / "bin"
+GUESTS = Path(__file__).resolve().parent / "guests"
 PCAP = Path("demo.pcap")
 MAC_A = "52:54:00:00:00:0a"
 MAC_B = "52:54:00:00:00:0b"
@@ -28,8 +28,8 @@ DEADLINE_S = 60.0
 INTRO = """\
 toynic demo: two emulated RISC-V machines, each with an NE2000 NIC, joined by a TCP socket.
 
-  machine A  guests/bin/pingd.elf at 10.0.0.1   -netdev socket,id=n0,listen=127.0.0.1:{port}
-  machine B  guests/bin/ping.elf  at 10.0.0.2   -netdev socket,id=n0,connect=127.0.0.1:{port}
+  machine A  emu/guests/pingd.elf at 10.0.0.1   -netdev socket,id=n0,listen=127.0.0.1:{port}
+  machine B  emu/guests/ping.elf  at 10.0.0.2   -netdev socket,id=n0,connect=127.0.0.1:{port}
 
 B resolves A with ARP and sends 5 ICMP echo requests; A answers. Every frame crosses
 guest driver -> NE2000 registers -> net queue -> socket netdev -> TCP (4-byte length +

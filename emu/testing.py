@@ -45,7 +45,7 @@ __all__ = [
     "malformed_frames", "ne2000_programs", "socket_streams", "udp", "valid_frames",
 ]
 
-GUESTS = Path(__file__).resolve().parent.parent / "guests" / "bin"
+GUESTS = Path(__file__).resolve().parent / "guests"
 BROADCAST = b"\xff" * 6
 ETH_P_IP = 0x0800
 ETH_P_ARP = 0x0806
@@ -144,7 +144,7 @@ class Lab:
     def machine(self, kernel: str | Path, append: str = "", devices: Sequence[str] = (),
                 *, ram_size: int = 16 << 20, icount_shift: int = 0,
                 icount_sleep: bool = True) -> LabMachine:
-        """A machine running `kernel` (a path, or a name in guests/bin such as "echo").
+        """A machine running `kernel` (a path, or a name in emu/guests such as "echo").
 
         `devices` are `-device` strings; a NIC without `id=` is named `ne2k_isa.N` and
         one without `mac=` gets 52:54:00:12:34:56 + N (N counts the lab's NICs), so

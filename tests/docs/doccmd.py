@@ -13,7 +13,7 @@ The convention, chosen so the docs still read as ordinary terminal transcripts:
 - A command must exit 0, unless its line ends in the comment `# exit N`.
 - Every console block of one file runs, in order, in one bash session whose working
   directory is a fresh temporary directory holding links to the repository's top-level
-  entries (so `guests/bin/ping.elf` and `make demo` work, and files the commands write
+  entries (so `emu/guests/ping.elf` and `make demo` work, and files the commands write
   land in the temporary directory). `toynic` is on PATH.
 - An assignment `SOMETHING_PORT=5555` or `PORT=5555` gets a free 127.0.0.1 port instead
   of the number shown, so readers see a plain port and tests never collide.

@@ -1,4 +1,4 @@
-"""End-to-end fixtures: toynic machines running the guest programs of guests/bin, wired to
+"""End-to-end fixtures: toynic machines running the guest programs of emu/guests, wired to
 each other (or to the test) by `-netdev socket` (QEMU's tests/qtest/netdev-socket.c and
 the avocado network tests play this role upstream).
 
@@ -37,7 +37,7 @@ from tests.netsupport import (
     wait_for,
 )
 
-GUESTS = REPO / "guests" / "bin"
+GUESTS = REPO / "emu" / "guests"
 NETDEV_ID = "n0"
 GROUP = "230.0.0.1"
 
@@ -55,7 +55,7 @@ def mac(n: int) -> str:
 
 def guest_args(program: str, append: str, netdev: str, mac_addr: str,
                dump: Path | None = None) -> list[str]:
-    """toynic arguments: one machine running guests/bin/PROGRAM.elf, one NE2000 on `netdev`
+    """toynic arguments: one machine running emu/guests/PROGRAM.elf, one NE2000 on `netdev`
     (the socket options after `socket,id=n0,`), optionally a pcap of that netdev."""
     args = ["-kernel", str(GUESTS / f"{program}.elf"), "-append", append,
             "-netdev", f"socket,id={NETDEV_ID},{netdev}",

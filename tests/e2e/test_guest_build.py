@@ -1,7 +1,8 @@
-"""The committed guest ELF files are exactly what `make -C guests` builds from the sources.
+"""The committed guest ELF files (emu/guests/, shipped as package data) are exactly what
+`make -C guests` builds from the sources.
 
-Rebuilds every program into a temporary directory with the cross compiler (skipped with a
-reason when `riscv64-unknown-elf-gcc` is absent) and compares byte for byte.
+Rebuilds every program into a temporary directory with the cross compiler (skipped when
+`riscv64-unknown-elf-gcc` is absent, a failure under CI=true) and compares byte for byte.
 """
 
 from __future__ import annotations
@@ -15,13 +16,20 @@ import pytest
 from tests.netsupport import unavailable
 
 GUESTS = Path(__file__).resolve().parents[2] / "guests"
+BUILT = GUESTS.parent / "emu" / "guests"
 CC = "riscv64-unknown-elf-gcc"
 PROGRAMS = sorted(p.stem for p in GUESTS.glob("*.c"))
 
 
 def test_every_program_has_a_committed_elf() -> None:
-    committed = sorted(p.name.removesuffix(".elf") for p in (GUESTS / "bin").glob("*.elf"))
+    committed = sorted(p.name.removesuffix(".elf") for p in BUILT.glob("*.elf"))
     assert committed == PROGRAMS
+
+
+def test_make_builds_into_the_shipped_directory() -> None:
+    dry_run = subprocess.run(["make", "-n", "-B", "-C", str(GUESTS)], capture_output=True,
+                             text=True, check=True, timeout=60).stdout
+    assert "-o ../emu/guests/hello.elf " in dry_run
 
 
 @pytest.fixture(scope="module")
@@ -42,12 +50,12 @@ def rebuilt(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize("name", PROGRAMS)
 def test_rebuild_matches_committed(rebuilt: Path, name: str) -> None:
     fresh = (rebuilt / f"{name}.elf").read_bytes()
-    committed = (GUESTS / "bin" / f"{name}.elf").read_bytes()
-    assert fresh == committed, f"guests/bin/{name}.elf is stale: run `make -C guests` and commit"
+    committed = (BUILT / f"{name}.elf").read_bytes()
+    assert fresh == committed, f"emu/guests/{name}.elf is stale: run `make -C guests` and commit"
 
 
 def test_elf_files_carry_no_build_paths() -> None:
-    for elf in (GUESTS / "bin").glob("*.elf"):
+    for elf in BUILT.glob("*.elf"):
         data = elf.read_bytes()
         assert str(GUESTS).encode() not in data, elf.name
         assert b"/work/" not in data and b"/tmp/" not in data and b"/home/" not in data, elf.name

@@ -106,7 +106,7 @@ def test_python_timer_guest_is_deterministic(tmp_path: Path, shift: int) -> None
 
 
 def test_committed_timer_guest_is_deterministic() -> None:
-    path = ROOT / "guests" / "bin" / "timer.elf"
+    path = ROOT / "emu" / "guests" / "timer.elf"
     runs = [run_once(path, sleep=False, append="ticks=4 period=2"),
             run_once(path, sleep=False, append="ticks=4 period=2"),
             run_once(path, sleep=True, append="ticks=4 period=2")]

@@ -16,7 +16,7 @@ from emu.loader import build_elf
 from tests.unit.test_machine_guest import Asm, exit_with, power_off, write_guest
 
 ROOT = Path(__file__).resolve().parents[2]
-BIN = ROOT / "guests" / "bin"
+BIN = ROOT / "emu" / "guests"
 
 
 def toynic(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:

@@ -92,7 +92,7 @@ def test_unix_monitor_set_link_stops_and_restores_a_guest(tmp_path: Path) -> Non
     known never to have been answered)."""
     (net_port,) = free_ports(1)
     path = tmp_path / "mon.sock"
-    with start_toynic("-kernel", str(REPO / "guests/bin/pingd.elf"), "-append", "ip=10.0.0.1",
+    with start_toynic("-kernel", str(REPO / "emu/guests/pingd.elf"), "-append", "ip=10.0.0.1",
                       "-netdev", f"socket,id=n0,listen={LOOPBACK}:{net_port}",
                       "-device", "ne2k_isa,netdev=n0",
                       "-monitor", f"unix:{path},server,nowait") as proc:
@@ -183,7 +183,7 @@ def test_info_network_matches_qemu_for_the_same_options(tmp_path: Path) -> None:
         qemu_text = qemu.hmp("info network")
     finally:
         qemu.close()
-    with start_toynic("-kernel", str(REPO / "guests/bin/pingd.elf"), "-append", "ip=10.0.0.1",
+    with start_toynic("-kernel", str(REPO / "emu/guests/pingd.elf"), "-append", "ip=10.0.0.1",
                       *concrete(t_port), "-monitor",
                       f"tcp:{LOOPBACK}:{mon_port},server,nowait") as proc:
         mon = connect_tcp(mon_port, proc)

@@ -102,7 +102,7 @@ def test_builder_output_parses_back() -> None:
 
 
 def test_committed_hello_loads() -> None:
-    hello = ROOT / "guests" / "bin" / "hello.elf"
+    hello = ROOT / "emu" / "guests" / "hello.elf"
     ram = bytearray(16 << 20)
     image = load_elf(str(hello), ram, RAM_BASE)
     assert image.entry == RAM_BASE
