@@ -269,7 +269,10 @@ class Monitor:
         total = 0
         sign = 1
         expect_term = True
-        for token in re.findall(r"\s*(\$\w+|0[xX][0-9a-fA-F]+|\d+|[+-]|\S)", text):
+        # ASCII only, and an octal number ends at its first non-octal digit, as QEMU's
+        # strtoull(base 0) does: "09" is 0 followed by a stray '9'.
+        for token in re.findall(r"\s*(\$\w+|0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*|[+-]|\S)",
+                                text, re.ASCII):
             if expect_term:
                 total += sign * self._term(token)
                 expect_term = False
@@ -290,13 +293,15 @@ class Monitor:
                 return int(cpu.pc)
             if reg in ABI_NAMES:
                 return int(cpu.x[ABI_NAMES.index(reg)])
-            if re.fullmatch(r"x([12]?\d|3[01])", reg):
+            if re.fullmatch(r"x([12]?[0-9]|3[01])", reg):
                 return int(cpu.x[int(reg[1:])])
             raise CommandError(f"unknown register '{reg}'")
-        if token.isdigit():
-            return int(token, 8) if len(token) > 1 and token[0] == "0" else int(token)
         if token[:2].lower() == "0x":
             return int(token, 16)
+        if token[0] == "0":
+            return int(token, 8)
+        if token[0] in "123456789":
+            return int(token)
         raise CommandError(f"invalid char '{token[0]}' in expression")
 
     # -- NE2000 --------------------------------------------------------------------------
@@ -321,7 +326,7 @@ def set_link(net: Net, name: str, up: bool) -> None:
 
 def parse_format(name: str, fmt: str) -> tuple[int, str, int]:
     """`/[count][format][size]` of x/xp: count, format letter (x d u), size in bytes."""
-    match = re.fullmatch(r"(\d*)([a-z]*)", fmt)
+    match = re.fullmatch(r"([0-9]*)([a-z]*)", fmt)
     if match is None:
         raise CommandError(f"invalid char in format: '{fmt[0]}'")
     count = int(match.group(1)) if match.group(1) else 1
