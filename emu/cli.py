@@ -25,6 +25,9 @@ from emu.trace import Trace, configure_trace
 from emu.trace import help_text as trace_help_text
 from netdev.net import Net
 
+# The signals that end a run (QEMU: "terminating on signal").
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
 USAGE = """\
 usage: toynic [options]
   -netdev socket,id=ID,listen=[HOST]:PORT | connect=HOST:PORT | fd=N
@@ -145,7 +148,12 @@ def parse_args(argv: Sequence[str]) -> Config | None:
 
 
 def run(config: Config) -> int:
-    """Build what the config describes, run it, tear it down; return the exit status."""
+    """Build what the config describes, run it, tear it down; return the exit status.
+
+    This is the body of the toynic process: it returns with SIGINT and SIGTERM blocked,
+    so that one arriving while the process ends neither interrupts the teardown nor
+    changes the exit status; blocked, it is discarded when the process exits.
+    """
     loop = MainLoop()
     net = Net(loop)
     machine: Machine | None = None
@@ -194,6 +202,7 @@ def run(config: Config) -> int:
         loop.run_forever()
         return 0
     finally:
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         if server is not None:
             server.close()
         net.close()
@@ -202,8 +211,8 @@ def run(config: Config) -> int:
 
 
 def _stop_on_signals(loop: MainLoop) -> None:
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.aio.add_signal_handler(signum, loop.stop)
+    for signum in STOP_SIGNALS:
+        loop.set_signal_handler(signum, loop.stop)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

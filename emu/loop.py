@@ -12,16 +12,29 @@ The whole emulator is one thread around one `MainLoop`:
   `emu.clock`.
 - `run_until(predicate, timeout)` drives the loop until a condition holds or a real-time
   deadline passes — the only way tests wait.
+- `set_signal_handler(signum, fn)` runs `fn` on the loop when the signal arrives (QEMU's
+  signalfd in `qemu_init_main_loop`). The signal's number travels through a wakeup pipe
+  of the loop's own, written without a warning when a burst fills it; `close()` blocks
+  the signals, restores the dispositions and the wakeup fd found before, and only then
+  closes the pipe, so a signal arriving during the teardown never meets a closed wakeup
+  fd (CPython would report EBADF, and could deadlock reporting it from nested handlers).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import time
 from collections.abc import Callable
+from typing import Any
 
 Handler = Callable[[], object]
+
+
+def _note_signal(_signum: int, _frame: object) -> None:
+    """The Python-level handler of a loop signal: the wakeup pipe already carries it."""
 
 
 class MainLoop:
@@ -32,6 +45,10 @@ class MainLoop:
         self._readers: dict[int, Handler] = {}
         self._writers: dict[int, Handler] = {}
         self._wake_on_event = False
+        self._signal_handlers: dict[int, Handler] = {}
+        self._saved_dispositions: dict[int, Any] = {}
+        self._saved_wakeup_fd = -1
+        self._signal_pipe: tuple[int, int] | None = None
 
     @property
     def aio(self) -> asyncio.AbstractEventLoop:
@@ -117,7 +134,56 @@ class MainLoop:
     def stop(self) -> None:
         self._aio.stop()
 
+    def set_signal_handler(self, signum: int, fn: Handler) -> None:
+        """Run `fn` on the loop (not inside the interrupted code) when `signum` arrives."""
+        if self._signal_pipe is None:
+            read_fd, write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+            self._signal_pipe = (read_fd, write_fd)
+            # A burst that fills the pipe loses nothing that matters: one byte per signal
+            # number is enough, and the default warning would print once per signal.
+            self._saved_wakeup_fd = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+            self.set_read_handler(read_fd, self._on_signal_pipe)
+        if signum not in self._saved_dispositions:
+            self._saved_dispositions[signum] = signal.signal(signum, _note_signal)
+        self._signal_handlers[signum] = fn
+
+    def _on_signal_pipe(self) -> None:
+        assert self._signal_pipe is not None
+        try:
+            data = os.read(self._signal_pipe[0], 4096)
+        except BlockingIOError:
+            return
+        for signum in dict.fromkeys(data):
+            handler = self._signal_handlers.get(signum)
+            if handler is not None:
+                handler()
+
+    def _release_signals(self) -> None:
+        if self._signal_pipe is None:
+            return
+        signums = set(self._saved_dispositions)
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, signums)
+        try:
+            for signum, disposition in self._saved_dispositions.items():
+                signal.signal(signum, signal.SIG_DFL if disposition is None else disposition)
+            signal.set_wakeup_fd(self._saved_wakeup_fd)
+            read_fd, write_fd = self._signal_pipe
+            self.set_read_handler(read_fd, None)
+            os.close(read_fd)
+            os.close(write_fd)
+            # One that came while blocked was sent to this loop: it must not reach the
+            # disposition just restored (standard signals do not queue: one each at most).
+            for _ in signums:
+                if signal.sigtimedwait(signums, 0) is None:
+                    break
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        self._signal_pipe = None
+        self._signal_handlers.clear()
+        self._saved_dispositions.clear()
+
     def close(self) -> None:
+        self._release_signals()
         for fd in list(self._readers) + list(self._writers):
             with contextlib.suppress(KeyError, ValueError):
                 self.remove_fd(fd)
