@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 
 from emu.errors import UserError
 from emu.loop import MainLoop
-from emu.machine import Machine
+from emu.machine import RAM_MAX_SIZE, Machine
 from emu.monitor import ChardevSpec, Monitor, MonitorServer, parse_chardev
-from emu.opts import Opts, parse_opts, parse_size
+from emu.opts import Opts, one_line, parse_opts, parse_size, shown
 from emu.trace import Trace, configure_trace
 from emu.trace import help_text as trace_help_text
 from netdev.net import Net
@@ -36,7 +36,8 @@ usage: toynic [options]
   -object filter-dump,id=ID,netdev=ID,file=PATH[,maxlen=N]
   -kernel ELF         guest program to run (RISC-V RV32IM ELF)
   -append TEXT        command line handed to the guest's main(argc, argv)
-  -m SIZE             guest RAM (default 16M)
+  -m SIZE             guest RAM (default 16M): a number and one of B, K, M, G
+                      (no suffix: MiB), rounded up to 8K, at most 2G
   -icount shift=N[,sleep=on|off]
                       virtual time: 2^N ns per instruction (default shift=0)
   -device ne2k_isa,netdev=ID[,iobase=0x300][,irq=9][,mac=52:54:00:12:34:56]
@@ -51,6 +52,11 @@ usage: toynic [options]
 """
 
 DEFAULT_RAM = 16 << 20
+# QEMU rounds the RAM size up to a multiple of 8 KiB (vl.c set_memory_options).
+RAM_ALIGN = 8 << 10
+# Options that only configure the machine: refused without -kernel (QEMU refuses
+# -append without -kernel; toynic without a kernel runs no machine at all).
+MACHINE_ONLY = ("-append", "-m", "-icount")
 
 
 @dataclass
@@ -75,13 +81,14 @@ def option_context(option: str, text: str) -> Iterator[None]:
     try:
         yield
     except UserError as err:
-        raise UserError(f"{option} {text}: {err}") from None
+        raise UserError(one_line(f"{option} {shown(text)}: {err}")) from None
 
 
 def parse_args(argv: Sequence[str]) -> Config | None:
     """Turn argv into a Config; None means help was printed."""
     config = Config()
     args = list(argv)
+    given: set[str] = set()
     i = 0
 
     def value(option: str) -> str:
@@ -98,6 +105,7 @@ def parse_args(argv: Sequence[str]) -> Config | None:
         if option in ("-h", "-help"):
             print(USAGE, end="")
             return None
+        given.add(option)
         if option == "-netdev":
             text = value(option)
             with option_context(option, text):
@@ -111,13 +119,13 @@ def parse_args(argv: Sequence[str]) -> Config | None:
             with option_context(option, text):
                 config.objects.append(parse_opts(text, "qom-type"))
         elif option == "-kernel":
-            config.kernel = value(option)
+            config.kernel = _utf8(option, value(option), "path")
         elif option == "-append":
-            config.append = value(option)
+            config.append = _utf8(option, value(option), "text")
         elif option == "-m":
             text = value(option)
             with option_context(option, text):
-                config.ram_size = parse_size(text)
+                config.ram_size = _ram_size(text)
         elif option == "-icount":
             text = value(option)
             with option_context(option, text):
@@ -142,9 +150,34 @@ def parse_args(argv: Sequence[str]) -> Config | None:
         elif option == "-display":
             value(option)
         else:
-            raise UserError(f"{option}: invalid option (try -help)")
+            raise UserError(f"{shown(option)}: invalid option (try -help)")
         i += 1
+    if config.kernel is None:
+        for option in MACHINE_ONLY:
+            # QEMU, too, lets an empty -append pass.
+            if option in given and (option != "-append" or config.append):
+                raise UserError(f"{option} only allowed with -kernel option")
     return config
+
+
+def _utf8(option: str, text: str, what: str) -> str:
+    """The guest sees -kernel's name and -append's words as UTF-8 strings; bytes that are
+    not UTF-8 reach Python as surrogate escapes and cannot be handed on."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        raise UserError(f"{option} {shown(text)}: the {what} is not valid UTF-8") from None
+    return text
+
+
+def _ram_size(text: str) -> int:
+    size = parse_size(text)
+    if size == 0:
+        raise UserError(f"invalid size '{shown(text)}': RAM size must be more than 0")
+    size = -(-size // RAM_ALIGN) * RAM_ALIGN
+    if size > RAM_MAX_SIZE:
+        raise UserError(f"RAM size must be at most {RAM_MAX_SIZE >> 30}G")
+    return size
 
 
 def run(config: Config) -> int:

@@ -9,6 +9,8 @@ declarations to write small executables (tests and benchmarks make guests with i
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass
 
 from construct import Array, Bytes, Const, ConstructError, Int8ul, Int16ul, Int32ul, Struct
@@ -24,6 +26,10 @@ ET_EXEC = 2
 EM_RISCV = 243
 PT_LOAD = 1
 PF_X, PF_W, PF_R = 1, 2, 4
+
+# A kernel file bigger than this is refused before it is read: toynic guests are a few
+# KiB, and reading must stay bounded whatever the user names.
+MAX_KERNEL_SIZE = 64 << 20
 
 EHDR_SIZE = 52
 PHDR_SIZE = 32
@@ -124,12 +130,7 @@ def parse_elf(blob: bytes) -> ElfImage:
 
 def load_elf(path: str, ram: bytearray, ram_base: int) -> ElfImage:
     """Read the ELF file at `path` into `ram` (guest address `ram_base` is `ram[0]`)."""
-    try:
-        with open(path, "rb") as f:
-            blob = f.read()
-    except OSError as err:
-        raise UserError(f"could not load kernel: {err.strerror or err}") from None
-    image = parse_elf(blob)
+    image = parse_elf(read_kernel(path))
     ram_end = ram_base + len(ram)
     for seg in image.segments:
         if seg.memsz and not ram_base <= seg.addr <= seg.addr + seg.memsz <= ram_end:
@@ -144,6 +145,55 @@ def load_elf(path: str, ram: bytearray, ram_base: int) -> ElfImage:
         ram[start:start + len(seg.data)] = seg.data
         ram[start + len(seg.data):start + seg.memsz] = bytes(seg.memsz - len(seg.data))
     return image
+
+
+def read_kernel(path: str) -> bytes:
+    """The bytes of the regular file at `path`, at most MAX_KERNEL_SIZE of them. Opened
+    non-blocking, so a FIFO cannot block the open; devices and FIFOs are refused, as
+    they may never end (/dev/zero)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as err:
+        raise UserError(f"could not load kernel: {err.strerror or err}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise UserError("could not load kernel: Is a directory")
+        if not stat.S_ISREG(mode):
+            raise UserError(f"could not load kernel: not a regular file ({_file_kind(mode)})")
+        blob = _read_at_most(fd, MAX_KERNEL_SIZE + 1)
+    except OSError as err:
+        raise UserError(f"could not load kernel: {err.strerror or err}") from None
+    finally:
+        os.close(fd)
+    if len(blob) > MAX_KERNEL_SIZE:
+        raise UserError(f"could not load kernel: the file is too large (the limit is "
+                        f"{MAX_KERNEL_SIZE >> 20} MiB)")
+    return blob
+
+
+def _read_at_most(fd: int, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    left = limit
+    while left:
+        chunk = os.read(fd, left)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _file_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return f"file type {stat.S_IFMT(mode):#o}"
 
 
 def build_elf(

@@ -54,6 +54,13 @@ class MainLoop:
     def aio(self) -> asyncio.AbstractEventLoop:
         return self._aio
 
+    def own_fds(self) -> set[int]:
+        """The descriptors asyncio holds for this loop (the epoll fd and the self-pipe
+        that signals wake it through), so that nothing else takes them over."""
+        holders = [getattr(self._aio, name, None) for name in ("_selector", "_ssock", "_csock")]
+        return {holder.fileno() for holder in holders if holder is not None} | set(
+            self._signal_pipe or ())
+
     def set_fd_handler(
         self, fd: int, on_read: Handler | None, on_write: Handler | None
     ) -> None:

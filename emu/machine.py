@@ -58,7 +58,7 @@ from emu.errors import UserError
 from emu.irq import IrqLine
 from emu.loader import load_elf
 from emu.loop import MainLoop
-from emu.opts import Opts
+from emu.opts import Opts, check_id
 from emu.trace import DISABLED, Trace
 
 MIP_MSIP = 1 << 3
@@ -180,6 +180,13 @@ class Machine:
         driver = opts.require("driver")
         if driver != "ne2k_isa":
             raise UserError(f"'{driver}' is not a valid device model name")
+        device_id = opts.get("id")
+        if device_id is not None:
+            check_id(device_id)
+            # Anonymous NICs are named ne2k_isa.N; an id equal to one of those names is
+            # refused too, so every NIC keeps a name of its own in traces and the monitor.
+            if any(nic.name == device_id for nic in self.nics):
+                raise UserError(f"Duplicate ID '{device_id}' for device")
         from devices.ne2000 import ne2k_isa_from_opts
 
         nic = ne2k_isa_from_opts(opts, isa=self.isa, isa_irq=self.isa_irq, net=net,
@@ -202,7 +209,10 @@ class Machine:
         """Load the ELF at `path`; start it as main(argc, argv) with argv from `append`."""
         image = load_elf(path, self.ram.data, RAM_BASE)
         words = [os.path.basename(path), *append.split()]
-        strings = [word.encode() + b"\0" for word in words]
+        try:
+            strings = [word.encode() + b"\0" for word in words]
+        except UnicodeEncodeError:
+            raise UserError("the kernel's name and -append must be valid UTF-8") from None
         ram_end = RAM_BASE + len(self.ram.data)
         strings_at = ram_end - sum(len(s) for s in strings)
         argv_at = (strings_at - 4 * (len(words) + 1)) & ~3

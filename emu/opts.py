@@ -11,7 +11,9 @@ the pairs `id=n0`, `listen=:1234`. Rules, as QEMU's:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from emu.errors import UserError
 
@@ -99,18 +101,51 @@ def parse_opts(text: str, implied_key: str | None = None) -> Opts:
     return opts
 
 
+_SIZE = re.compile(r"(0[xX][0-9a-fA-F]+|[0-9]+(?:\.[0-9]*)?|\.[0-9]+)([bBkKmMgGtTpPeE]?)")
+_SIZE_UNITS = {"b": 0, "k": 10, "m": 20, "g": 30, "t": 40, "p": 50, "e": 60}
+SIZE_LIMIT = 1 << 64
+_ID = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
+
+
+def one_line(text: str) -> str:
+    """`text` with control characters (newlines too) and undecodable bytes escaped."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
+def shown(text: str, limit: int = 80) -> str:
+    """User input fit for a one-line message: `one_line`, and cut short (saying how long
+    it was) beyond `limit` characters."""
+    safe = one_line(text)
+    if len(safe) <= limit:
+        return safe
+    return f"{safe[:limit // 2]}...({len(text)} characters)"
+
+
 def parse_size(text: str) -> int:
-    """QEMU size suffixes: `16M`, `512K`, `1G`; a bare number means MiB, as for `-m`."""
-    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-    body = text.strip().upper().removesuffix("B")
-    scale = 1 << 20
-    if body and body[-1] in units:
-        scale = units[body[-1]]
-        body = body[:-1]
-    try:
-        number = float(body)
-    except ValueError:
-        raise UserError(f"invalid size '{text}'") from None
-    if number <= 0:
-        raise UserError(f"invalid size '{text}'")
-    return int(number * scale)
+    """A size in bytes, by QEMU's rules for `-m`: a number (decimal with an optional
+    fraction, or hex) and at most one suffix letter B, K, M, G, T, P or E (case ignored;
+    B means bytes); no suffix means MiB. A fraction of a byte is refused, any other
+    result is truncated to whole bytes. Exact arithmetic: no float rounding, no inf/nan."""
+    match = _SIZE.fullmatch(text.strip())
+    if match is None:
+        raise UserError(f"invalid size '{shown(text)}' (a number with an optional suffix "
+                        "B, K, M, G)")
+    number, suffix = match.groups()
+    shift = _SIZE_UNITS[suffix.lower() or "m"]
+    if "." in number and shift == 0:
+        raise UserError(f"invalid size '{shown(text)}': a fraction of a byte")
+    # Hex digits convert without Python's limit on decimal digits; a decimal string
+    # becomes a Decimal, which has none either.
+    value = int(number, 16) if number[:2].lower() == "0x" else Decimal(number)
+    if value >= SIZE_LIMIT >> shift:
+        raise UserError(f"size '{shown(text)}' is too large (the limit is 2^64 bytes)")
+    return int(value * (1 << shift))
+
+
+def check_id(value: str, what: str = "id") -> str:
+    """QEMU's identifier rule (id_wellformed): an ASCII letter, then letters, digits,
+    '-', '.' or '_'. Returns `value` when it is one."""
+    if _ID.fullmatch(value) is None:
+        raise UserError(f"Parameter '{what}' expects an identifier (a letter, then letters, "
+                        f"digits, '-', '.' or '_'), not '{value}'")
+    return value

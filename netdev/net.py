@@ -9,11 +9,12 @@ from collections.abc import Callable
 
 from emu.errors import UserError
 from emu.loop import MainLoop
-from emu.opts import Opts
+from emu.opts import Opts, check_id
 from netdev.client import NetClient, connect_peers
 from netdev.dump import DEFAULT_MAXLEN, DumpFilter
 from netdev.hub import Hub, HubPort
 from netdev.socket import create_socket_netdev
+from netdev.socket_poll import PolledSocket
 
 HUBPORT_KEYS = frozenset({"type", "id", "hubid", "netdev"})
 DUMP_KEYS = frozenset({"qom-type", "id", "netdev", "file", "maxlen", "queue", "status"})
@@ -44,11 +45,11 @@ class Net:
 
     def add_netdev(self, opts: Opts) -> NetClient:
         kind = opts.get("type")
-        name = opts.require("id")
+        name = check_id(opts.require("id"))
         if name in self._netdevs:
             raise UserError(f"Duplicate ID '{name}' for netdev")
         if kind == "socket":
-            client = create_socket_netdev(self.loop, name, opts)
+            client = create_socket_netdev(self.loop, name, opts, self._taken_fds())
         elif kind == "hubport":
             client = self._add_hubport(name, opts)
         elif kind is None:
@@ -69,6 +70,13 @@ class Net:
         other = None if other_id is None else self.find_netdev(other_id)
         if other is not None and other.peer is not None:
             raise UserError(f"Property 'netdev' can't take value '{other_id}', it's in use")
+        if isinstance(other, HubPort):
+            loop = self._hub_path(other.hub, hub_id)
+            if loop is not None:
+                raise UserError(
+                    f"Property 'netdev' can't take value '{other_id}': the hubs would form a "
+                    f"loop ({' -> '.join(f'hub {h}' for h in [hub_id, *loop])}) in which "
+                    f"every frame circles forever")
         hub = self.hubs.get(hub_id)
         if hub is None:
             hub = self.hubs[hub_id] = Hub(hub_id)
@@ -78,12 +86,41 @@ class Net:
             connect_peers(port, other)
         return port
 
+    def _hub_path(self, start: Hub, goal: int) -> list[int] | None:
+        """The ids of the hubs on a path from `start` to hub `goal` over hub ports peered
+        with each other (start first, goal last), or None if there is none. Joining hub
+        `goal` to `start` directly would then close a loop."""
+        came_from: dict[int, int | None] = {start.id: None}
+        todo = [start]
+        while todo:
+            hub = todo.pop()
+            if hub.id == goal:
+                path = [hub.id]
+                while (previous := came_from[path[-1]]) is not None:
+                    path.append(previous)
+                return path[::-1]
+            for port in hub.ports:
+                peer = port.peer
+                if isinstance(peer, HubPort) and peer.hub.id not in came_from:
+                    came_from[peer.hub.id] = hub.id
+                    todo.append(peer.hub)
+        return None
+
+    def _taken_fds(self) -> dict[int, str]:
+        """Descriptors this process already uses, which `fd=` must not take over."""
+        taken = {fd: "a descriptor of toynic's event loop" for fd in self.loop.own_fds()}
+        for client in self.clients:
+            if isinstance(client, PolledSocket):
+                for fd in client.owned_fds():
+                    taken[fd] = f"a socket of netdev {client.name}"
+        return taken
+
     def add_object(self, opts: Opts) -> None:
         kind = opts.get("qom-type")
         if kind != "filter-dump":
             raise UserError(f"invalid object type: {kind}")
         opts.check_keys(DUMP_KEYS)
-        name = opts.require("id")
+        name = check_id(opts.require("id"))
         if name in self.dumps:
             raise UserError(f"attempt to add duplicate property '{name}' to object")
         netdev_id = opts.require("netdev")

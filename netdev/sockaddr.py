@@ -16,6 +16,7 @@ import socket
 import struct
 
 from emu.errors import UserError
+from emu.opts import shown
 
 Address = tuple[str, int]
 
@@ -25,8 +26,13 @@ _STRTOL = re.compile(r"\s*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
 def parse_port(text: str) -> int:
     match = _STRTOL.match(text)
     if match is None:
-        raise UserError(f"port number '{text}' is invalid")
+        raise UserError(f"port number '{shown(text)}' is invalid")
     digits = match.group(2)
+    out_of_range = UserError(f"port number '{shown(text)}' is out of range (0..65535)")
+    # Leading zeros aside, no port has more than 6 digits (octal); and int() refuses
+    # decimal strings of thousands of digits.
+    if len(digits.lstrip("0xX")) > 6:
+        raise out_of_range
     if digits[:2].lower() == "0x":
         value = int(digits, 16)
     else:
@@ -34,7 +40,7 @@ def parse_port(text: str) -> int:
     if match.group(1) == "-":
         value = -value
     if not 0 <= value <= 0xFFFF:
-        raise UserError(f"port number '{text}' is out of range (0..65535)")
+        raise out_of_range
     return value
 
 
@@ -42,21 +48,48 @@ def parse_ipv4(host: str, what: str = "host address") -> str:
     """A dotted IPv4 address from `host` (inet_aton forms, or a resolvable name)."""
     if host == "":
         return "0.0.0.0"
-    if host[0].isdigit():
+    if host[0] in "0123456789":
         try:
             return socket.inet_ntoa(socket.inet_aton(host))
-        except OSError:
-            raise UserError(f"{what} '{host}' is not a valid IPv4 address") from None
+        except (OSError, ValueError):
+            # ValueError: a NUL or an undecodable byte, which inet_aton cannot even take.
+            raise UserError(f"{what} '{shown(host)}' is not a valid IPv4 address") from None
+    name = host_name(host, what)
     try:
-        return socket.gethostbyname(host)
+        return socket.gethostbyname(name)
     except OSError:
-        raise UserError(f"can't resolve {what} '{host}'") from None
+        raise UserError(f"can't resolve {what} '{shown(host)}'") from None
+
+
+def host_name(host: str, what: str = "host address") -> str:
+    """`host` as the ASCII name a resolver takes (IDNA for non-ASCII names), checked
+    first, so that a malformed name is a UserError and not the resolver's UnicodeError:
+    labels of 1 to 63 characters (one trailing dot allowed), at most 253 in all, no
+    spaces or control characters."""
+    labels = host.removesuffix(".").split(".")
+    if any(not label for label in labels):
+        reason = "empty label"
+    elif any(len(label) > 63 for label in labels):
+        reason = "a label is longer than 63 characters"
+    elif len(host) > 253:
+        reason = "longer than 253 characters"
+    elif any(ch <= " " or ch == "\x7f" for ch in host):
+        reason = "space or control character"
+    elif host.isascii():
+        return host
+    else:
+        try:
+            return host.encode("idna").decode("ascii")
+        except UnicodeError:
+            reason = "not a name IDNA can encode"
+    raise UserError(f"{what} '{shown(host)}' is not a valid host name ({reason})")
 
 
 def parse_host_port(text: str) -> Address:
     host, sep, port = text.partition(":")
     if not sep:
-        raise UserError(f"host address '{text}' doesn't contain ':' separating host from port")
+        raise UserError(
+            f"host address '{shown(text)}' doesn't contain ':' separating host from port")
     return parse_ipv4(host), parse_port(port)
 
 

@@ -10,11 +10,13 @@ modes in socket_dgram.py.
 from __future__ import annotations
 
 import os
+import re
 import socket
+from collections.abc import Mapping
 
 from emu.errors import UserError
 from emu.loop import MainLoop
-from emu.opts import Opts
+from emu.opts import Opts, shown
 from netdev.client import NetClient
 from netdev.sockaddr import (
     format_address,
@@ -27,9 +29,14 @@ from netdev.socket_stream import StreamSocket
 
 SOCKET_KEYS = frozenset({"type", "id", "fd", "listen", "connect", "mcast", "localaddr", "udp"})
 MODES = ("fd", "listen", "connect", "mcast", "udp")
+FD_MAX = 0x7FFFFFFF
+_FD_NUMBER = re.compile(r"[0-9]{1,10}")
 
 
-def create_socket_netdev(loop: MainLoop, name: str, opts: Opts) -> NetClient:
+def create_socket_netdev(loop: MainLoop, name: str, opts: Opts,
+                         taken_fds: Mapping[int, str] | None = None) -> NetClient:
+    """The socket netdev `opts` asks for; `taken_fds` maps descriptors the process
+    already uses to what uses them, and `fd=` may not name one of those."""
     opts.check_keys(SOCKET_KEYS)
     given = [mode for mode in MODES if opts.get(mode) is not None]
     if len(given) != 1:
@@ -44,7 +51,7 @@ def create_socket_netdev(loop: MainLoop, name: str, opts: Opts) -> NetClient:
     if mode == "connect":
         return StreamSocket.connect(loop, name, parse_host_port(value))
     if mode == "fd":
-        return _from_fd(loop, name, value)
+        return _from_fd(loop, name, value, taken_fds or {})
     if mode == "mcast":
         group = parse_host_port(value)
         local = None if localaddr is None else _parse_plain_ipv4(localaddr)
@@ -58,8 +65,9 @@ def create_socket_netdev(loop: MainLoop, name: str, opts: Opts) -> NetClient:
 def _parse_plain_ipv4(text: str) -> str:
     try:
         return socket.inet_ntoa(socket.inet_aton(text))
-    except OSError:
-        raise UserError(f"localaddr '{text}' is not a valid IPv4 address") from None
+    except (OSError, ValueError):
+        # ValueError: a NUL or an undecodable byte, which inet_aton cannot even take.
+        raise UserError(f"localaddr '{shown(text)}' is not a valid IPv4 address") from None
 
 
 def _udp(loop: MainLoop, name: str, remote: tuple[str, int], local: tuple[str, int]) -> NetClient:
@@ -76,14 +84,18 @@ def _udp(loop: MainLoop, name: str, remote: tuple[str, int], local: tuple[str, i
     return DgramSocket(loop, name, sock, remote, f"socket: udp={format_address(remote)}")
 
 
-def _from_fd(loop: MainLoop, name: str, text: str) -> NetClient:
-    if not text[:1].isdigit():
-        raise UserError(f"Invalid file descriptor number '{text}'")
+def _from_fd(loop: MainLoop, name: str, text: str, taken_fds: Mapping[int, str]) -> NetClient:
+    # As C's int: decimal digits only, at most INT_MAX.
+    if _FD_NUMBER.fullmatch(text) is None or int(text) > FD_MAX:
+        raise UserError(f"Invalid file descriptor number '{shown(text)}'")
+    fd = int(text)
+    owner = taken_fds.get(fd)
+    if owner is not None:
+        # Taking it over would steal the loop's wakeups (signals no longer end toynic) or
+        # another netdev's traffic; it is left alone.
+        raise UserError(f"fd={fd} is {owner}, not a socket handed to toynic")
     try:
-        fd = int(text, 10)
         os.fstat(fd)
-    except ValueError:
-        raise UserError(f"Invalid file descriptor number '{text}'") from None
     except OSError as err:
         raise UserError(f"{name}: Can't use file descriptor {text}: {err.strerror}") from None
     try:
@@ -92,6 +104,9 @@ def _from_fd(loop: MainLoop, name: str, text: str) -> NetClient:
         # Not a socket: the fd is left open, it may belong to someone else.
         raise UserError(f"fd={fd} is not a socket: {err.strerror}") from None
     try:
+        if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+            raise UserError(f"fd={fd} is a listening socket; fd= takes a connected socket "
+                            "(listen= accepts connections)")
         if sock.type == socket.SOCK_DGRAM:
             return _clone_dgram(loop, name, sock, fd)
         if sock.type != socket.SOCK_STREAM:

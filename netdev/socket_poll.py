@@ -32,6 +32,10 @@ class PolledSocket(NetClient):
     def sock(self) -> socket.socket | None:
         return self._sock
 
+    def owned_fds(self) -> list[int]:
+        """The descriptors this netdev holds open."""
+        return [] if self._sock is None else [self._sock.fileno()]
+
     def _on_readable(self) -> None:
         raise NotImplementedError
 

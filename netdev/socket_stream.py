@@ -133,6 +133,9 @@ class StreamSocket(PolledSocket):
     def connected(self) -> bool:
         return self._connected
 
+    def owned_fds(self) -> list[int]:
+        return [*super().owned_fds(), *([] if self._listen is None else [self._listen.fileno()])]
+
     @property
     def listen_address(self) -> tuple[str, int] | None:
         """Where a `listen=` netdev listens (handy with port 0), else None."""

@@ -135,6 +135,53 @@ def test_hubport_errors(net: Net) -> None:
         add(net, "hubport,id=p1,hubid=0,netdev=a")
 
 
+HUB_LOOPS = [
+    # a port peered with a port of its own hub
+    (["hubport,id=h0,hubid=0", "hubport,id=h1,hubid=0,netdev=h0"], "hub 0 -> hub 0"),
+    # two links between the same two hubs
+    (["hubport,id=h0,hubid=0", "hubport,id=h1,hubid=1,netdev=h0",
+      "hubport,id=h2,hubid=1", "hubport,id=h3,hubid=0,netdev=h2"], "hub 0 -> hub 1 -> hub 0"),
+    # a ring of three hubs
+    (["hubport,id=a0,hubid=0", "hubport,id=b0,hubid=1,netdev=a0",
+      "hubport,id=b1,hubid=1", "hubport,id=c0,hubid=2,netdev=b1",
+      "hubport,id=c1,hubid=2", "hubport,id=a1,hubid=0,netdev=c1"],
+     "hub 0 -> hub 2 -> hub 1 -> hub 0"),
+]
+
+
+@pytest.mark.parametrize(("texts", "path"), HUB_LOOPS)
+def test_a_loop_of_hubs_is_refused(net: Net, texts: list[str], path: str) -> None:
+    for text in texts[:-1]:
+        add(net, text)
+    ports_before = {hub.id: len(hub.ports) for hub in net.hubs.values()}
+    with pytest.raises(UserError, match=f"the hubs would form a loop \\({path}\\)"):
+        add(net, texts[-1])
+    # Refused before anything was built: no new port, no half-made peering.
+    assert {hub.id: len(hub.ports) for hub in net.hubs.values()} == ports_before
+    last_peer = texts[-1].rsplit("netdev=", 1)[1]
+    assert net.find_netdev(last_peer).peer is None
+
+
+def test_a_hubport_cannot_name_itself(net: Net) -> None:
+    with pytest.raises(UserError, match="can't find value 'h0'"):
+        add(net, "hubport,id=h0,hubid=0,netdev=h0")
+    assert net.hubs == {}
+
+
+def test_a_tree_of_hubs_carries_frames_without_looping(net: Net) -> None:
+    """hub 0 - hub 1 - hub 2 in a chain (no loop): a frame from a NIC on hub 0 reaches
+    the NICs on hubs 1 and 2 exactly once."""
+    for text in ["hubport,id=a0,hubid=0", "hubport,id=b0,hubid=1,netdev=a0",
+                 "hubport,id=b1,hubid=1", "hubport,id=c0,hubid=2,netdev=b1",
+                 "hubport,id=an,hubid=0", "hubport,id=bn,hubid=1", "hubport,id=cn,hubid=2"]:
+        add(net, text)
+    nics = {name: Nic(name) for name in ("an", "bn", "cn")}
+    for name, nic in nics.items():
+        net.add_nic(nic, name)
+    nics["an"].send(b"hello")
+    assert [nic.got for nic in nics.values()] == [[], [b"hello"], [b"hello"]]
+
+
 def test_stream_relay_through_hub_with_a_slow_reader(net: Net) -> None:
     """Two listen= sockets on one hub; the reading side is slow (tiny window, reads only
     now and then): every frame arrives byte-exact, in order, with bounded buffering."""

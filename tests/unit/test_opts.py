@@ -37,9 +37,30 @@ def test_duplicate_netdev_id_rejected(net: Net) -> None:
         add(net, "hubport,id=x,hubid=1")
 
 
-def test_escaped_comma_stays_in_the_id(net: Net) -> None:
-    add(net, "hubport,id=a,,b,hubid=3")
-    assert net.find_netdev("a,b").name == "a,b"
+def test_escaped_comma_stays_in_a_value() -> None:
+    assert parse_opts("filter-dump,id=d,file=a,,b.pcap", "qom-type").get("file") == "a,b.pcap"
+
+
+@pytest.mark.parametrize("name", ["a", "Z9", "a.b-c_d", "n0"])
+def test_ids_of_letters_digits_dash_dot_underscore_are_accepted(net: Net, name: str) -> None:
+    add(net, f"hubport,id={name},hubid=0")
+    assert net.find_netdev(name).name == name
+
+
+@pytest.mark.parametrize("name", ["", "a b", "1a", "-a", "_a", ".a", "a!", "a,,b", "a/b",
+                                  "\u00e9", "a\u0301", "\udcff"])
+def test_ids_qemu_refuses_are_refused(net: Net, name: str) -> None:
+    with pytest.raises(UserError, match=r"^Parameter 'id' expects an identifier"):
+        add(net, f"hubport,id={name},hubid=0")
+    assert net.clients == []
+
+
+def test_object_ids_follow_the_same_rule(net: Net, tmp_path) -> None:
+    add(net, "hubport,id=h,hubid=0")
+    with pytest.raises(UserError, match=r"^Parameter 'id' expects an identifier"):
+        net.add_object(parse_opts(f"filter-dump,id=9d,netdev=h,file={tmp_path}/d.pcap",
+                                  "qom-type"))
+    assert net.dumps == {}
 
 
 def test_find_netdev_names_the_missing_id(net: Net) -> None:

@@ -84,6 +84,46 @@ def test_closed_fd_is_rejected(net: Net) -> None:
         add(net, f"socket,id=a,fd={fd}")
 
 
+@pytest.mark.parametrize("text", ["99999999999", "2147483648", "-1", "+3", "3x", " 3",
+                                  "\u0663", "9" * 5000])
+def test_fd_numbers_are_c_ints_in_ascii_digits(net: Net, text: str) -> None:
+    with pytest.raises(UserError, match=r"^Invalid file descriptor number '"):
+        add(net, f"socket,id=a,fd={text}")
+
+
+def test_the_loops_own_descriptors_are_refused_and_left_alone(net: Net) -> None:
+    own = net.loop.own_fds()
+    # epoll and the two ends of the wakeup socketpair signals arrive through
+    assert len(own) == 3
+    for fd in sorted(own):
+        with pytest.raises(UserError, match=f"^fd={fd} is a descriptor of toynic's event loop"):
+            add(net, f"socket,id=a,fd={fd}")
+        os.fstat(fd)
+    # The loop still wakes up through its self-pipe.
+    woke: list[bool] = []
+    net.loop.aio.call_soon_threadsafe(woke.append, True)
+    assert net.loop.run_until(lambda: bool(woke), 10.0)
+    assert net.clients == []
+
+
+def test_another_netdevs_socket_is_refused(net: Net) -> None:
+    listener = net.add_netdev(parse_opts("socket,id=l,listen=127.0.0.1:0", "type"))
+    (fd,) = listener.owned_fds()
+    with pytest.raises(UserError, match=f"^fd={fd} is a socket of netdev l, not a socket"):
+        add(net, f"socket,id=a,fd={fd}")
+    assert listener.listen_address is not None  # still listening
+
+
+def test_listening_socket_fd_is_refused(net: Net) -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    fd = listener.detach()
+    with pytest.raises(UserError, match=f"^fd={fd} is a listening socket; fd= takes a connected"):
+        add(net, f"socket,id=a,fd={fd}")
+    assert net.clients == []
+
+
 def test_unix_dgram_fd_cannot_be_cloned(net: Net) -> None:
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
     fd = ours.detach()
@@ -119,6 +159,30 @@ def test_address_parsing_follows_inet_aton_and_strtol() -> None:
     assert parse_port(" +22") == 22
     with pytest.raises(UserError, match="out of range"):
         parse_port("-1")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("a..b:1", "host address 'a..b' is not a valid host name (empty label)"),
+    (".:1", "host address '.' is not a valid host name (empty label)"),
+    ("a" * 64 + ":1", f"host address '{'a' * 64}' is not a valid host name "
+                      "(a label is longer than 63 characters)"),
+    ("a b:1", "host address 'a b' is not a valid host name (space or control character)"),
+    ("a\0b:1", "host address 'a\\x00b' is not a valid host name (space or control character)"),
+    ("\udcff:1", "host address '\\udcff' is not a valid host name (not a name IDNA can encode)"),
+    ("1\udcff:1", "host address '1\\udcff' is not a valid IPv4 address"),
+    ("1\0:1", "host address '1\\x00' is not a valid IPv4 address"),
+    (":" + "9" * 5000, f"port number '{'9' * 40}...(5000 characters)' is out of range (0..65535)"),
+    (":0x10000", "port number '0x10000' is out of range (0..65535)"),
+])
+def test_malformed_host_names_and_ports_are_user_errors(text: str, message: str) -> None:
+    with pytest.raises(UserError) as info:
+        parse_host_port(text)
+    assert str(info.value) == message
+
+
+def test_port_length_limit_keeps_strtol_octal() -> None:
+    assert parse_port("0177777") == 65535
+    assert parse_port("0000000000080") == 0  # strtol: octal 0..., stops at the 8
 
 
 def test_mcast_localaddr_must_be_a_literal_ipv4_address(net):
