@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from emu.board import RAM_BASE
 from emu.errors import UserError
-from emu.loop import MainLoop
+from emu.loop import Acceptor, MainLoop
 from emu.opts import parse_opts
 from emu.trace import EVENT_NAMES, Trace, match_events
 from netdev.sockaddr import parse_host_port
@@ -554,14 +554,15 @@ class MonitorServer:
         self.spec = spec
         self.session: _Session | None = None
         self._listen: socket.socket | None = None
+        self._acceptor: Acceptor | None = None
         self._waiting = False
-        self._closed = False
         if spec.kind == "stdio":
             self.session = _Session(self, sys.stdin.fileno(), sys.stdout.fileno(), None)
             self.session.start()
         elif spec.kind in ("unix", "tcp"):
             self._listen = self._bind(spec)
-            self._accepting(True)
+            self._acceptor = Acceptor(loop, self._listen, self._accepted, _report_monitor)
+            self._acceptor.set_accepting(True)
 
     @staticmethod
     def _bind(spec: ChardevSpec) -> socket.socket:
@@ -590,20 +591,10 @@ class MonitorServer:
         """Where the listening socket is bound (for tcp: (host, port), port 0 resolved)."""
         return None if self._listen is None else self._listen.getsockname()
 
-    def _accepting(self, on: bool) -> None:
-        if self._listen is not None and not self._closed:
-            self.loop.set_read_handler(self._listen.fileno(), self._accept if on else None)
-
-    def _accept(self) -> None:
-        assert self._listen is not None
-        try:
-            sock, _ = self._listen.accept()
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            return
+    def _accepted(self, sock: socket.socket, _peer: Any) -> None:
+        assert self._acceptor is not None
         sock.setblocking(False)
-        self._accepting(False)
+        self._acceptor.set_accepting(False)
         self.session = _Session(self, sock.fileno(), sock.fileno(), sock)
         self.session.start()
         if self._waiting:
@@ -625,21 +616,26 @@ class MonitorServer:
     def session_closed(self, session: _Session) -> None:
         if self.session is session:
             self.session = None
-            self._accepting(True)
+            if self._acceptor is not None:
+                self._acceptor.set_accepting(True)
 
     def close(self) -> None:
         """Drop the client and the listening socket (a unix socket file is removed)."""
+        if self._acceptor is not None:
+            self._acceptor.close()
+            self._acceptor = None
         if self.session is not None:
             self.session.close()
-        self._closed = True
         if self._listen is not None:
-            with contextlib.suppress(KeyError, ValueError):
-                self.loop.set_read_handler(self._listen.fileno(), None)
             self._listen.close()
             self._listen = None
             if self.spec.kind == "unix":
                 with contextlib.suppress(OSError):
                     os.unlink(self.spec.path)
+
+
+def _report_monitor(text: str) -> None:
+    print(f"toynic: monitor: {text}", file=sys.stderr, flush=True)
 
 
 def describe_address(spec: ChardevSpec) -> str:

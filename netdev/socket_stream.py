@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import islice
 
-from emu.loop import MainLoop
+from emu.loop import Acceptor, MainLoop
 from netdev.framing import OVERSIZE_MESSAGE, Reassembler, RecordBatch, pack_len
 from netdev.sockaddr import Address, format_address, os_error
 from netdev.socket_poll import PolledSocket
@@ -65,6 +65,7 @@ class StreamSocket(PolledSocket):
     def __init__(self, loop: MainLoop, name: str) -> None:
         super().__init__(loop, name, None)
         self._listen: socket.socket | None = None
+        self._acceptor: Acceptor | None = None
         self._connected = False
         self._write_scheduled = False
         self._stalled = False
@@ -97,7 +98,9 @@ class StreamSocket(PolledSocket):
         client = cls(loop, name)
         client._listen = sock
         client.link_down = True
-        loop.set_read_handler(sock.fileno(), client._on_acceptable)
+        client._acceptor = Acceptor(loop, sock, client._accepted,
+                                    lambda text: client.report(f"toynic: netdev {name}: {text}"))
+        client._acceptor.set_accepting(True)
         return client
 
     @classmethod
@@ -153,16 +156,9 @@ class StreamSocket(PolledSocket):
         if self._out:
             self._schedule_write()
 
-    def _on_acceptable(self) -> None:
-        assert self._listen is not None
-        try:
-            sock, peer = self._listen.accept()
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as err:
-            self.report(f"toynic: netdev {self.name}: accept failed: {err.strerror or err}")
-            return
-        self._loop.set_read_handler(self._listen.fileno(), None)
+    def _accepted(self, sock: socket.socket, peer: Address) -> None:
+        assert self._acceptor is not None
+        self._acceptor.set_accepting(False)
         self.info_str = f"socket: connection from {peer[0]}:{peer[1]}"
         if self.trace.net_socket_accept:
             self.trace.emit("net_socket_accept", netdev=self.name, peer=f"{peer[0]}:{peer[1]}")
@@ -200,8 +196,8 @@ class StreamSocket(PolledSocket):
         self._discard_output()
         self.link_down = True
         self.info_str = ""
-        if self._listen is not None:
-            self._loop.set_read_handler(self._listen.fileno(), self._on_acceptable)
+        if self._acceptor is not None:
+            self._acceptor.set_accepting(True)
         # Frames still queued for the old connection are dropped now (link is down), so
         # their senders are released instead of waiting for a flush nobody would do.
         self._stalled = False
@@ -342,6 +338,8 @@ class StreamSocket(PolledSocket):
             # Output is written from a bottom half, so frames sent just before the
             # emulator stops may still be here: hand the kernel what it takes now.
             self._write_out()
+        if self._acceptor is not None:
+            self._acceptor.close()
         for sock in (self._sock, self._listen):
             if sock is not None:
                 self._loop.remove_fd(sock.fileno())
