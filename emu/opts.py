@@ -102,7 +102,8 @@ def parse_opts(text: str, implied_key: str | None = None) -> Opts:
 
 
 _SIZE = re.compile(r"(0[xX][0-9a-fA-F]+|[0-9]+(?:\.[0-9]*)?|\.[0-9]+)([bBkKmMgGtTpPeE]?)")
-_SIZE_UNITS = {"b": 0, "k": 10, "m": 20, "g": 30, "t": 40, "p": 50, "e": 60}
+# Suffix letters in order of their power of 1024 (B = 1024^0).
+_SIZE_UNITS = "bkmgtpe"
 SIZE_LIMIT = 1 << 64
 _ID = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
 
@@ -131,7 +132,7 @@ def parse_size(text: str) -> int:
         raise UserError(f"invalid size '{shown(text)}' (a number with an optional suffix "
                         "B, K, M, G)")
     number, suffix = match.groups()
-    shift = _SIZE_UNITS[suffix.lower() or "m"]
+    shift = 10 * _SIZE_UNITS.index(suffix.lower() or "m")
     if "." in number and shift == 0:
         raise UserError(f"invalid size '{shown(text)}': a fraction of a byte")
     # Hex digits convert without Python's limit on decimal digits; a decimal string
@@ -147,5 +148,5 @@ def check_id(value: str, what: str = "id") -> str:
     '-', '.' or '_'. Returns `value` when it is one."""
     if _ID.fullmatch(value) is None:
         raise UserError(f"Parameter '{what}' expects an identifier (a letter, then letters, "
-                        f"digits, '-', '.' or '_'), not '{value}'")
+                        f"digits, '-', '.' or '_'), not '{shown(value)}'")
     return value
