@@ -57,7 +57,7 @@ class Opts:
         try:
             return int(value, 0)
         except ValueError:
-            raise UserError(f"Parameter '{key}' expects a number, not '{value}'") from None
+            raise UserError(f"Parameter '{key}' expects a number, not '{shown(value)}'") from None
 
 
 def split_elements(text: str) -> list[str]:

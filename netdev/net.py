@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from emu.errors import UserError
 from emu.loop import MainLoop
-from emu.opts import Opts, check_id
+from emu.opts import Opts, check_id, shown
 from netdev.client import NetClient, connect_peers
 from netdev.dump import DEFAULT_MAXLEN, DumpFilter
 from netdev.hub import Hub, HubPort
@@ -62,10 +62,10 @@ class Net:
 
     def _add_hubport(self, name: str, opts: Opts) -> HubPort:
         opts.check_keys(HUBPORT_KEYS)
-        opts.require("hubid")
+        hub_text = opts.require("hubid")
         hub_id = opts.get_int("hubid")
         if hub_id is None or not 0 <= hub_id <= 0x7FFFFFFF:
-            raise UserError(f"Parameter 'hubid' expects a number, not '{opts.get('hubid')}'")
+            raise UserError(f"Parameter 'hubid' expects a number, not '{shown(hub_text)}'")
         other_id = opts.get("netdev")
         other = None if other_id is None else self.find_netdev(other_id)
         if other is not None and other.peer is not None:
