@@ -450,14 +450,17 @@ class Proc:
     """A child process with stdout/stderr captured to files; always stopped by its PID."""
 
     def __init__(self, argv: Sequence[str], *, name: str, pass_fds: Sequence[int] = (),
-                 cwd: Path | str = REPO, env: Mapping[str, str] | None = None) -> None:
+                 cwd: Path | str = REPO, env: Mapping[str, str] | None = None,
+                 stdin: Any = subprocess.DEVNULL, stdout: Any = None) -> None:
+        """`stdin`/`stdout` as for Popen; stdout None captures it (see `stdout`)."""
         self.name = name
         self.argv = list(argv)
         # Files, not pipes: a chatty child must never block on a full pipe.
         self._out = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
         self._err = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
         self.popen = subprocess.Popen(
-            self.argv, stdin=subprocess.DEVNULL, stdout=self._out, stderr=self._err,
+            self.argv, stdin=stdin, stdout=self._out if stdout is None else stdout,
+            stderr=self._err,
             pass_fds=tuple(pass_fds), cwd=cwd, env=dict(env) if env is not None else None,
             preexec_fn=_die_with_parent)
         self.pid = self.popen.pid
@@ -529,10 +532,12 @@ def toynic_argv(*args: str) -> list[str]:
     return [sys.executable, "-m", "emu", *args]
 
 
-def start_toynic(*args: str, pass_fds: Sequence[int] = ()) -> Proc:
+def start_toynic(*args: str, pass_fds: Sequence[int] = (), stdin: Any = subprocess.DEVNULL,
+                 stdout: Any = None) -> Proc:
     """`python -m emu ARGS` from the repository root."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return Proc(toynic_argv(*args), name="toynic", pass_fds=pass_fds, env=env)
+    return Proc(toynic_argv(*args), name="toynic", pass_fds=pass_fds, env=env, stdin=stdin,
+                stdout=stdout)
 
 
 def run_toynic(*args: str, timeout: float = 30.0,
