@@ -11,13 +11,14 @@ user error is one line on stderr and exit status 1.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from emu.errors import UserError
-from emu.loop import MainLoop
+from emu.loop import FdWriter, MainLoop
 from emu.machine import RAM_MAX_SIZE, Machine
 from emu.monitor import ChardevSpec, Monitor, MonitorServer, parse_chardev
 from emu.opts import Opts, one_line, parse_opts, parse_size, shown
@@ -191,6 +192,8 @@ def run(config: Config) -> int:
     net = Net(loop)
     machine: Machine | None = None
     server: MonitorServer | None = None
+    stdout: FdWriter | None = None
+    stop = _SignalStop(loop)
     # The stdio monitor owns stdin, so the guest's console gets output only.
     monitor_on_stdio = config.monitor is not None and config.monitor.kind == "stdio"
     # Always present, so the monitor's trace-event can switch events on at run time;
@@ -202,13 +205,16 @@ def run(config: Config) -> int:
         for opts in config.netdevs:
             with option_context("-netdev", opts.text):
                 net.add_netdev(opts)
+        if config.kernel is not None or monitor_on_stdio:
+            stdout = _stdout_writer(loop, lambda: machine is not None)
         if config.kernel is not None:
             with option_context("-icount", config.icount.text):
                 shift = config.icount.get_int("shift", 0)
                 sleep = config.icount.get_bool("sleep", True)
+            console_input = not monitor_on_stdio and sys.stdin is not None and os.isatty(0)
             machine = Machine(loop, ram_size=config.ram_size, icount_shift=shift or 0,
-                              icount_sleep=sleep,
-                              console=sys.stdout.buffer if monitor_on_stdio else None)
+                              icount_sleep=sleep, console=stdout,
+                              stdin_fd=0 if console_input else None)
             with option_context("-kernel", config.kernel):
                 machine.load_kernel(config.kernel, config.append)
             net.set_clock(machine.clock.now)
@@ -223,11 +229,11 @@ def run(config: Config) -> int:
         trace.attach(net, machine)
         for warning in net.startup_warnings():
             print(f"toynic: warning: {warning}", file=sys.stderr)
-        _stop_on_signals(loop)
+        _stop_on_signals(loop, stop)
         if config.monitor is not None and config.monitor.kind != "none":
             with option_context("-monitor", config.monitor.kind):
                 server = MonitorServer(loop, Monitor(net, machine, on_quit=loop.stop, trace=trace),
-                                       config.monitor)
+                                       config.monitor, stdout=stdout)
             if config.monitor.wait and not server.wait_for_client():
                 return 0
         if machine is not None:
@@ -235,17 +241,58 @@ def run(config: Config) -> int:
         loop.run_forever()
         return 0
     finally:
+        if stdout is not None:
+            # The end of the run waits for a slow reader to take the rest; a signal (the
+            # one that ended the run, or one while waiting) gives up.
+            stdout.drain(lambda: stop.seen)
         signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         if server is not None:
             server.close()
         net.close()
+        if stdout is not None:
+            stdout.close()
+            if stdout.dropped and stdout.error is None:
+                print(f"toynic: stdout: {stdout.dropped} bytes of output dropped "
+                      "(the reader did not keep up)", file=sys.stderr)
         loop.close()
         trace.close()
 
 
-def _stop_on_signals(loop: MainLoop) -> None:
+class _SignalStop:
+    """What SIGINT/SIGTERM do: stop the loop, and remember that they did."""
+
+    def __init__(self, loop: MainLoop) -> None:
+        self.loop = loop
+        self.seen = False
+
+    def __call__(self) -> None:
+        self.seen = True
+        self.loop.stop()
+
+
+def _stop_on_signals(loop: MainLoop, stop: _SignalStop) -> None:
     for signum in STOP_SIGNALS:
-        loop.set_signal_handler(signum, loop.stop)
+        loop.set_signal_handler(signum, stop)
+
+
+def _stdout_writer(loop: MainLoop, has_machine: Callable[[], bool]) -> FdWriter:
+    """The console's and the stdio monitor's output: never blocking, bounded, dropping
+    the oldest bytes when nobody reads (emu.loop.FdWriter)."""
+    writer = FdWriter.for_stdout(loop)
+
+    def failed(err: OSError) -> None:
+        # A reader that is gone (EPIPE) or a full device (ENOSPC) does not come back: a
+        # machine stops as on SIGTERM; a frame relay goes on relaying.
+        if has_machine():
+            print(f"toynic: stdout: write failed: {err.strerror or err}; stopping",
+                  file=sys.stderr, flush=True)
+            loop.stop()
+        else:
+            print(f"toynic: stdout: write failed: {err.strerror or err}; "
+                  "monitor output is dropped", file=sys.stderr, flush=True)
+
+    writer.on_error = failed
+    return writer
 
 
 def main(argv: Sequence[str] | None = None) -> int:

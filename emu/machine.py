@@ -20,7 +20,8 @@ CPU idles in `wfi`:
 
 Ends: the power device (exit status = the guest's code; the OS keeps its low 8 bits), a
 fatal guest trap (one line on stderr, status GUEST_FAULT_STATUS), or `loop.stop()` from
-SIGINT/SIGTERM (status 0, as QEMU's "terminating on signal").
+SIGINT/SIGTERM (status 0, as QEMU's "terminating on signal"); the command line also stops
+the loop when stdout fails for good (EPIPE, ENOSPC), with the same status.
 """
 
 from __future__ import annotations
@@ -30,12 +31,12 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, BinaryIO, TextIO
+from typing import Any, TextIO
 
 from devices.clint import Clint
 from devices.plic import Plic
 from devices.power import PowerDevice
-from devices.uart import Uart16550
+from devices.uart import ByteSink, Uart16550
 from emu.board import (
     CLINT_BASE,
     CLINT_SIZE,
@@ -57,7 +58,7 @@ from emu.cpu.trap import GuestFault, cause_name
 from emu.errors import UserError
 from emu.irq import IrqLine
 from emu.loader import load_elf
-from emu.loop import MainLoop
+from emu.loop import FdWriter, MainLoop
 from emu.opts import Opts, check_id
 from emu.trace import DISABLED, Trace
 
@@ -94,7 +95,7 @@ class Machine:
         ram_size: int = RAM_DEFAULT_SIZE,
         icount_shift: int = 0,
         icount_sleep: bool = True,
-        console: BinaryIO | None = None,
+        console: ByteSink | None = None,
         stderr: TextIO | None = None,
         stdin_fd: int | None = None,
         cpu_factory: Callable[..., Any] = default_cpu,
@@ -105,7 +106,9 @@ class Machine:
             raise UserError(
                 f"-m: RAM size must be a multiple of 4 bytes, at most {RAM_MAX_SIZE >> 30}G")
         self.loop = loop
-        self.console: BinaryIO = console if console is not None else sys.stdout.buffer
+        # Without a console of its own the machine writes to stdout through an FdWriter,
+        # which never blocks the loop (a full pipe drops the oldest output, counted).
+        self.console: ByteSink = console if console is not None else FdWriter.for_stdout(loop)
         self.stderr: TextIO = stderr if stderr is not None else sys.stderr
         self.icount_sleep = icount_sleep
         self.exit_code: int | None = None

@@ -11,7 +11,12 @@ Two halves:
 - `MonitorServer` serves it on `-monitor stdio`, `unix:PATH,server,nowait` or
   `tcp:HOST:PORT,server,nowait` (QEMU's chardev spelling): non-blocking fds on the
   MainLoop, one socket client at a time, the next one after it leaves, as QEMU's socket
-  chardev. Output lines end in CRLF and the prompt is `(toynic) `.
+  chardev. Output lines end in CRLF and the prompt is `(toynic) `. Output goes through an
+  `emu.loop.FdWriter` (on stdio, the console's own, so the two keep their order) and
+  commands are not read while 256 KiB of it wait. A stdin that epoll refuses (a regular
+  file, /dev/null) is read to its end, then treated as closed; a stdin closed before
+  toynic started is no input. A listening socket whose accept() lacks descriptors is
+  retried on a timer (`emu.loop.Acceptor`).
 
 Deliberate differences from QEMU: `x`/`xp` read RAM only (QEMU would also read device
 registers, with their side effects) and dump at most MAX_DUMP_UNITS units per command.
@@ -31,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from emu.board import RAM_BASE
 from emu.errors import UserError
-from emu.loop import Acceptor, MainLoop
+from emu.loop import Acceptor, FdWriter, MainLoop, fd_pollable
 from emu.opts import parse_opts
 from emu.trace import EVENT_NAMES, Trace, match_events
 from netdev.sockaddr import parse_host_port
@@ -47,6 +52,7 @@ MAX_DUMP_UNITS = 4096
 MAX_LINE = 4096
 # Stop reading a client's commands while this much of their output is still unsent.
 OUTPUT_HIGH_WATER = 256 * 1024
+_STDIN_FD = 0
 
 ABI_NAMES = (
     "zero", "ra", "sp", "gp", "tp", "t0", "t1", "t2", "s0", "s1",
@@ -442,57 +448,74 @@ def parse_chardev(text: str) -> ChardevSpec:
 
 
 class _Session:
-    """One connected client: line assembly, prompt, buffered non-blocking output."""
+    """One client: line assembly, prompt, and output through an `FdWriter` (shared with
+    the console when the session is stdio), never blocking the loop."""
 
-    def __init__(self, server: MonitorServer, read_fd: int, write_fd: int,
+    def __init__(self, server: MonitorServer, read_fd: int | None, out: FdWriter,
                  sock: socket.socket | None) -> None:
         self.server = server
         self.read_fd = read_fd
-        self.write_fd = write_fd
+        self.out = out
         self.sock = sock
         self._in = bytearray()
         self._overlong = False
-        self._out = bytearray()
         self._reading = False
-        self._writing = False
+        # A regular file or /dev/null as stdin: epoll refuses them, and reading them
+        # never waits, so they are read a chunk per loop iteration instead.
+        self._pollable = read_fd is not None and fd_pollable(read_fd)
+        self._read_scheduled = False
         self.closed = False
 
     def start(self) -> None:
+        self.out.on_progress = self._check_output
+        if self.sock is not None:
+            self.out.on_error = lambda _err: self.close()
         self.write(f"{BANNER}\n{PROMPT}")
+        if self.read_fd is None:
+            # stdin was closed before toynic started: no input, as after end of file.
+            self.close()
+            return
         self._set_reading(True)
 
     def _set_reading(self, on: bool) -> None:
-        if on != self._reading and not self.closed:
-            self._reading = on
+        if on == self._reading or self.closed or self.read_fd is None:
+            return
+        self._reading = on
+        if self._pollable:
             self.server.loop.set_read_handler(self.read_fd, self._on_readable if on else None)
+        elif on:
+            self._schedule_read()
 
-    def _set_writing(self, on: bool) -> None:
-        if on != self._writing and not self.closed:
-            self._writing = on
-            self.server.loop.set_write_handler(self.write_fd, self._flush if on else None)
+    def _schedule_read(self) -> None:
+        if not self._read_scheduled:
+            self._read_scheduled = True
+            self.server.loop.bh(self._read_bh)
+
+    def _read_bh(self) -> None:
+        self._read_scheduled = False
+        if self._reading and not self.closed:
+            self._on_readable()
+            if self._reading and not self.closed:
+                self._schedule_read()
 
     def write(self, text: str) -> None:
-        self._out += text.replace("\n", "\r\n").encode(errors="replace")
-        self._flush()
+        self.out.write(text.replace("\n", "\r\n").encode(errors="replace"))
+        self.out.flush()
+        self._check_output()
 
-    def _flush(self) -> None:
-        while self._out and not self.closed:
-            try:
-                sent = os.write(self.write_fd, self._out)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError:
-                self.close()
-                return
-            del self._out[:sent]
-        self._set_writing(bool(self._out))
-        resume = len(self._out) < OUTPUT_HIGH_WATER
+    def _check_output(self) -> None:
+        """Read no commands while this much of the output is unsent (QEMU's monitor
+        stops reading its chardev, too)."""
+        if self.closed:
+            return
+        resume = self.out.pending < OUTPUT_HIGH_WATER
         if resume and not self._reading and b"\n" in self._in:
             # Lines that arrived while output was backed up run now, not on the next read.
             self.server.loop.bh(self._process)
         self._set_reading(resume)
 
     def _on_readable(self) -> None:
+        assert self.read_fd is not None
         try:
             data = os.read(self.read_fd, 4096)
         except (BlockingIOError, InterruptedError):
@@ -535,12 +558,13 @@ class _Session:
         if self.closed:
             return
         self._set_reading(False)
-        self._set_writing(False)
         self.closed = True
+        if self.out.on_progress == self._check_output:
+            self.out.on_progress = None
         if self.sock is not None:
-            with contextlib.suppress(OSError):
-                # One last try for unsent output; a client that does not read loses it.
-                self.sock.send(self._out)
+            # One last try for unsent output; a client that does not read loses it.
+            self.out.flush()
+            self.out.close()
             self.sock.close()
         self.server.session_closed(self)
 
@@ -548,16 +572,25 @@ class _Session:
 class MonitorServer:
     """Serves a Monitor on stdio or a listening unix/tcp socket (QEMU's chardev)."""
 
-    def __init__(self, loop: MainLoop, monitor: Monitor, spec: ChardevSpec) -> None:
+    def __init__(self, loop: MainLoop, monitor: Monitor, spec: ChardevSpec,
+                 stdout: FdWriter | None = None) -> None:
+        """`stdout`: where a stdio monitor writes (the console's writer, so that the two
+        keep their order); without it the server makes, and closes, its own."""
         self.loop = loop
         self.monitor = monitor
         self.spec = spec
         self.session: _Session | None = None
         self._listen: socket.socket | None = None
         self._acceptor: Acceptor | None = None
+        self._own_stdout: FdWriter | None = None
         self._waiting = False
         if spec.kind == "stdio":
-            self.session = _Session(self, sys.stdin.fileno(), sys.stdout.fileno(), None)
+            if stdout is None:
+                stdout = self._own_stdout = FdWriter.for_stdout(loop)
+            # Python leaves sys.stdin None when fd 0 was closed at startup (fd 0 may have
+            # been reused since by a descriptor of ours).
+            self.session = _Session(self, _STDIN_FD if sys.stdin is not None else None, stdout,
+                                    None)
             self.session.start()
         elif spec.kind in ("unix", "tcp"):
             self._listen = self._bind(spec)
@@ -595,7 +628,7 @@ class MonitorServer:
         assert self._acceptor is not None
         sock.setblocking(False)
         self._acceptor.set_accepting(False)
-        self.session = _Session(self, sock.fileno(), sock.fileno(), sock)
+        self.session = _Session(self, sock.fileno(), FdWriter(self.loop, sock.fileno()), sock)
         self.session.start()
         if self._waiting:
             self._waiting = False
@@ -626,6 +659,9 @@ class MonitorServer:
             self._acceptor = None
         if self.session is not None:
             self.session.close()
+        if self._own_stdout is not None:
+            self._own_stdout.flush()
+            self._own_stdout.close()
         if self._listen is not None:
             self._listen.close()
             self._listen = None
