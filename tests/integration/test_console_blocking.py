@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from emu.board import RAM_BASE, UART_BASE
+from emu.board import POWER_BASE, POWER_FAIL, RAM_BASE, UART_BASE
 from emu.loader import build_elf
 from tests.netsupport import LOOPBACK, Proc, free_ports, start_toynic, wait_accepted, wait_for
 from tests.netsupport import connect as tcp_connect
@@ -45,6 +45,27 @@ def chatter_elf(tmp_path: Path) -> Path:
         asm.sb("t2", "s1", 0)
     asm.j("again")
     path = tmp_path / "chatter.elf"
+    path.write_bytes(build_elf(RAM_BASE, [(RAM_BASE, asm.code())]))
+    return path
+
+
+def talker_elf(tmp_path: Path, lines: int, status: int) -> Path:
+    """A guest that writes LINE `lines` times, then powers off with `status`."""
+    asm = Asm()
+    asm.li("s1", UART_BASE)
+    asm.li("s2", lines)
+    asm.label("again")
+    for ch in LINE:
+        asm.li("t2", ch)
+        asm.sb("t2", "s1", 0)
+    asm.addi("s2", "s2", -1)
+    asm.bne("s2", "zero", "again")
+    asm.li("s3", POWER_BASE)
+    asm.li("t0", POWER_FAIL | status << 16)
+    asm.sw("t0", "s3", 0)
+    asm.label("off")
+    asm.j("off")
+    path = tmp_path / "talker.elf"
     path.write_bytes(build_elf(RAM_BASE, [(RAM_BASE, asm.code())]))
     return path
 
@@ -192,3 +213,41 @@ def test_a_full_device_ends_the_run_with_one_line(tmp_path: Path) -> None:
         assert proc.wait(30) == 0
         line = only_line(proc)
         assert line == "toynic: stdout: write failed: No space left on device; stopping", line
+
+
+TALK_LINES = 4096  # 256 KiB: more than the pipe holds, less than toynic's backlog
+
+
+@pytest.mark.parametrize("reader", ["slow", "never"])
+def test_the_end_waits_for_a_slow_reader_and_a_signal_gives_up(
+        tmp_path: Path, reader: str) -> None:
+    """The guest powers off (status 3) while most of its output still waits; the loop
+    goes on serving (the monitor says `shutdown`). A reader that comes gets every byte
+    and the guest's status; without one, SIGTERM ends the wait, the status is still 3
+    and the lost bytes are counted."""
+    mon_port, = free_ports(1)
+    with unread_pipe() as (r, w):
+        proc = start_toynic("-kernel", str(talker_elf(tmp_path, TALK_LINES, 3)),
+                            "-monitor", f"tcp:{LOOPBACK}:{mon_port},server,nowait", stdout=w)
+        os.close(w)
+        with proc, proc.closed_on_failure():
+            wait_for(lambda: pipe_full(r) or not proc.alive(), 30, "a full stdout pipe")
+            mon = Monitor(mon_port)
+            with mon.sock:
+                wait_for(lambda: mon.cmd("info status") == "VM status: shutdown\r\n", 30,
+                         "the guest to power off")
+            assert proc.alive()
+            if reader == "slow":
+                got = bytearray()
+                with os.fdopen(os.dup(r), "rb") as pipe:
+                    while chunk := pipe.read(65536):
+                        got += chunk
+                assert proc.wait(15) == 3
+                assert bytes(got) == LINE * TALK_LINES
+                assert proc.stderr == "", proc.describe()
+            else:
+                proc.send_signal(signal.SIGTERM)
+                assert proc.wait(15) == 3
+                dropped = DROPPED.match(only_line(proc))
+                assert dropped is not None, proc.describe()
+                assert 0 < int(dropped.group(1)) < len(LINE) * TALK_LINES
