@@ -145,13 +145,14 @@ def test_an_unread_stdout_keeps_the_machine_and_the_loop_running(tmp_path: Path)
             assert int(dropped.group(1)) > 0
 
 
-def test_sigterm_ends_a_machine_whose_stdout_is_full(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_ends_a_machine_whose_stdout_is_full(tmp_path: Path, signum: int) -> None:
     with unread_pipe() as (r, w):
         proc = start_toynic("-kernel", str(chatter_elf(tmp_path)), stdout=w)
         os.close(w)
         with proc, proc.closed_on_failure():
             wait_for(lambda: pipe_full(r) or not proc.alive(), 30, "a full stdout pipe")
-            proc.send_signal(signal.SIGTERM)
+            proc.send_signal(signum)
             assert proc.wait(15) == 0
             assert DROPPED.match(only_line(proc)), proc.describe()
 
