@@ -14,7 +14,9 @@ def test_setup_through_a_symlinked_tree_targets_the_real_repository(tmp_path: Pa
     for name in ("Makefile", "pyproject.toml", ".venv"):
         (tmp_path / name).symlink_to(REPO / name)
     # -W: as if pyproject.toml had just changed, so the venv setup is due; -n: only print it
-    dry_run = subprocess.run(["make", "-n", "-W", "pyproject.toml", "demo"], cwd=tmp_path,
+    # --no-print-directory: under `make test` the nested make would name its directory.
+    dry_run = subprocess.run(["make", "--no-print-directory", "-n", "-W", "pyproject.toml", "demo"],
+                             cwd=tmp_path,
                              capture_output=True, text=True, check=True, timeout=60).stdout
     assert "pip install" in dry_run
     assert str(tmp_path) not in dry_run
