@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from emu.bus import Bus
+from emu.core.bus import Bus
 from emu.cpu.cpu import Cpu
 from tests.rvasm import Asm
 
@@ -101,8 +101,8 @@ def run(name: str, asm: Asm, ram_size: int, data: bytes, repeat: int = 3) -> Cpu
 
 
 def run_elf(name: str, repeat: int = 3) -> int:
-    from emu.loop import MainLoop
-    from emu.machine import Machine
+    from emu.board.machine import Machine
+    from emu.core.loop import MainLoop
 
     path = Path(__file__).resolve().parent.parent / "emu" / "guests" / f"{name}.elf"
     best, count = float("inf"), 0

@@ -3,7 +3,7 @@
 - `ne2000_rx_ring`: frames per second the NIC stores into its receive ring through its
   NetClient (60- and 1514-byte frames; the ring is recycled by register writes when full);
 - `ne2000_rx_readout`: frames per second the reference driver (tests/ne2000_driver.py)
-  takes out of the ring through the 16-bit data port via emu.qtest (`rep insw`).
+  takes out of the ring through the 16-bit data port via emu.testing.qtest (`rep insw`).
 
 Prints JSON lines:
 {"bench": "ne2000_rx_ring", "frame_size": S, "frames": N, "frames_per_s": F}
@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from devices.dp8390 import EN0_BOUNDARY, EN1_CURPAG
 from devices.ne2000 import Ne2000Isa
-from emu.qtest import QTest
+from emu.testing.qtest import QTest
 from tests.ne2000_driver import Ne2000Driver
 
 BASE = 0x300

@@ -31,7 +31,7 @@ sys.path.insert(0, str(HERE))
 import bench_relay  # noqa: E402
 
 from devices.ne2000 import Ne2000Isa  # noqa: E402
-from emu.trace import DISABLED, Trace  # noqa: E402
+from emu.core.trace import DISABLED, Trace  # noqa: E402
 
 OPS = 200_000
 REPEATS = 3  # best of: the machine is shared, the slow runs are the noisy ones

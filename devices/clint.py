@@ -10,10 +10,13 @@ moment MTIP must rise.
 
 from __future__ import annotations
 
-from emu.board import CLINT_MSIP, CLINT_MTIME, CLINT_MTIMECMP, TIMEBASE_HZ
-from emu.clock import VirtualClock
-from emu.irq import IrqLine
+from emu.core.clock import VirtualClock
+from emu.core.irq import IrqLine
 
+CLINT_MSIP = 0x0000
+CLINT_MTIMECMP = 0x4000
+CLINT_MTIME = 0xBFF8
+TIMEBASE_HZ = 10_000_000
 NS_PER_TICK = 1_000_000_000 // TIMEBASE_HZ
 MASK64 = (1 << 64) - 1
 

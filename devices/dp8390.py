@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Protocol
 
-from emu.irq import IrqLine
-from emu.trace import DISABLED, Trace
+from emu.core.irq import IrqLine
+from emu.core.trace import DISABLED, Trace
 
 # Register offsets and bits, named as in Linux drivers/net/ethernet/8390/8390.h.
 E8390_CMD = 0x00

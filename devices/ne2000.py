@@ -10,7 +10,6 @@ IRQ line and the NetClient that connects the NIC to a netdev
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from devices.dp8390 import (
     E8390_RREAD,
@@ -20,16 +19,14 @@ from devices.dp8390 import (
     Dp8390,
     NicStats,
 )
-from emu.bus import IsaBus
-from emu.errors import UserError
-from emu.irq import IrqLine
-from emu.opts import Opts
-from emu.trace import DISABLED, Trace
+from emu.core.bus import IsaBus
+from emu.core.errors import UserError
+from emu.core.irq import IrqLine
+from emu.core.opts import Opts
+from emu.core.trace import DISABLED, Trace
 from netdev.client import NetClient
 from netdev.framing import RecordBatch
-
-if TYPE_CHECKING:
-    from netdev.net import Net
+from netdev.net import Net
 
 MODEL = "ne2k_isa"
 IO_SIZE = 0x20
@@ -135,7 +132,7 @@ class Ne2000Isa:
         self.trace: Trace = DISABLED
 
     def set_trace(self, trace: Trace) -> None:
-        """Trace the board, its chip, IRQ line and NetClient with `trace` (emu.trace)."""
+        """Trace the board, its chip, IRQ line and NetClient with `trace` (emu.core.trace)."""
         self.trace = trace
         self.chip.trace = trace
         self.irq.trace = trace

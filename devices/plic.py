@@ -13,16 +13,14 @@ pending again at once. MEIP = some enabled pending source is above the threshold
 
 from __future__ import annotations
 
-from emu.board import (
-    PLIC_CLAIM,
-    PLIC_ENABLE,
-    PLIC_NUM_SOURCES,
-    PLIC_PENDING,
-    PLIC_PRIORITY,
-    PLIC_THRESHOLD,
-)
-from emu.irq import IrqLine
+from emu.core.irq import IrqLine
 
+PLIC_NUM_SOURCES = 64
+PLIC_PRIORITY = 0x00_0000
+PLIC_PENDING = 0x00_1000
+PLIC_ENABLE = 0x00_2000
+PLIC_THRESHOLD = 0x20_0000
+PLIC_CLAIM = 0x20_0004
 PRIORITY_MASK = 0x7
 WORDS = PLIC_NUM_SOURCES // 32
 SOURCE_MASK = ((1 << PLIC_NUM_SOURCES) - 1) & ~1

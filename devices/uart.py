@@ -4,7 +4,7 @@ Byte registers, no register shift: RBR/THR (0), IER (1), IIR/FCR (2), LCR (3), M
 LSR (5), MSR (6), SCR (7); DLL/DLM replace RBR/THR and IER while LCR.DLAB is set (the
 divisor is stored and has no effect). Transmission is instantaneous: every THR byte is
 written to the console sink at once (flushed at each newline), so LSR always reports
-THRE|TEMT. The sink must not block: the command line's is an `emu.loop.FdWriter`, so a
+THRE|TEMT. The sink must not block: the command line's is an `emu.core.loop.FdWriter`, so a
 stdout nobody reads loses its oldest output (counted) instead of stopping the machine.
 Received bytes wait in a 16-byte FIFO; `receive()` takes what fits and `on_rx_space`
 tells the console backend when the guest has made room again, so input is never dropped.
@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
-from emu.irq import IrqLine
+from emu.core.irq import IrqLine
 
 UART_RX = 0
 UART_TX = 0

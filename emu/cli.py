@@ -17,13 +17,14 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from emu.errors import UserError
-from emu.loop import FdWriter, MainLoop
-from emu.machine import RAM_MAX_SIZE, Machine
-from emu.monitor import ChardevSpec, Monitor, MonitorServer, parse_chardev
-from emu.opts import Opts, one_line, parse_opts, parse_size, shown
-from emu.trace import Trace, configure_trace
-from emu.trace import help_text as trace_help_text
+from emu.board.layout import RAM_DEFAULT_SIZE
+from emu.board.machine import RAM_MAX_SIZE, Machine
+from emu.core.errors import UserError
+from emu.core.loop import FdWriter, MainLoop
+from emu.core.opts import Opts, one_line, parse_opts, parse_size, shown
+from emu.core.trace import Trace, configure_trace
+from emu.core.trace import help_text as trace_help_text
+from emu.monitor.hmp import ChardevSpec, Monitor, MonitorServer, parse_chardev
 from netdev.net import Net
 
 # The signals that end a run (QEMU: "terminating on signal").
@@ -52,7 +53,7 @@ usage: toynic [options]
   -h, -help           this text
 """
 
-DEFAULT_RAM = 16 << 20
+DEFAULT_RAM = RAM_DEFAULT_SIZE
 # QEMU rounds the RAM size up to a multiple of 8 KiB (vl.c set_memory_options).
 RAM_ALIGN = 8 << 10
 # Options that only configure the machine: refused without -kernel (QEMU refuses
@@ -277,7 +278,7 @@ def _stop_on_signals(loop: MainLoop, stop: _SignalStop) -> None:
 
 def _stdout_writer(loop: MainLoop, has_machine: Callable[[], bool]) -> FdWriter:
     """The console's and the stdio monitor's output: never blocking, bounded, dropping
-    the oldest bytes when nobody reads (emu.loop.FdWriter)."""
+    the oldest bytes when nobody reads (emu.core.loop.FdWriter)."""
     writer = FdWriter.for_stdout(loop)
 
     def failed(err: OSError) -> None:

@@ -16,10 +16,10 @@ import threading
 import time
 from pathlib import Path
 
+from emu.board.loader import guest_elf
 from netdev.dump import read_pcap
 
 ROOT = Path(__file__).resolve().parent.parent
-GUESTS = Path(__file__).resolve().parent / "guests"
 PCAP = Path("demo.pcap")
 MAC_A = "52:54:00:00:00:0a"
 MAC_B = "52:54:00:00:00:0b"
@@ -100,7 +100,7 @@ def main() -> int:
     port = free_port()
     print(INTRO.format(port=port, pcap=PCAP), flush=True)
     a = toynic(
-        "-kernel", str(GUESTS / "pingd.elf"),
+        "-kernel", str(guest_elf("pingd")),
         "-append", f"ip=10.0.0.1 count={COUNT} timeout=30",
         "-netdev", f"socket,id=n0,listen=127.0.0.1:{port}",
         "-device", f"ne2k_isa,netdev=n0,mac={MAC_A}",
@@ -118,7 +118,7 @@ def main() -> int:
                 return 1
             time.sleep(0.02)
         b = toynic(
-            "-kernel", str(GUESTS / "ping.elf"),
+            "-kernel", str(guest_elf("ping")),
             "-append", f"ip=10.0.0.2 peer=10.0.0.1 count={COUNT} timeout=10",
             "-netdev", f"socket,id=n0,connect=127.0.0.1:{port}",
             "-device", f"ne2k_isa,netdev=n0,mac={MAC_B}",

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from emu.errors import UserError
-from emu.trace import DISABLED, Trace
+from emu.core.errors import UserError
+from emu.core.trace import DISABLED, Trace
 from netdev.framing import RecordBatch
 from netdev.queue import NetQueue, SentCallback
 
@@ -44,7 +44,7 @@ class NetClient:
         self.trace: Trace = DISABLED
 
     def set_trace(self, trace: Trace) -> None:
-        """Trace this client and its incoming queue with `trace` (see emu.trace)."""
+        """Trace this client and its incoming queue with `trace` (see emu.core.trace)."""
         self.trace = trace
         self.incoming_queue.trace = trace
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from construct import Int16un, Int32sn, Int32un, Struct
 
-from emu.errors import UserError
+from emu.core.errors import UserError
 from netdev.framing import RecordBatch
 
 PCAP_MAGIC = 0xA1B2C3D4

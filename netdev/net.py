@@ -7,9 +7,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 
-from emu.errors import UserError
-from emu.loop import MainLoop
-from emu.opts import Opts, check_id, shown
+from emu.core.errors import UserError
+from emu.core.loop import MainLoop
+from emu.core.opts import Opts, check_id, shown
 from netdev.client import NetClient, connect_peers
 from netdev.dump import DEFAULT_MAXLEN, DumpFilter
 from netdev.hub import Hub, HubPort

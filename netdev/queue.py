@@ -33,7 +33,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from emu.trace import DISABLED, Trace
+from emu.core.trace import DISABLED, Trace
 from netdev.framing import RecordBatch
 
 if TYPE_CHECKING:

@@ -15,8 +15,8 @@ import re
 import socket
 import struct
 
-from emu.errors import UserError
-from emu.opts import shown
+from emu.core.errors import UserError
+from emu.core.opts import shown
 
 Address = tuple[str, int]
 

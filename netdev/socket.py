@@ -14,9 +14,9 @@ import re
 import socket
 from collections.abc import Mapping
 
-from emu.errors import UserError
-from emu.loop import MainLoop
-from emu.opts import Opts, shown
+from emu.core.errors import UserError
+from emu.core.loop import MainLoop
+from emu.core.opts import Opts, shown
 from netdev.client import NetClient
 from netdev.sockaddr import (
     format_address,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 
-from emu.loop import MainLoop
+from emu.core.loop import MainLoop
 from netdev.framing import NET_BUFSIZE
 from netdev.sockaddr import Address
 from netdev.socket_poll import PolledSocket

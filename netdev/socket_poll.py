@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import socket
 
-from emu.loop import MainLoop
+from emu.core.loop import MainLoop
 from netdev.client import NetClient
 
 

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import islice
 
-from emu.loop import Acceptor, MainLoop
+from emu.core.loop import Acceptor, MainLoop
 from netdev.framing import OVERSIZE_MESSAGE, Reassembler, RecordBatch, pack_len
 from netdev.sockaddr import Address, format_address, os_error
 from netdev.socket_poll import PolledSocket

@@ -42,7 +42,7 @@ from devices.dp8390 import (
     ENISR_TX,
     ENRSR_RXOK,
 )
-from emu.qtest import QTest
+from emu.testing.qtest import QTest
 from netdev.client import NetClient
 
 DATA = 0x10

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from emu.bus import Bus
+    from emu.core.bus import Bus
     from emu.cpu.cpu import Cpu
 
 _ABI = ["zero", "ra", "sp", "gp", "tp", "t0", "t1", "t2", "s0", "s1"] + [
@@ -242,7 +242,7 @@ def boot(
     """A bare Cpu with `program` at the start of RAM (0x8000_0000) and pc there.
 
     Translation starts at once (translate_after=0) so tests exercise translated code."""
-    from emu.bus import Bus
+    from emu.core.bus import Bus
     from emu.cpu.cpu import Cpu
 
     code = program.code() if isinstance(program, Asm) else program

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from emu.bus import Bus, BusError
+from emu.core.bus import Bus, BusError
 from emu.cpu import interp
 from emu.cpu.csr import MIP_MEIP, MIP_MSIP, MIP_MTIP, MSTATUS_MIE, MSTATUS_MPIE
 from emu.cpu.decode import Insn, decode

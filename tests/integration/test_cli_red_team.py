@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from emu.board import RAM_BASE
-from emu.loader import build_elf
+from emu.board.layout import RAM_BASE
+from emu.board.loader import build_elf
 from tests.netsupport import LOOPBACK, REPO, Proc, free_port, start_toynic, toynic_argv, wait_for
 
 # A valid kernel of 16 KiB (none of these runs reaches its first instruction).

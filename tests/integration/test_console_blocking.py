@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from emu.board import POWER_BASE, POWER_FAIL, RAM_BASE, UART_BASE
-from emu.loader import build_elf
+from emu.board.layout import POWER_BASE, POWER_FAIL, RAM_BASE, UART_BASE
+from emu.board.loader import build_elf
 from tests.netsupport import LOOPBACK, Proc, free_ports, start_toynic, wait_accepted, wait_for
 from tests.netsupport import connect as tcp_connect
 from tests.rvasm import Asm

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from emu.board import CLINT_BASE, CLINT_MTIME, CLINT_MTIMECMP, RAM_BASE, UART_BASE
-from emu.loader import build_elf
-from emu.loop import MainLoop
-from emu.machine import Machine
+from emu.board.layout import CLINT_BASE, CLINT_MTIME, CLINT_MTIMECMP, RAM_BASE, UART_BASE
+from emu.board.loader import build_elf
+from emu.board.machine import Machine
+from emu.core.loop import MainLoop
 from tests.unit.test_machine_guest import Asm, exit_with
 
 ROOT = Path(__file__).resolve().parents[2]

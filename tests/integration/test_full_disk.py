@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from emu.board import ISA_BASE, NE2000_DEFAULT_IOBASE
+from emu.board.layout import ISA_BASE, NE2000_DEFAULT_IOBASE
 from tests.netsupport import (
     Proc,
     connect,

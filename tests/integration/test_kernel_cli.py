@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from emu.board import RAM_BASE, UART_BASE
-from emu.loader import build_elf
+from emu.board.layout import RAM_BASE, UART_BASE
+from emu.board.loader import build_elf
 from tests.unit.test_machine_guest import Asm, exit_with, power_off, write_guest
 
 ROOT = Path(__file__).resolve().parents[2]

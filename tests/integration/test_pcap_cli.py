@@ -8,9 +8,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from emu.board import CLINT_BASE, CLINT_MTIMECMP, RAM_BASE, TIMEBASE_HZ, UART_BASE
-from emu.loader import build_elf
-from emu.machine import MIP_MTIP
+from emu.board.layout import CLINT_BASE, CLINT_MTIMECMP, RAM_BASE, TIMEBASE_HZ, UART_BASE
+from emu.board.loader import build_elf
+from emu.cpu.csr import MIP_MTIP
 from tests.netsupport import connect, free_port, record, start_toynic, wait_for, wait_listening
 from tests.rvasm import Asm
 from tests.unit.test_dump import YEAR_S, pcap_records

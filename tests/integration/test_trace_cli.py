@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from emu.trace import EVENT_NAMES
+from emu.core.trace import EVENT_NAMES
 from tests.netsupport import (
     REPO,
     Proc,

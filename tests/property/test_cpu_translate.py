@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emu.bus import Bus, Ram
+from emu.core.bus import Bus, Ram
 from emu.cpu import csr
 from emu.cpu.cpu import Cpu
 from emu.cpu.csr import MCYCLE, MCYCLEH, MINSTRET, MINSTRETH

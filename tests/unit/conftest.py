@@ -5,8 +5,8 @@ from collections.abc import Iterator
 import pytest
 
 from devices.ne2000 import Ne2000Isa
-from emu.loop import MainLoop
-from emu.qtest import QTest
+from emu.core.loop import MainLoop
+from emu.testing.qtest import QTest
 from netdev.net import Net
 from tests.ne2000_driver import IOBASE
 

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from emu import board
+from emu.board import layout as board
 
 ROOT = Path(__file__).resolve().parents[2]
 

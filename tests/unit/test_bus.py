@@ -2,7 +2,7 @@
 
 import pytest
 
-from emu.bus import Bus, BusError, IsaBus, Ram
+from emu.core.bus import Bus, BusError, IsaBus, Ram
 
 
 class Recorder:

@@ -17,13 +17,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from emu.board import RAM_BASE
+from emu.board.layout import RAM_BASE
+from emu.board.loader import MAX_KERNEL_SIZE, build_elf, read_kernel
+from emu.board.machine import Machine
 from emu.cli import DEFAULT_RAM, parse_args
-from emu.errors import UserError
-from emu.loader import MAX_KERNEL_SIZE, build_elf, read_kernel
-from emu.loop import MainLoop
-from emu.machine import Machine
-from emu.opts import parse_opts, parse_size
+from emu.core.errors import UserError
+from emu.core.loop import MainLoop
+from emu.core.opts import parse_opts, parse_size
 from netdev.net import Net
 from netdev.sockaddr import parse_host_port
 

@@ -1,9 +1,9 @@
 """CLINT: mtime from the virtual clock, mtimecmp halves, MTIP as a level, msip."""
 
 from devices.clint import NS_PER_TICK, Clint
-from emu.board import CLINT_MSIP, CLINT_MTIME, CLINT_MTIMECMP
-from emu.clock import VirtualClock
-from emu.irq import IrqLine
+from emu.board.layout import CLINT_MSIP, CLINT_MTIME, CLINT_MTIMECMP
+from emu.core.clock import VirtualClock
+from emu.core.irq import IrqLine
 
 
 def make() -> tuple[Clint, VirtualClock, IrqLine, IrqLine]:

@@ -1,6 +1,6 @@
 """VirtualClock: icount time from an instruction counter, timers in deterministic order."""
 
-from emu.clock import VirtualClock
+from emu.core.clock import VirtualClock
 
 
 class Counter:

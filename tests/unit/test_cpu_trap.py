@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from emu.bus import Bus, Ram
+from emu.core.bus import Bus, Ram
 from emu.cpu.cpu import Cpu, GuestFault
 from emu.cpu.csr import MIP_MEIP, MIP_MSIP, MIP_MTIP
 from tests.rvasm import Asm, boot, i_type, r_type

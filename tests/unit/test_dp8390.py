@@ -12,7 +12,7 @@ from devices.dp8390 import (
     multicast_index,
     pages_for,
 )
-from emu.irq import IrqLine
+from emu.core.irq import IrqLine
 from tests.ne2000_driver import ether_crc
 
 MAC = bytes.fromhex("525400123456")

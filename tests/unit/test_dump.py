@@ -16,9 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scapy.utils import rdpcap
 
-from emu.board import TIMEBASE_HZ
-from emu.errors import UserError
-from emu.opts import parse_opts
+from emu.board.layout import TIMEBASE_HZ
+from emu.core.errors import UserError
+from emu.core.opts import parse_opts
 from netdev.client import NetClient
 from netdev.dump import DumpFilter
 from netdev.framing import RecordBatch

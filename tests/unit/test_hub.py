@@ -9,8 +9,8 @@ import struct
 
 import pytest
 
-from emu.errors import UserError
-from emu.opts import parse_opts
+from emu.core.errors import UserError
+from emu.core.opts import parse_opts
 from netdev.client import NetClient
 from netdev.framing import RecordBatch
 from netdev.hub import HubPort

@@ -4,9 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from emu.board import RAM_BASE
-from emu.errors import UserError
-from emu.loader import (
+from emu.board.layout import RAM_BASE
+from emu.board.loader import (
     EHDR_SIZE,
     ELFCLASS64,
     Elf32Ehdr,
@@ -14,6 +13,7 @@ from emu.loader import (
     load_elf,
     parse_elf,
 )
+from emu.core.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[2]
 RAM_SIZE = 64 << 10

@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-from emu.loop import MainLoop
+from emu.core.loop import MainLoop
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from emu.loop import MainLoop
+from emu.core.loop import MainLoop
 
 SIG = signal.SIGUSR1
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from emu.board import (
+from emu.board.layout import (
     CLINT_BASE,
     CLINT_MTIME,
     ISA_BASE,
@@ -17,11 +17,11 @@ from emu.board import (
     RAM_BASE,
     UART_BASE,
 )
-from emu.errors import UserError
-from emu.loader import build_elf
-from emu.loop import MainLoop
-from emu.machine import GUEST_FAULT_STATUS, Machine
-from emu.opts import parse_opts
+from emu.board.loader import build_elf
+from emu.board.machine import GUEST_FAULT_STATUS, Machine
+from emu.core.errors import UserError
+from emu.core.loop import MainLoop
+from emu.core.opts import parse_opts
 from tests.unit.test_machine_guest import Asm, exit_with, power_off, write_guest
 
 RAM = 1 << 20

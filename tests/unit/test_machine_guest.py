@@ -10,8 +10,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from emu.board import POWER_BASE, POWER_FAIL, POWER_PASS, RAM_BASE
-from emu.loader import build_elf
+from emu.board.layout import POWER_BASE, POWER_FAIL, POWER_PASS, RAM_BASE
+from emu.board.loader import build_elf
 from tests.netsupport import unavailable
 
 ABI_NAMES = (

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from emu.board import (
+from emu.board.layout import (
     CLINT_BASE,
     CLINT_MTIME,
     CLINT_MTIMECMP,
@@ -25,9 +25,10 @@ from emu.board import (
     POWER_FAIL,
     POWER_PASS,
 )
+from emu.board.machine import Machine
+from emu.core.loop import MainLoop
+from emu.cpu.csr import MIP_MEIP, MIP_MTIP
 from emu.cpu.trap import GuestFault
-from emu.loop import MainLoop
-from emu.machine import MIP_MEIP, MIP_MTIP, Machine
 
 
 class ScriptCpu:

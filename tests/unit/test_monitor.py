@@ -1,4 +1,4 @@
-"""The HMP monitor in-process (emu.monitor): QEMU's output formats, set_link semantics,
+"""The HMP monitor in-process (emu.monitor.hmp): QEMU's output formats, set_link semantics,
 one-line errors, and the chardev session (prompt, CRLF, quit, line limits)."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import socket
 
 import pytest
 
-from emu.errors import UserError
-from emu.monitor import PROMPT, Monitor, MonitorServer, parse_chardev, parse_format
+from emu.core.errors import UserError
+from emu.monitor.hmp import PROMPT, Monitor, MonitorServer, parse_chardev, parse_format
 from emu.testing import Lab, ethernet, free_port
 
 pytestmark = pytest.mark.timeout(60)
@@ -236,9 +236,9 @@ def test_tcp_session_prompt_crlf_sequential_clients_and_quit() -> None:
 
 
 def test_trace_event_switches_events_and_info_trace_events_shows_state():
-    from emu.loop import MainLoop
-    from emu.monitor import Monitor
-    from emu.trace import Trace
+    from emu.core.loop import MainLoop
+    from emu.core.trace import Trace
+    from emu.monitor.hmp import Monitor
     from netdev.net import Net
 
     loop = MainLoop()

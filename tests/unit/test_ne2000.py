@@ -1,4 +1,4 @@
-"""NE2000 register-level scenarios N1-N11 (qemu-behaviour.md §6.8) through emu.qtest.
+"""NE2000 register-level scenarios N1-N11 (qemu-behaviour.md §6.8) through emu.testing.qtest.
 
 Each test programs the card exactly as a guest would (port I/O at 0x300). Where toynic
 deliberately differs from QEMU (docs/quirks.md, "NE2000") the test says so.
@@ -33,7 +33,7 @@ from devices.dp8390 import (
     ENISR_TX,
 )
 from devices.ne2000 import Ne2000Isa
-from emu.qtest import QTest
+from emu.testing.qtest import QTest
 from netdev.client import connect_peers
 from tests.ne2000_driver import IOBASE, RecordingPeer, rd, reg, remote
 

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from emu.loop import MainLoop
-from emu.opts import parse_opts
-from emu.qtest import QTest
+from emu.core.loop import MainLoop
+from emu.core.opts import parse_opts
+from emu.testing.qtest import QTest
 from netdev.client import NetClient, connect_peers
 from netdev.hub import Hub
 from netdev.net import Net

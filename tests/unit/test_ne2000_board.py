@@ -21,11 +21,11 @@ from devices.dp8390 import (
     MEM_SIZE,
 )
 from devices.ne2000 import Ne2000Isa, ne2k_isa_from_opts, parse_mac
-from emu.bus import IsaBus
-from emu.errors import UserError
-from emu.irq import IrqLine
-from emu.opts import parse_opts
-from emu.qtest import QTest
+from emu.core.bus import IsaBus
+from emu.core.errors import UserError
+from emu.core.irq import IrqLine
+from emu.core.opts import parse_opts
+from emu.testing.qtest import QTest
 from netdev.client import NetClient
 from tests.ne2000_driver import IOBASE, rd, reg, remote
 

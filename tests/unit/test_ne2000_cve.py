@@ -18,7 +18,7 @@ from devices.dp8390 import (
     MEM_SIZE,
 )
 from devices.ne2000 import Ne2000Isa
-from emu.qtest import QTest
+from emu.testing.qtest import QTest
 from tests.ne2000_driver import IOBASE, reg
 
 pytestmark = pytest.mark.timeout(20)

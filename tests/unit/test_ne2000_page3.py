@@ -7,9 +7,9 @@ import io
 
 from devices.dp8390 import E8390_CMD, EN0_ISR, EN0_RCNTHI, EN0_RCNTLO, EN1_CURPAG, Dp8390
 from devices.ne2000 import Ne2000Isa
-from emu.irq import IrqLine
-from emu.qtest import QTest
-from emu.trace import Trace
+from emu.core.irq import IrqLine
+from emu.core.trace import Trace
+from emu.testing.qtest import QTest
 from tests.ne2000_driver import rd, reg
 
 CONFIG3 = 0x06

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from emu.errors import UserError
-from emu.opts import parse_opts
+from emu.core.errors import UserError
+from emu.core.opts import parse_opts
 from netdev.net import Net
 from tests.netsupport import free_port
 

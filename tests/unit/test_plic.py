@@ -4,7 +4,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from devices.plic import Plic
-from emu.board import (
+from emu.board.layout import (
     PLIC_CLAIM,
     PLIC_ENABLE,
     PLIC_NUM_SOURCES,
@@ -12,7 +12,7 @@ from emu.board import (
     PLIC_PRIORITY,
     PLIC_THRESHOLD,
 )
-from emu.irq import IrqLine
+from emu.core.irq import IrqLine
 
 
 def make() -> tuple[Plic, IrqLine]:

@@ -1,7 +1,7 @@
 """The sifive_test-style power device turns guest writes into an exit status."""
 
 from devices.power import PowerDevice
-from emu.board import POWER_FAIL, POWER_PASS
+from emu.board.layout import POWER_FAIL, POWER_PASS
 
 
 def make() -> tuple[PowerDevice, list[int]]:

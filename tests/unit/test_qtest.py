@@ -1,9 +1,9 @@
-"""emu.qtest: port I/O, memory, IRQ lines and the pluggable clock."""
+"""emu.testing.qtest: port I/O, memory, IRQ lines and the pluggable clock."""
 
 from __future__ import annotations
 
-from emu.board import RAM_BASE
-from emu.qtest import CountingClock, QTest
+from emu.board.layout import RAM_BASE
+from emu.testing.qtest import CountingClock, QTest
 
 
 def test_unclaimed_ports_read_ones() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from emu.errors import UserError
+from emu.core.errors import UserError
 from netdev.client import NetClient, connect_peers
 from netdev.framing import RecordBatch
 from netdev.queue import MAX_QUEUED

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import socket
 
-from emu.loop import MainLoop
-from emu.opts import parse_opts
+from emu.core.loop import MainLoop
+from emu.core.opts import parse_opts
 from netdev.client import NetClient, connect_peers
 from netdev.net import Net
 from netdev.socket_dgram import DgramSocket

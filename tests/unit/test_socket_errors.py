@@ -8,9 +8,9 @@ import socket
 
 import pytest
 
-from emu.errors import UserError
-from emu.loop import MainLoop
-from emu.opts import parse_opts
+from emu.core.errors import UserError
+from emu.core.loop import MainLoop
+from emu.core.opts import parse_opts
 from netdev.net import Net
 from netdev.sockaddr import parse_host_port, parse_port
 from tests.netsupport import free_port, in_netns

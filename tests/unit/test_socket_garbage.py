@@ -9,8 +9,8 @@ import struct
 from hypothesis import given
 from hypothesis import strategies as st
 
-from emu.loop import MainLoop
-from emu.opts import parse_opts
+from emu.core.loop import MainLoop
+from emu.core.opts import parse_opts
 from netdev.client import NetClient, connect_peers
 from netdev.framing import MAX_FRAME
 from netdev.net import Net

@@ -2,8 +2,8 @@
 
 import socket
 
-from emu.loop import MainLoop
-from emu.opts import parse_opts
+from emu.core.loop import MainLoop
+from emu.core.opts import parse_opts
 from netdev.client import NetClient
 from netdev.dump import read_pcap
 from netdev.net import Net

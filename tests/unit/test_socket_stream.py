@@ -13,9 +13,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from emu.errors import UserError
-from emu.loop import MainLoop
-from emu.opts import parse_opts
+from emu.core.errors import UserError
+from emu.core.loop import MainLoop
+from emu.core.opts import parse_opts
 from netdev.client import NetClient, connect_peers
 from netdev.framing import MAX_FRAME, OVERSIZE_MESSAGE
 from netdev.net import Net

@@ -1,4 +1,4 @@
-"""emu.trace (QEMU: trace/control.c + the log backend): patterns and events files as QEMU
+"""emu.core.trace (QEMU: trace/control.c + the log backend): patterns and events files as QEMU
 reads them, event lines at each layer boundary, switching at run time, silence when off."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from devices.ne2000 import Ne2000Isa, decode_bits
-from emu.errors import UserError
-from emu.trace import (
+from emu.core.errors import UserError
+from emu.core.trace import (
     DISABLED,
     EVENT_NAMES,
     EVENTS,
@@ -134,7 +134,9 @@ def test_help_lists_every_event_once() -> None:
 
 
 def test_every_event_is_emitted_somewhere_and_every_emit_is_registered() -> None:
-    sources = [p.read_text() for d in ("emu", "netdev", "devices") for p in (ROOT / d).glob("*.py")]
+    # emu/cpu is left out: its code generator has an emit() of its own.
+    sources = [p.read_text() for d in ("emu", "netdev", "devices") for p in (ROOT / d).rglob("*.py")
+               if "cpu" not in p.relative_to(ROOT).parts]
     emitted = set()
     for text in sources:
         emitted |= set(re.findall(r'emit\(\s*"([a-z0-9_]+)"', text))

@@ -17,7 +17,7 @@ from devices.uart import (
     UART_TX,
     Uart16550,
 )
-from emu.irq import IrqLine
+from emu.core.irq import IrqLine
 
 
 class FlushCounter(io.BytesIO):

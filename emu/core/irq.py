@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from emu.trace import DISABLED, Trace
+from emu.core.trace import DISABLED, Trace
 
 
 class IrqLine:

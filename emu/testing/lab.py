@@ -5,7 +5,7 @@ users' own property-based protocol tests (docs/testing-kit.md explains it step b
   console captured, everything closed on exit (`with Lab() as lab:`);
 - `FramePeer`: the test's own NetClient, plugged into a NIC or a netdev by name: it
   records every frame it receives and sends frames with `send(frame)`;
-- `QTest` (re-exported from emu.qtest): devices driven from Python without a CPU;
+- `QTest` (re-exported from emu.testing.qtest): devices driven from Python without a CPU;
 - Ethernet/ARP/IPv4/ICMP/UDP frame builders (no scapy needed) and Hypothesis
   strategies: frames (valid and malformed), NE2000 register programs, and socket byte
   streams (length-prefixed records, arbitrarily chunked, plus corrupt variants).
@@ -24,11 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emu.loop import MainLoop
-from emu.machine import Machine
-from emu.monitor import Monitor
-from emu.opts import parse_opts
-from emu.qtest import QTest
+from emu.board.loader import GUEST_DIR
+from emu.board.machine import Machine
+from emu.core.loop import MainLoop
+from emu.core.opts import parse_opts
+from emu.monitor.hmp import Monitor
+from emu.testing.qtest import QTest
 from netdev.client import NetClient, connect_peers
 from netdev.framing import MAX_FRAME as MAX_RECORD
 from netdev.net import Net
@@ -45,7 +46,7 @@ __all__ = [
     "malformed_frames", "ne2000_programs", "socket_streams", "udp", "valid_frames",
 ]
 
-GUESTS = Path(__file__).resolve().parent / "guests"
+GUESTS = GUEST_DIR
 BROADCAST = b"\xff" * 6
 ETH_P_IP = 0x0800
 ETH_P_ARP = 0x0806

@@ -12,11 +12,11 @@ Two halves:
   `tcp:HOST:PORT,server,nowait` (QEMU's chardev spelling): non-blocking fds on the
   MainLoop, one socket client at a time, the next one after it leaves, as QEMU's socket
   chardev. Output lines end in CRLF and the prompt is `(toynic) `. Output goes through an
-  `emu.loop.FdWriter` (on stdio, the console's own, so the two keep their order) and
+  `emu.core.loop.FdWriter` (on stdio, the console's own, so the two keep their order) and
   commands are not read while 256 KiB of it wait. A stdin that epoll refuses (a regular
   file, /dev/null) is read to its end, then treated as closed; a stdin closed before
   toynic started is no input. A listening socket whose accept() lacks descriptors is
-  retried on a timer (`emu.loop.Acceptor`).
+  retried on a timer (`emu.core.loop.Acceptor`).
 
 Deliberate differences from QEMU: `x`/`xp` read RAM only (QEMU would also read device
 registers, with their side effects) and dump at most MAX_DUMP_UNITS units per command.
@@ -32,19 +32,18 @@ import stat
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from emu.board import RAM_BASE
-from emu.errors import UserError
-from emu.loop import Acceptor, FdWriter, MainLoop, fd_pollable
-from emu.opts import parse_opts
-from emu.trace import EVENT_NAMES, Trace, match_events
+from emu.board.layout import RAM_BASE
+from emu.board.machine import Machine
+from emu.core.errors import UserError
+from emu.core.loop import Acceptor, FdWriter, MainLoop, fd_pollable
+from emu.core.opts import parse_opts
+from emu.core.trace import EVENT_NAMES, Trace, match_events
+from emu.cpu import csr
+from netdev.client import NetClient
+from netdev.net import Net
 from netdev.sockaddr import parse_host_port
-
-if TYPE_CHECKING:
-    from emu.machine import Machine
-    from netdev.client import NetClient
-    from netdev.net import Net
 
 PROMPT = "(toynic) "
 BANNER = "toynic monitor - type 'help' for more information"
@@ -229,8 +228,6 @@ class Monitor:
         return self.machine.cpu
 
     def _info_registers(self, _args: list[str]) -> str:
-        from emu.cpu import csr
-
         cpu = self._cpu()
         lines = ["CPU#0", f" {'pc':<8} {cpu.pc & 0xFFFFFFFF:08x}"]
         for name, number in DUMPED_CSRS:

@@ -12,10 +12,11 @@ from __future__ import annotations
 import os
 import stat
 from dataclasses import dataclass
+from pathlib import Path
 
 from construct import Array, Bytes, Const, ConstructError, Int8ul, Int16ul, Int32ul, Struct
 
-from emu.errors import UserError
+from emu.core.errors import UserError
 
 ELFMAG = b"\x7fELF"
 ELFCLASS32 = 1
@@ -70,6 +71,15 @@ Elf32Phdr = Struct(
     "p_flags" / Int32ul,
     "p_align" / Int32ul,
 )
+
+
+# The built guest programs ship inside the package (guests/ holds their sources).
+GUEST_DIR = Path(__file__).resolve().parents[1] / "guests"
+
+
+def guest_elf(name: str) -> Path:
+    """The shipped guest program called `name` (e.g. "echo" for emu/guests/echo.elf)."""
+    return GUEST_DIR / f"{name}.elf"
 
 
 @dataclass(frozen=True)

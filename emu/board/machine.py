@@ -26,22 +26,25 @@ the loop when stdout fails for good (EPIPE, ENOSPC), with the same status.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import Protocol, TextIO
 
 from devices.clint import Clint
+from devices.ne2000 import Ne2000Isa, ne2k_isa_from_opts
 from devices.plic import Plic
 from devices.power import PowerDevice
 from devices.uart import ByteSink, Uart16550
-from emu.board import (
+from emu.board.layout import (
     CLINT_BASE,
     CLINT_SIZE,
     ISA_BASE,
     ISA_IRQ_BASE,
+    ISA_IRQS,
     PLIC_BASE,
     PLIC_SIZE,
     POWER_BASE,
@@ -52,24 +55,22 @@ from emu.board import (
     UART_IRQ,
     UART_SIZE,
 )
-from emu.bus import Bus, IsaBus, Ram
-from emu.clock import VirtualClock
+from emu.board.loader import load_elf
+from emu.core.bus import Bus, IsaBus, Ram
+from emu.core.clock import VirtualClock
+from emu.core.errors import UserError
+from emu.core.irq import IrqLine
+from emu.core.loop import FdWriter, MainLoop
+from emu.core.opts import Opts, check_id
+from emu.core.trace import DISABLED, Trace
+from emu.cpu.cpu import Cpu
+from emu.cpu.csr import MIP_MEIP, MIP_MSIP, MIP_MTIP
 from emu.cpu.trap import GuestFault, cause_name
-from emu.errors import UserError
-from emu.irq import IrqLine
-from emu.loader import load_elf
-from emu.loop import FdWriter, MainLoop
-from emu.opts import Opts, check_id
-from emu.trace import DISABLED, Trace
-
-MIP_MSIP = 1 << 3
-MIP_MTIP = 1 << 7
-MIP_MEIP = 1 << 11
+from netdev.net import Net
 
 SLICE_INSNS = 20_000
 MAX_ICOUNT_SHIFT = 10
 RAM_MAX_SIZE = 1 << 31
-ISA_IRQS = 16
 GUEST_FAULT_STATUS = 1
 # A sleeping machine re-checks at least this often (seconds), so huge deadlines stay sane.
 MAX_IDLE_WAIT = 1.0
@@ -79,10 +80,22 @@ REG_A0 = 10
 REG_A1 = 11
 
 
-def default_cpu(bus: Bus, ram: bytearray, ram_base: int, read_mtime: Callable[[], int]) -> Any:
-    from emu.cpu.cpu import Cpu
+class GuestCpu(Protocol):
+    """What the machine needs of a CPU (emu.cpu.cpu.Cpu, or a test's stand-in)."""
 
-    return Cpu(bus, ram, ram_base, read_mtime)
+    x: list[int]
+    pc: int
+    instret: int
+    waiting: bool
+
+    def run(self, budget: int) -> object: ...
+
+    def request_stop(self) -> None: ...
+
+    def set_irq(self, mask: int, level: bool) -> None: ...
+
+
+CpuFactory = Callable[[Bus, bytearray, int, Callable[[], int]], GuestCpu]
 
 
 class Machine:
@@ -98,7 +111,7 @@ class Machine:
         console: ByteSink | None = None,
         stderr: TextIO | None = None,
         stdin_fd: int | None = None,
-        cpu_factory: Callable[..., Any] = default_cpu,
+        cpu_factory: CpuFactory = Cpu,
     ) -> None:
         if not 0 <= icount_shift <= MAX_ICOUNT_SHIFT:
             raise UserError(f"-icount: shift must be between 0 and {MAX_ICOUNT_SHIFT}")
@@ -112,7 +125,7 @@ class Machine:
         self.stderr: TextIO = stderr if stderr is not None else sys.stderr
         self.icount_sleep = icount_sleep
         self.exit_code: int | None = None
-        self.nics: list[Any] = []
+        self.nics: list[Ne2000Isa] = []
         self.trace: Trace = DISABLED
         self.cpu_lines: list[IrqLine] = []
 
@@ -144,10 +157,10 @@ class Machine:
         self._started = False
         self._in_slice = False
         self._slice_end_ns = 0
-        self._scheduled: Any = None
+        self._scheduled: asyncio.Handle | None = None
         self._idle = False
         self._idle_since = 0.0
-        self._idle_handle: Any = None
+        self._idle_handle: asyncio.TimerHandle | None = None
         self._idle_capped = False
         self._stop_loop_on_exit = False
         self._crash: BaseException | None = None
@@ -178,7 +191,7 @@ class Machine:
             raise UserError(f"irq {irq} is not an ISA IRQ (0-{ISA_IRQS - 1})")
         return self.plic.line(ISA_IRQ_BASE + irq)
 
-    def add_device(self, opts: Opts, net: Any) -> Any:
+    def add_device(self, opts: Opts, net: Net) -> Ne2000Isa:
         """Plug in a `-device` (only `ne2k_isa` exists on this board)."""
         driver = opts.require("driver")
         if driver != "ne2k_isa":
@@ -190,8 +203,6 @@ class Machine:
             # refused too, so every NIC keeps a name of its own in traces and the monitor.
             if any(nic.name == device_id for nic in self.nics):
                 raise UserError(f"Duplicate ID '{device_id}' for device")
-        from devices.ne2000 import ne2k_isa_from_opts
-
         nic = ne2k_isa_from_opts(opts, isa=self.isa, isa_irq=self.isa_irq, net=net,
                                  nic_index=len(self.nics))
         nic.set_trace(self.trace)
@@ -199,7 +210,7 @@ class Machine:
         return nic
 
     def set_trace(self, trace: Trace) -> None:
-        """Trace the NICs (present and future) and the CPU's interrupt lines (emu.trace)."""
+        """Trace the NICs (present and future) and the CPU's interrupt lines (emu.core.trace)."""
         self.trace = trace
         for nic in self.nics:
             nic.set_trace(trace)

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from emu.errors import UserError
+from emu.core.errors import UserError
 
 
 @dataclass

@@ -37,8 +37,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from emu.errors import UserError
-from emu.opts import Opts
+from emu.core.errors import UserError
+from emu.core.opts import Opts
 
 LOGGER_PREFIX = "toynic.trace"
 TRACE_KEYS = ("enable", "events", "file")

@@ -9,7 +9,7 @@ The whole emulator is one thread around one `MainLoop`:
 - `bh(fn)` schedules a bottom half: `fn` runs on the next loop iteration, never inside
   the caller (QEMU's `qemu_bh_schedule`).
 - `call_later(seconds, fn)` is a host (real-time) timer; virtual-time timers live in
-  `emu.clock`.
+  `emu.core.clock`.
 - `run_until(predicate, timeout)` drives the loop until a condition holds or a real-time
   deadline passes — the only way tests wait.
 - `set_signal_handler(signum, fn)` runs `fn` on the loop when the signal arrives (QEMU's

@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import sys
 from array import array
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-from emu.board import ISA_BASE, ISA_SIZE, RAM_BASE
-from emu.bus import Bus, IsaBus, Ram, Region
-from emu.irq import IrqLine
+from devices.ne2000 import DEFAULT_IOBASE, DEFAULT_IRQ, DEFAULT_MAC, IO_SIZE, MODEL, Ne2000Isa
+from emu.board.layout import ISA_BASE, ISA_IRQS, ISA_SIZE, RAM_BASE
+from emu.core.bus import Bus, IsaBus, Ram, Region
+from emu.core.irq import IrqLine
 
-if TYPE_CHECKING:
-    from devices.ne2000 import Ne2000Isa
-
-ISA_IRQS = 16
 DEFAULT_RAM = 1 << 20
 
 
@@ -59,13 +56,15 @@ class QTest:
         self._io.append((port, port + size, region))
 
     def add_ne2000(
-        self, iobase: int = 0x300, irq: int = 9, mac: bytes | None = None, name: str | None = None
+        self,
+        iobase: int = DEFAULT_IOBASE,
+        irq: int = DEFAULT_IRQ,
+        mac: bytes | None = None,
+        name: str | None = None,
     ) -> Ne2000Isa:
         """Plug an NE2000 board in at `iobase`, its IRQ wired to ISA line `irq`."""
-        from devices.ne2000 import DEFAULT_MAC, MODEL, Ne2000Isa
-
         board = Ne2000Isa(mac if mac is not None else DEFAULT_MAC, name or f"{MODEL}@{iobase:#x}")
-        self.map_io(iobase, 0x20, board, board.nc.name)
+        self.map_io(iobase, IO_SIZE, board, board.nc.name)
         board.irq.connect(self.irqs[irq].set)
         return board
 

@@ -1,0 +1,1 @@
+"""The human monitor (HMP) and the chardev servers it is reached through."""
