@@ -121,7 +121,7 @@ def _from_fd(loop: MainLoop, name: str, text: str, taken_fds: Mapping[int, str])
 
 def _clone_dgram(loop: MainLoop, name: str, sock: socket.socket, fd: int) -> NetClient:
     """Replace an inherited datagram fd by our own multicast socket on the same group and
-    port, under the same fd number (the seed's getsockname cloning, §1.11)."""
+    port, under the same fd number (the seed's getsockname cloning, docs/qemu-behaviour.md §2.4)."""
     if sock.family != socket.AF_INET:
         raise UserError(f"init_dgram: fd={fd} is not an IPv4 socket, cannot clone it")
     try:

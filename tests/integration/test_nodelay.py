@@ -1,5 +1,5 @@
 """Every stream socket the toynic relay process opens has TCP_NODELAY — accepted ones
-included, which QEMU 7.2's net/socket.c leaves with Nagle on (reference §7 Q1), costing a
+included, which QEMU 7.2's net/socket.c leaves with Nagle on (docs/quirks.md Q1), costing a
 delayed-ACK stall whenever two frames go out back to back.
 
 The options are read from the running process itself: its descriptors are duplicated

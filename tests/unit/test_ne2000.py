@@ -1,4 +1,4 @@
-"""NE2000 register-level scenarios N1-N11 (qemu-behaviour.md §6.8) through emu.testing.qtest.
+"""NE2000 register-level scenarios N1-N11 (docs/qemu-behaviour.md §5) through emu.testing.qtest.
 
 Each test programs the card exactly as a guest would (port I/O at 0x300). Where toynic
 deliberately differs from QEMU (docs/quirks.md, "NE2000") the test says so.
@@ -50,7 +50,7 @@ def peer(card: Ne2000Isa) -> RecordingPeer:
 
 
 def setup_ring(qt: QTest, rcr: int = 0, imr: int = 0) -> None:
-    """Ring 0x46-0x80, CURR 0x47, BNRY 0x46, started (the values §6.8 N5 uses)."""
+    """Ring 0x46-0x80, CURR 0x47, BNRY 0x46, started (docs/qemu-behaviour.md §5, N5)."""
     reg(qt, E8390_CMD, 0x21)
     reg(qt, EN0_DCFG, 0x49)
     reg(qt, EN0_STARTPG, 0x46)

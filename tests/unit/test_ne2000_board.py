@@ -1,5 +1,5 @@
-"""NE2000 board: I/O window access widths (§4.1), remote-DMA details (§4.6), page-2
-read-backs, reset and IRQ, and `-device ne2k_isa` option handling."""
+"""NE2000 board: I/O window access widths (docs/qemu-behaviour.md §4.1), remote-DMA details
+(§4.6), page-2 read-backs, reset and IRQ, and `-device ne2k_isa` option handling."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""One regression test per NE2000 CVE (qemu-behaviour.md §4.12): the malicious register
+"""One regression test per NE2000 CVE (docs/qemu-behaviour.md §4.10): the malicious register
 programming is replayed through port I/O and the emulator must stay bounded — prompt
 return, no exception, no byte written outside the ring or the 48 KiB buffer."""
 
