@@ -112,6 +112,7 @@ class IsaBus:
     """ISA I/O ports 0x0000-0xFFFF; a Region itself, so a board maps it as an MMIO window."""
 
     SIZE = 0x10000
+    NUM_IRQS = 16  # IRQ 0-15 (QEMU: ISA_NUM_IRQS)
 
     def __init__(self) -> None:
         self._ports = Bus()
