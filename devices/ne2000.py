@@ -87,6 +87,8 @@ def _is_hex(text: str) -> bool:
 class Ne2000Client(NetClient):
     """The NIC's end of the net layer (QEMU: the NICState's NetClientState)."""
 
+    kind = "nic"
+
     def __init__(self, name: str, chip: Dp8390, mac: bytes) -> None:
         super().__init__(name, MODEL)
         self.chip = chip

@@ -24,7 +24,8 @@ from emu.core.loop import FdWriter, MainLoop
 from emu.core.opts import Opts, one_line, parse_opts, parse_size, shown
 from emu.core.trace import Trace, configure_trace
 from emu.core.trace import help_text as trace_help_text
-from emu.monitor.hmp import ChardevSpec, Monitor, MonitorServer, parse_chardev
+from emu.monitor.chardev import ChardevSpec, MonitorServer, parse_chardev
+from emu.monitor.hmp import Monitor
 from netdev.net import Net
 
 # The signals that end a run (QEMU: "terminating on signal").

@@ -1,6 +1,8 @@
 """NetClient — QEMU's NetClientState + NetClientInfo (include/net/net.h, net/net.c).
 
-A NetClient is one end of a point-to-point link: a NIC, a socket netdev or a hub port.
+A NetClient is one end of a point-to-point link: a NIC, a socket netdev or a hub port;
+its `kind` says which (QEMU's NetClientInfo.type), so the net layer can tell a NIC from
+the rest (`info network`, the startup warnings, `set_link`).
 Two clients are joined with `connect_peers`; frames one sends land in the other's
 incoming queue (`netdev.queue.NetQueue`, whose docstring holds the delivery contract).
 
@@ -12,12 +14,14 @@ Observers (pcap dump filters) hang on `filters` and see frames in both direction
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import ClassVar, Literal, Protocol
 
 from emu.core.errors import UserError
 from emu.core.trace import DISABLED, Trace
 from netdev.framing import RecordBatch
 from netdev.queue import NetQueue, SentCallback
+
+ClientKind = Literal["nic", "netdev", "hubport"]
 
 
 class FrameObserver(Protocol):
@@ -30,6 +34,10 @@ class FrameObserver(Protocol):
 
 class NetClient:
     """One end of a link: name, model, peer, link state, info string, incoming queue."""
+
+    # Set by each subclass: "nic" for a guest's network card, "hubport" for a port of a
+    # hub, "netdev" for a host backend (and for any other client, e.g. a test's peer).
+    kind: ClassVar[ClientKind] = "netdev"
 
     def __init__(self, name: str, model: str) -> None:
         self.name = name

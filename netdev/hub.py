@@ -59,6 +59,8 @@ class Hub:
 class HubPort(NetClient):
     """One port of a hub."""
 
+    kind = "hubport"
+
     def __init__(self, hub: Hub, name: str) -> None:
         super().__init__(name, "hubport")
         self.hub = hub

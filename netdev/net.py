@@ -1,5 +1,6 @@
 """Net — one machine's (or relay process's) set of net clients; QEMU's net/net.c
-(net_clients, net_init_netdev, net_check_clients, hmp_info_network) and filter objects.
+(net_clients, net_init_netdev, net_check_clients, hmp_info_network, qmp_set_link) and
+filter objects.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ class Net:
         self.loop = loop
         self.clients: list[NetClient] = []
         self._netdevs: dict[str, NetClient] = {}
-        self._nics: set[int] = set()
         self.hubs: dict[int, Hub] = {}
         self._hub_order: list[Hub] = []
         self.dumps: dict[str, DumpFilter] = {}
@@ -145,12 +145,12 @@ class Net:
         return client
 
     def add_nic(self, nic: NetClient, netdev_id: str | None) -> None:
+        """Register a guest's card (a client of kind "nic"), joined to netdev `netdev_id`."""
         if netdev_id is not None:
             netdev = self.find_netdev(netdev_id)
             if netdev.peer is not None:
                 raise UserError(f"Property 'netdev' can't take value '{netdev_id}', it's in use")
             connect_peers(nic, netdev)
-        self._nics.add(id(nic))
         self.clients.append(nic)
 
     def add_client(self, client: NetClient) -> None:
@@ -158,8 +158,20 @@ class Net:
         `info network` and `close()` know it."""
         self.clients.append(client)
 
-    def is_nic(self, client: NetClient) -> bool:
-        return id(client) in self._nics
+    # -- link state ------------------------------------------------------------------------
+
+    def set_link(self, name: str, up: bool) -> None:
+        """QEMU's qmp_set_link: the link of the client called `name` goes up or down, and
+        its peer's with it when that peer is a NIC, so the guest sees the cable state. A
+        netdev or hub port at the other end keeps its own link: a hub goes on serving its
+        other ports."""
+        client = next((c for c in self.clients if c.name == name), None)
+        if client is None:
+            raise UserError(f"Device '{name}' not found")
+        client.link_down = not up
+        peer = client.peer
+        if peer is not None and peer.kind == "nic":
+            peer.link_down = not up
 
     # -- reporting -------------------------------------------------------------------------
 
@@ -172,7 +184,7 @@ class Net:
                 peer = port.peer
                 if peer is None:
                     warnings.append(f"hub port {port.name} has no peer")
-                elif self.is_nic(peer):
+                elif peer.kind == "nic":
                     has_nic = True
                 elif not isinstance(peer, HubPort):
                     has_host = True
@@ -182,12 +194,12 @@ class Net:
                 warnings.append(f"hub {hub.id} is not connected to host network")
         for client in self.clients:
             if client.peer is None:
-                kind = "nic" if self.is_nic(client) else "netdev"
+                kind = "nic" if client.kind == "nic" else "netdev"
                 warnings.append(f"{kind} {client.name} has no peer")
         return warnings
 
     def _line(self, client: NetClient) -> str:
-        kind = "nic" if self.is_nic(client) else client.model
+        kind = "nic" if client.kind == "nic" else client.model
         return f"{client.name}: index={client.queue_index},type={kind},{client.info_str}"
 
     def info_network(self) -> str:
@@ -204,7 +216,7 @@ class Net:
             peer = client.peer
             if isinstance(client, HubPort) or isinstance(peer, HubPort):
                 continue
-            nic = self.is_nic(client)
+            nic = client.kind == "nic"
             if peer is None or nic:
                 lines.append(self._line(client))
             if peer is not None and nic:

@@ -7,8 +7,10 @@ take all of it, the rest is queued with a completion callback and the fd is not 
 again until every such callback has fired (QEMU's backpressure, per batch).
 
 Peer→wire: frames (single or batched) are appended, already framed, to an output
-buffer that is written whenever the socket is writable, so one `send` carries many
-records and a partial send simply resumes mid-record (the seed's `send_index`). When
+buffer that is written whenever the socket is writable, so one `sendmsg` carries many
+records (at most IOV_MAX buffers, more in further calls) and a partial send simply
+resumes mid-record (the seed's `send_index`); only a send the kernel cut short is a
+partial send (`net_socket_partial_send`), not one that took all it was offered. When
 the buffer holds `OUT_HIGH` bytes the client refuses frames (receive → 0); once it
 drains below `OUT_LOW` it calls `flush_queued()`, which also wakes a hub feeding it.
 
@@ -26,7 +28,7 @@ import os
 import socket
 import sys
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import islice
 
@@ -292,7 +294,13 @@ class StreamSocket(PolledSocket):
         sock = self._sock
         out = self._out
         while out and sock is not None:
-            buffers = out if len(out) <= IOV_MAX else list(islice(out, IOV_MAX))
+            if len(out) <= IOV_MAX:
+                buffers: Sequence[bytes | memoryview] = out
+                offered = self._out_len
+            else:
+                # One sendmsg carries at most IOV_MAX buffers; the rest goes next round.
+                buffers = list(islice(out, IOV_MAX))
+                offered = sum(map(len, buffers))
             try:
                 sent = sock.sendmsg(buffers)
             except (BlockingIOError, InterruptedError):
@@ -303,21 +311,14 @@ class StreamSocket(PolledSocket):
                 self._discard_output()
                 break
             self._out_len -= sent
-            written = sent
             if self.trace.net_socket_write:
                 self.trace.emit("net_socket_write", netdev=self.name, bytes=sent)
-            while sent:
-                head = out[0]
-                if sent >= len(head):
-                    sent -= len(head)
-                    out.popleft()
-                else:
-                    out[0] = memoryview(head)[sent:]
-                    break
-            if self._out_len and len(out) <= IOV_MAX:
+            self._consume(sent)
+            if sent < offered:
+                # The kernel's buffer is full: wait until the socket is writable again.
                 if self.trace.net_socket_partial_send:
                     self.trace.emit("net_socket_partial_send", netdev=self.name,
-                                    sent=written, remaining=self._out_len)
+                                    sent=sent, remaining=self._out_len)
                 break
         self._set_writing(bool(out))
         if self._stalled and self._out_len < OUT_LOW:
@@ -326,6 +327,18 @@ class StreamSocket(PolledSocket):
                 self.trace.emit("net_socket_backpressure", netdev=self.name, dir="write",
                                 state="off")
             self.flush_queued()
+
+    def _consume(self, sent: int) -> None:
+        """Drop the first `sent` bytes of the output buffer (a record may be cut)."""
+        out = self._out
+        while sent:
+            head = out[0]
+            if sent >= len(head):
+                sent -= len(head)
+                out.popleft()
+            else:
+                out[0] = memoryview(head)[sent:]
+                break
 
     def _discard_output(self) -> None:
         if self._out_len:

@@ -81,7 +81,8 @@ REG_A1 = 11
 
 
 class GuestCpu(Protocol):
-    """What the machine needs of a CPU (emu.cpu.cpu.Cpu, or a test's stand-in)."""
+    """What the machine, and the monitor through it, need of a CPU (emu.cpu.cpu.Cpu, or
+    a test's stand-in): registers and pc, running and interrupts, and CSRs by number."""
 
     x: list[int]
     pc: int
@@ -93,6 +94,8 @@ class GuestCpu(Protocol):
     def request_stop(self) -> None: ...
 
     def set_irq(self, mask: int, level: bool) -> None: ...
+
+    def csr_read(self, num: int) -> int | None: ...
 
 
 CpuFactory = Callable[[Bus, bytearray, int, Callable[[], int]], GuestCpu]

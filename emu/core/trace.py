@@ -33,9 +33,9 @@ import os
 import re
 import stat
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO, runtime_checkable
 
 from emu.core.errors import UserError
 from emu.core.opts import Opts
@@ -276,18 +276,17 @@ class Trace:
 
     # -- wiring ----------------------------------------------------------------------------
 
-    def attach(self, *roots: Any) -> None:
+    def attach(self, *roots: Traced | TracedGroup | None) -> None:
         """Hand this Trace to everything under `roots`: objects with `set_trace` (a Machine,
         a NIC, a NetClient) and collections with `clients` (a netdev.net.Net)."""
         for root in roots:
-            if root is None:
-                continue
-            if hasattr(root, "set_trace"):
+            if isinstance(root, Traced):
                 root.set_trace(self)
-            for client in getattr(root, "clients", ()):
-                client.set_trace(self)
+            if isinstance(root, TracedGroup):
+                for client in root.clients:
+                    client.set_trace(self)
 
-    def detach(self, *roots: Any) -> None:
+    def detach(self, *roots: Traced | TracedGroup | None) -> None:
         """Give the objects under `roots` back the DISABLED trace."""
         DISABLED.attach(*roots)
 
@@ -295,6 +294,21 @@ class Trace:
         if value and name in _SUBSYSTEM_OF and self._frozen:
             raise RuntimeError("DISABLED cannot trace: make a Trace() and attach it")
         object.__setattr__(self, name, value)
+
+
+@runtime_checkable
+class Traced(Protocol):
+    """What traces: an object that takes a Trace (a Machine, an NE2000, a NetClient)."""
+
+    def set_trace(self, trace: Trace) -> None: ...
+
+
+@runtime_checkable
+class TracedGroup(Protocol):
+    """A collection of traced objects (netdev.net.Net and its clients)."""
+
+    @property
+    def clients(self) -> Iterable[Traced]: ...
 
 
 def _report(message: str) -> None:

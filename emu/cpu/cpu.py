@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from emu.core.bus import Bus, BusError
-from emu.cpu import interp
+from emu.cpu import csr, interp
 from emu.cpu.csr import MIP_MEIP, MIP_MSIP, MIP_MTIP, MSTATUS_MIE, MSTATUS_MPIE
 from emu.cpu.decode import Insn, decode
 from emu.cpu.translate import Translator
@@ -131,6 +131,11 @@ class Cpu:
         if self.waiting and self.mip & self.mie:
             self.waiting = False
         self.update_attention()
+
+    def csr_read(self, num: int) -> int | None:
+        """CSR `num` as the guest would read it, or None if this hart has no such CSR
+        (the monitor's `info registers`)."""
+        return csr.read(self, num)
 
     def flush_translations(self) -> None:
         """Forget decoded and translated code (fence.i, or RAM rewritten from outside)."""

@@ -1,22 +1,13 @@
-"""Monitor — the human monitor (HMP) of QEMU's monitor/hmp.c, monitor/hmp-cmds.c and
-net/net.c (hmp_info_network, qmp_set_link), served on a QEMU-style chardev.
+"""Monitor — the human monitor (HMP) of QEMU's monitor/hmp.c and monitor/hmp-cmds.c.
 
-Two halves:
-
-- `Monitor` executes one command line and returns its output text: `info network`,
-  `info registers`, `info ne2000`, `info status`, `set_link NAME on|off`, `x/FMT ADDR`,
-  `xp/FMT ADDR`, `help`, `quit`. Spelling and output follow QEMU 7.2's HMP; every bad
-  command gets one line of error. Without a machine (a frame relay) only the network
-  commands, `help` and `quit` exist.
-- `MonitorServer` serves it on `-monitor stdio`, `unix:PATH,server,nowait` or
-  `tcp:HOST:PORT,server,nowait` (QEMU's chardev spelling): non-blocking fds on the
-  MainLoop, one socket client at a time, the next one after it leaves, as QEMU's socket
-  chardev. Output lines end in CRLF and the prompt is `(toynic) `. Output goes through an
-  `emu.core.loop.FdWriter` (on stdio, the console's own, so the two keep their order) and
-  commands are not read while 256 KiB of it wait. A stdin that epoll refuses (a regular
-  file, /dev/null) is read to its end, then treated as closed; a stdin closed before
-  toynic started is no input. A listening socket whose accept() lacks descriptors is
-  retried on a timer (`emu.core.loop.Acceptor`).
+`Monitor` executes one command line and returns its output text: `info network`,
+`info registers`, `info ne2000`, `info status`, `info trace-events`, `set_link NAME
+on|off`, `trace-event NAME on|off`, `x/FMT ADDR`, `xp/FMT ADDR`, `help`, `quit`.
+Spelling and output follow QEMU 7.2's HMP; every bad command gets one line of error.
+Without a machine (a frame relay) only the network and tracing commands, `help` and
+`quit` exist. The commands only read and parse: `set_link` is the net layer's
+(`netdev.net.Net.set_link`), the `info ne2000` text the device's; the chardev a client
+types into is `emu.monitor.chardev`.
 
 Deliberate differences from QEMU: `x`/`xp` read RAM only (QEMU would also read device
 registers, with their side effects) and dump at most MAX_DUMP_UNITS units per command.
@@ -24,34 +15,21 @@ registers, with their side effects) and dump at most MAX_DUMP_UNITS units per co
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import socket
-import stat
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from emu.board.layout import RAM_BASE
-from emu.board.machine import Machine
+from emu.board.machine import GuestCpu, Machine
 from emu.core.errors import UserError
-from emu.core.loop import Acceptor, FdWriter, MainLoop, fd_pollable
-from emu.core.opts import parse_opts
 from emu.core.trace import EVENT_NAMES, Trace, match_events
 from emu.cpu import csr
-from netdev.client import NetClient
 from netdev.net import Net
-from netdev.sockaddr import parse_host_port
 
 PROMPT = "(toynic) "
 BANNER = "toynic monitor - type 'help' for more information"
 MAX_DUMP_UNITS = 4096
-MAX_LINE = 4096
-# Stop reading a client's commands while this much of their output is still unsent.
-OUTPUT_HIGH_WATER = 256 * 1024
-_STDIN_FD = 0
 
 ABI_NAMES = (
     "zero", "ra", "sp", "gp", "tp", "t0", "t1", "t2", "s0", "s1",
@@ -60,9 +38,9 @@ ABI_NAMES = (
 )
 # The machine-mode CSRs a reader needs to follow traps and interrupts, in QEMU's order.
 DUMPED_CSRS = (
-    ("mhartid", 0xF14), ("mstatus", 0x300), ("mip", 0x344), ("mie", 0x304),
-    ("mtvec", 0x305), ("mepc", 0x341), ("mcause", 0x342), ("mtval", 0x343),
-    ("mscratch", 0x340), ("minstret", 0xB02),
+    ("mhartid", csr.MHARTID), ("mstatus", csr.MSTATUS), ("mip", csr.MIP), ("mie", csr.MIE),
+    ("mtvec", csr.MTVEC), ("mepc", csr.MEPC), ("mcause", csr.MCAUSE), ("mtval", csr.MTVAL),
+    ("mscratch", csr.MSCRATCH), ("minstret", csr.MINSTRET),
 )
 
 ISR_BITS = ("PRX", "PTX", "RXE", "TXE", "OVW", "CNT", "RDC", "RST")
@@ -193,7 +171,10 @@ class Monitor:
             raise CommandError("Expected 'on' or 'off' (try \"help set_link\")")
         if len(args) > 2:
             raise CommandError("set_link: extraneous characters at the end of line")
-        set_link(self.net, args[0], args[1] == "on")
+        try:
+            self.net.set_link(args[0], args[1] == "on")
+        except UserError as err:
+            raise CommandError(f"Error: {err}") from None
         return ""
 
     def _info_status(self, _args: list[str]) -> str:
@@ -223,7 +204,7 @@ class Monitor:
 
     # -- CPU and memory ------------------------------------------------------------------
 
-    def _cpu(self) -> Any:
+    def _cpu(self) -> GuestCpu:
         assert self.machine is not None
         return self.machine.cpu
 
@@ -231,7 +212,7 @@ class Monitor:
         cpu = self._cpu()
         lines = ["CPU#0", f" {'pc':<8} {cpu.pc & 0xFFFFFFFF:08x}"]
         for name, number in DUMPED_CSRS:
-            value = csr.read(cpu, number)
+            value = cpu.csr_read(number)
             lines.append(f" {name:<8} {(value or 0) & 0xFFFFFFFF:08x}")
         for row in range(0, 32, 4):
             lines.append("".join(
@@ -316,17 +297,6 @@ class Monitor:
         return "".join(describe_ne2000(board, self.net) for board in self.machine.nics)
 
 
-def set_link(net: Net, name: str, up: bool) -> None:
-    """qmp_set_link: the named client's link, and its peer's when that peer is a NIC."""
-    client = next((c for c in net.clients if c.name == name), None)
-    if client is None:
-        raise CommandError(f"Error: Device '{name}' not found")
-    client.link_down = not up
-    peer: NetClient | None = client.peer
-    if peer is not None and net.is_nic(peer):
-        peer.link_down = not up
-
-
 def parse_format(name: str, fmt: str) -> tuple[int, str, int]:
     """`/[count][format][size]` of x/xp: count, format letter (x d u), size in bytes."""
     match = re.fullmatch(r"([0-9]*)([a-z]*)", fmt)
@@ -399,280 +369,3 @@ def describe_ne2000(board: Any, net: Net) -> str:
         f"{' (receive disabled)' if nc.receive_disabled else ''}",
     ]
     return "\n".join(lines) + "\n"
-
-
-# -- the chardev -------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class ChardevSpec:
-    """A parsed `-monitor` argument: kind is stdio, unix or tcp (or none)."""
-
-    kind: str
-    path: str = ""
-    address: tuple[str, int] = ("", 0)
-    wait: bool = True
-
-
-def parse_chardev(text: str) -> ChardevSpec:
-    """QEMU's `-monitor` chardev spelling: stdio | none | unix:PATH,server[,nowait] |
-    tcp:HOST:PORT,server[,nowait] (also server=on, wait=off)."""
-    opts = parse_opts(text, "backend")
-    backend = opts.require("backend")
-    flags = dict(opts.values)
-    del flags["backend"]
-    if flags.pop("nowait", None) is not None:
-        flags.setdefault("wait", "off")
-    for key, value in flags.items():
-        if key not in ("server", "wait"):
-            raise UserError(f"Parameter '{key}' is unexpected")
-        if value not in ("on", "off"):
-            raise UserError(f"Parameter '{key}' expects 'on' or 'off'")
-    if backend in ("stdio", "none"):
-        if flags:
-            raise UserError(f"'{backend}' takes no options")
-        return ChardevSpec(backend)
-    kind, _, rest = backend.partition(":")
-    if kind not in ("unix", "tcp"):
-        raise UserError(f"chardev '{backend}' is not supported (stdio, unix:, tcp:)")
-    if flags.get("server") != "on":
-        raise UserError("only server mode is supported (add ',server,nowait')")
-    wait = flags.get("wait", "on") == "on"
-    if kind == "unix":
-        if not rest:
-            raise UserError("unix: needs a socket path")
-        return ChardevSpec("unix", path=rest, wait=wait)
-    return ChardevSpec("tcp", address=parse_host_port(rest), wait=wait)
-
-
-class _Session:
-    """One client: line assembly, prompt, and output through an `FdWriter` (shared with
-    the console when the session is stdio), never blocking the loop."""
-
-    def __init__(self, server: MonitorServer, read_fd: int | None, out: FdWriter,
-                 sock: socket.socket | None) -> None:
-        self.server = server
-        self.read_fd = read_fd
-        self.out = out
-        self.sock = sock
-        self._in = bytearray()
-        self._overlong = False
-        self._reading = False
-        # A regular file or /dev/null as stdin: epoll refuses them, and reading them
-        # never waits, so they are read a chunk per loop iteration instead.
-        self._pollable = read_fd is not None and fd_pollable(read_fd)
-        self._read_scheduled = False
-        self.closed = False
-
-    def start(self) -> None:
-        self.out.on_progress = self._check_output
-        if self.sock is not None:
-            self.out.on_error = lambda _err: self.close()
-        self.write(f"{BANNER}\n{PROMPT}")
-        if self.read_fd is None:
-            # stdin was closed before toynic started: no input, as after end of file.
-            self.close()
-            return
-        self._set_reading(True)
-
-    def _set_reading(self, on: bool) -> None:
-        if on == self._reading or self.closed or self.read_fd is None:
-            return
-        self._reading = on
-        if self._pollable:
-            self.server.loop.set_read_handler(self.read_fd, self._on_readable if on else None)
-        elif on:
-            self._schedule_read()
-
-    def _schedule_read(self) -> None:
-        if not self._read_scheduled:
-            self._read_scheduled = True
-            self.server.loop.bh(self._read_bh)
-
-    def _read_bh(self) -> None:
-        self._read_scheduled = False
-        if self._reading and not self.closed:
-            self._on_readable()
-            if self._reading and not self.closed:
-                self._schedule_read()
-
-    def write(self, text: str) -> None:
-        self.out.write(text.replace("\n", "\r\n").encode(errors="replace"))
-        self.out.flush()
-        self._check_output()
-
-    def _check_output(self) -> None:
-        """Read no commands while this much of the output is unsent (QEMU's monitor
-        stops reading its chardev, too)."""
-        if self.closed:
-            return
-        resume = self.out.pending < OUTPUT_HIGH_WATER
-        if resume and not self._reading and b"\n" in self._in:
-            # Lines that arrived while output was backed up run now, not on the next read.
-            self.server.loop.bh(self._process)
-        self._set_reading(resume)
-
-    def _on_readable(self) -> None:
-        assert self.read_fd is not None
-        try:
-            data = os.read(self.read_fd, 4096)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            data = b""
-        if not data:
-            self.close()
-            return
-        self._in += data
-        self._process()
-
-    def _process(self) -> None:
-        while not self.closed and self._reading:
-            end = self._in.find(b"\n")
-            if end < 0:
-                if len(self._in) > MAX_LINE:
-                    # Keep nothing of an overlong line; its end is dropped when it comes.
-                    self._in.clear()
-                    self._overlong = True
-                return
-            line = bytes(self._in[:end]).rstrip(b"\r").decode(errors="replace")
-            del self._in[:end + 1]
-            if self._overlong or end > MAX_LINE:
-                self._overlong = False
-                self.write(f"line too long (at most {MAX_LINE} bytes)\n{PROMPT}")
-            else:
-                self._run(line)
-
-    def _run(self, line: str) -> None:
-        monitor = self.server.monitor
-        output = monitor.execute(line)
-        if monitor.quit_requested:
-            self.write(output)
-            self.close()
-            return
-        self.write(output + PROMPT)
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        self._set_reading(False)
-        self.closed = True
-        if self.out.on_progress == self._check_output:
-            self.out.on_progress = None
-        if self.sock is not None:
-            # One last try for unsent output; a client that does not read loses it.
-            self.out.flush()
-            self.out.close()
-            self.sock.close()
-        self.server.session_closed(self)
-
-
-class MonitorServer:
-    """Serves a Monitor on stdio or a listening unix/tcp socket (QEMU's chardev)."""
-
-    def __init__(self, loop: MainLoop, monitor: Monitor, spec: ChardevSpec,
-                 stdout: FdWriter | None = None) -> None:
-        """`stdout`: where a stdio monitor writes (the console's writer, so that the two
-        keep their order); without it the server makes, and closes, its own."""
-        self.loop = loop
-        self.monitor = monitor
-        self.spec = spec
-        self.session: _Session | None = None
-        self._listen: socket.socket | None = None
-        self._acceptor: Acceptor | None = None
-        self._own_stdout: FdWriter | None = None
-        self._waiting = False
-        if spec.kind == "stdio":
-            if stdout is None:
-                stdout = self._own_stdout = FdWriter.for_stdout(loop)
-            # Python leaves sys.stdin None when fd 0 was closed at startup (fd 0 may have
-            # been reused since by a descriptor of ours).
-            self.session = _Session(self, _STDIN_FD if sys.stdin is not None else None, stdout,
-                                    None)
-            self.session.start()
-        elif spec.kind in ("unix", "tcp"):
-            self._listen = self._bind(spec)
-            self._acceptor = Acceptor(loop, self._listen, self._accepted, _report_monitor)
-            self._acceptor.set_accepting(True)
-
-    @staticmethod
-    def _bind(spec: ChardevSpec) -> socket.socket:
-        if spec.kind == "unix":
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            with contextlib.suppress(FileNotFoundError):
-                if stat.S_ISSOCK(os.stat(spec.path).st_mode):
-                    os.unlink(spec.path)
-            where: Any = spec.path
-        else:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            where = spec.address
-        try:
-            sock.bind(where)
-            sock.listen(1)
-        except OSError as err:
-            sock.close()
-            raise UserError(f"Failed to bind socket to {describe_address(spec)}: "
-                            f"{err.strerror or err}") from None
-        sock.setblocking(False)
-        return sock
-
-    @property
-    def address(self) -> Any:
-        """Where the listening socket is bound (for tcp: (host, port), port 0 resolved)."""
-        return None if self._listen is None else self._listen.getsockname()
-
-    def _accepted(self, sock: socket.socket, _peer: Any) -> None:
-        assert self._acceptor is not None
-        sock.setblocking(False)
-        self._acceptor.set_accepting(False)
-        self.session = _Session(self, sock.fileno(), FdWriter(self.loop, sock.fileno()), sock)
-        self.session.start()
-        if self._waiting:
-            self._waiting = False
-            self.loop.stop()
-
-    def wait_for_client(self) -> bool:
-        """QEMU's `server,wait`: block (serving the loop) until the first client connects.
-        False if the loop was stopped first (a signal)."""
-        if self._listen is None or self.session is not None:
-            return True
-        print(f"toynic: waiting for connection on: {describe_address(self.spec)}",
-              file=sys.stderr, flush=True)
-        self._waiting = True
-        self.loop.run_forever()
-        self._waiting = False
-        return self.session is not None
-
-    def session_closed(self, session: _Session) -> None:
-        if self.session is session:
-            self.session = None
-            if self._acceptor is not None:
-                self._acceptor.set_accepting(True)
-
-    def close(self) -> None:
-        """Drop the client and the listening socket (a unix socket file is removed)."""
-        if self._acceptor is not None:
-            self._acceptor.close()
-            self._acceptor = None
-        if self.session is not None:
-            self.session.close()
-        if self._own_stdout is not None:
-            self._own_stdout.flush()
-            self._own_stdout.close()
-        if self._listen is not None:
-            self._listen.close()
-            self._listen = None
-            if self.spec.kind == "unix":
-                with contextlib.suppress(OSError):
-                    os.unlink(self.spec.path)
-
-
-def _report_monitor(text: str) -> None:
-    print(f"toynic: monitor: {text}", file=sys.stderr, flush=True)
-
-
-def describe_address(spec: ChardevSpec) -> str:
-    if spec.kind == "unix":
-        return f"unix:{spec.path},server=on"
-    host, port = spec.address
-    return f"tcp:{host}:{port},server=on"

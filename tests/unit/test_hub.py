@@ -1,5 +1,5 @@
 """Hubs: every other port gets each frame, a slow port paces the hub without loss or
-reordering, `info network` and the startup warnings in QEMU's wording."""
+reordering, `info network`, the startup warnings and `set_link` in QEMU's wording."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ TIMEOUT = 10.0
 
 
 class Nic(NetClient):
+    kind = "nic"
+
     def __init__(self, name: str) -> None:
         super().__init__(name, "ne2k_isa")
         self.info_str = "model=ne2k_isa,macaddr=52:54:00:12:34:56"
@@ -122,6 +124,21 @@ def test_startup_warnings(net: Net) -> None:
         "netdev p1 has no peer",
         "netdev b has no peer",
     ]
+
+
+def test_set_link_takes_a_nic_peer_along_but_not_a_hub_port(net: Net) -> None:
+    """QEMU's qmp_set_link: a client's link, and its peer's only when that is a NIC."""
+    port = add(net, "hubport,id=p0,hubid=0")
+    nic = Nic("nic0")
+    net.add_nic(nic, "p0")
+    net.set_link("p0", False)
+    assert port.link_down and nic.link_down
+    net.set_link("p0", True)
+    assert not port.link_down and not nic.link_down
+    net.set_link("nic0", False)
+    assert nic.link_down and not port.link_down
+    with pytest.raises(UserError, match=r"^Device 'nope' not found$"):
+        net.set_link("nope", True)
 
 
 def test_hubport_errors(net: Net) -> None:

@@ -9,7 +9,8 @@ import socket
 import pytest
 
 from emu.core.errors import UserError
-from emu.monitor.hmp import PROMPT, Monitor, MonitorServer, parse_chardev, parse_format
+from emu.monitor.chardev import MonitorServer, parse_chardev
+from emu.monitor.hmp import PROMPT, Monitor, parse_format
 from emu.testing import Lab, ethernet, free_port
 
 pytestmark = pytest.mark.timeout(60)

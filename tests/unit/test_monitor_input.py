@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from emu.monitor.hmp import PROMPT, Monitor, MonitorServer, parse_chardev
+from emu.monitor.chardev import MonitorServer, parse_chardev
+from emu.monitor.hmp import PROMPT, Monitor
 from emu.testing import Lab
 
 pytestmark = pytest.mark.timeout(120)

@@ -1,10 +1,12 @@
 """Stream socket netdev in-process: listen, connect, fd=, framing on the wire, partial
-sends, backpressure, and the seed-bug fixes Q1, Q2, Q3, Q5, Q6 (docs/quirks.md)."""
+sends (and what is not one: a full sendmsg of IOV_MAX buffers), backpressure, and the
+seed-bug fixes Q1, Q2, Q3, Q5, Q6 (docs/quirks.md)."""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import io
 import os
 import socket
 import struct
@@ -16,10 +18,11 @@ import pytest
 from emu.core.errors import UserError
 from emu.core.loop import MainLoop
 from emu.core.opts import parse_opts
+from emu.core.trace import Trace
 from netdev.client import NetClient, connect_peers
 from netdev.framing import MAX_FRAME, OVERSIZE_MESSAGE
 from netdev.net import Net
-from netdev.socket_stream import StreamSocket
+from netdev.socket_stream import IOV_MAX, StreamSocket
 from tests.netsupport import RecordReader, free_port, record, records
 
 TIMEOUT = 10.0
@@ -254,6 +257,60 @@ def test_s7_partial_sends_resume_mid_record(loop: MainLoop, net: Net) -> None:
         nic.send(frame)
     assert read_records(loop, peer, len(frames)) == frames
     peer.close()
+
+
+def socket_events(client: StreamSocket) -> io.StringIO:
+    """Trace `client`'s net_socket_* events into the returned buffer."""
+    trace = Trace()
+    out = io.StringIO()
+    trace.open_log(out)
+    trace.enable("net_socket_*")
+    client.set_trace(trace)
+    return out
+
+
+def events(out: io.StringIO, name: str) -> list[dict[str, str]]:
+    return [dict(pair.split("=", 1) for pair in line.split(" ")[1:])
+            for line in out.getvalue().splitlines() if line.split(" ")[0] == name]
+
+
+def test_more_records_than_iov_max_is_not_a_partial_send(loop: MainLoop, net: Net) -> None:
+    """Over IOV_MAX buffers wait: one sendmsg takes the first IOV_MAX, all of them, and
+    the next takes the rest. The kernel took everything offered each time, so no
+    net_socket_partial_send."""
+    ours, theirs = socket.socketpair()
+    client = netdev(net, f"socket,id=f,fd={ours.detach()}")
+    out = socket_events(client)
+    nic = with_nic(client)
+    frames = [struct.pack(">I", i) + bytes(16) for i in range(IOV_MAX)]  # two buffers each
+    for frame in frames:
+        assert nic.send(frame) == len(frame)  # buffered; the write waits for the loop
+    assert read_records(loop, theirs, len(frames)) == frames
+    half = IOV_MAX // 2 * (4 + 20)
+    assert [int(e["bytes"]) for e in events(out, "net_socket_write")] == [half, half]
+    assert events(out, "net_socket_partial_send") == []
+    theirs.close()
+
+
+def test_a_short_write_is_a_partial_send(loop: MainLoop, net: Net) -> None:
+    """The kernel's buffer fills before all is written: net_socket_partial_send says how
+    much it took and how much waits, and the rest follows once the reader reads."""
+    ours, theirs = socket.socketpair()
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    client = netdev(net, f"socket,id=f,fd={ours.detach()}")
+    out = socket_events(client)
+    nic = with_nic(client)
+    frames = [struct.pack(">I", i) + bytes([i]) * 1496 for i in range(100)]
+    for frame in frames:
+        nic.send(frame)
+    loop.run_once(0)
+    partial = events(out, "net_socket_partial_send")
+    assert partial, out.getvalue()
+    first_write = int(events(out, "net_socket_write")[0]["bytes"])
+    assert int(partial[0]["sent"]) == first_write
+    assert int(partial[0]["remaining"]) == 100 * (4 + 1500) - first_write > 0
+    assert read_records(loop, theirs, len(frames)) == frames
+    theirs.close()
 
 
 def test_backpressure_stops_reading_until_nic_flushes(loop: MainLoop, net: Net) -> None:
