@@ -1,17 +1,17 @@
 """The HMP monitor in-process (emu.monitor.hmp): QEMU's output formats, set_link semantics,
-one-line errors, and the chardev session (prompt, CRLF, quit, line limits)."""
+one-line errors; the chardev it is served on is tests/unit/test_monitor_chardev.py."""
 
 from __future__ import annotations
 
 import re
-import socket
 
 import pytest
 
-from emu.core.errors import UserError
-from emu.monitor.chardev import MonitorServer, parse_chardev
-from emu.monitor.hmp import PROMPT, Monitor, parse_format
+from emu.core.loop import MainLoop
+from emu.core.trace import Trace
+from emu.monitor.hmp import Monitor, parse_format
 from emu.testing import Lab, ethernet, free_port
+from netdev.net import Net
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -170,78 +170,13 @@ def test_info_ne2000_shows_registers_by_page_and_ring() -> None:
     assert "filtered: multicast_off=1" in text
 
 
-def test_parse_format_and_chardev_spellings() -> None:
+def test_parse_format() -> None:
     assert parse_format("x", "") == (1, "x", 4)
     assert parse_format("x", "20xb") == (20, "x", 1)
     assert parse_format("x", "3dh") == (3, "d", 2)
-    assert parse_chardev("stdio").kind == "stdio"
-    tcp = parse_chardev("tcp:127.0.0.1:4444,server,nowait")
-    assert (tcp.kind, tcp.address, tcp.wait) == ("tcp", ("127.0.0.1", 4444), False)
-    unix = parse_chardev("unix:/tmp/m.sock,server=on,wait=off")
-    assert (unix.kind, unix.path, unix.wait) == ("unix", "/tmp/m.sock", False)
-    assert parse_chardev("tcp::4444,server").wait
-    for bad, message in [("tcp:127.0.0.1:4444", "only server mode"),
-                         ("pty", "not supported"), ("stdio,server", "takes no options"),
-                         ("tcp:127.0.0.1:4444,server,telnet", "'telnet' is unexpected")]:
-        with pytest.raises(UserError, match=message):
-            parse_chardev(bad)
 
 
-def _read_until(sock: socket.socket, lab: Lab, marker: bytes, got: bytearray) -> bytes:
-    def have() -> bool:
-        try:
-            chunk = sock.recv(65536)
-        except BlockingIOError:
-            return marker in got
-        got.extend(chunk)
-        return marker in got or not chunk
-
-    assert lab.run_until(have, 10), bytes(got)
-    end = got.index(marker) + len(marker)
-    text = bytes(got[:end])
-    del got[:end]
-    return text
-
-
-def test_tcp_session_prompt_crlf_sequential_clients_and_quit() -> None:
-    with Lab() as lab:
-        lab.netdev("hubport,id=h0,hubid=0")
-        quits: list[bool] = []
-        monitor = Monitor(lab.net, on_quit=lambda: quits.append(True))
-        server = MonitorServer(lab.loop, monitor, parse_chardev("tcp:127.0.0.1:0,server,nowait"))
-        try:
-            prompt = PROMPT.encode()
-            for _ in range(2):  # one client after the other
-                sock = socket.create_connection(server.address, timeout=5)
-                sock.setblocking(False)
-                got = bytearray()
-                banner = _read_until(sock, lab, prompt, got)
-                assert banner.endswith(b"type 'help' for more information\r\n(toynic) ")
-                sock.sendall(b"info net")
-                sock.sendall(b"work\r\nfoo\n")
-                assert _read_until(sock, lab, prompt, got) == b"hub 0\r\n \\ h0\r\n(toynic) "
-                assert _read_until(sock, lab, prompt, got) == b"unknown command: 'foo'\r\n(toynic) "
-                sock.sendall(b"x" * 5000 + b"\n")
-                assert b"line too long" in _read_until(sock, lab, prompt, got)
-                sock.close()
-                assert lab.run_until(lambda: server.session is None, 10)
-            sock = socket.create_connection(server.address, timeout=5)
-            sock.setblocking(False)
-            got = bytearray()
-            _read_until(sock, lab, prompt, got)
-            sock.sendall(b"quit\n")
-            assert lab.run_until(lambda: bool(quits) and server.session is None, 10)
-            sock.close()
-        finally:
-            server.close()
-
-
-def test_trace_event_switches_events_and_info_trace_events_shows_state():
-    from emu.core.loop import MainLoop
-    from emu.core.trace import Trace
-    from emu.monitor.hmp import Monitor
-    from netdev.net import Net
-
+def test_trace_event_switches_events_and_info_trace_events_shows_state() -> None:
     loop = MainLoop()
     net = Net(loop)
     trace = Trace()
