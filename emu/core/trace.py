@@ -12,7 +12,8 @@ Objects that trace (NetClient, NetQueue, IrqLine, the NE2000) hold a `trace` att
 that starts as `DISABLED` (a Trace that can never be turned on); `Trace.attach` hands
 them a live one. One line per event, as QEMU's log backend prints it:
 `<event> key=value key=value`. Lines go through the standard `logging` module, one
-logger per subsystem (`toynic.trace.ne2000`, `.net`, `.net_socket`, `.hub`, `.irq`),
+logger per subsystem (`toynic.trace.ne2000`, `.net`, `.net_socket`, `.net_tap`,
+`.net_vde`, `.hub`, `.irq`),
 at DEBUG level; `open_log` adds a handler writing to stderr, a stream or a file (`-D`).
 
 Patterns follow QEMU: `*` and `?` globs, a leading `-` disables, a name without a glob
@@ -121,6 +122,27 @@ EVENTS: tuple[EventInfo, ...] = (
               "a record longer than the largest frame: the connection is closed"),
     EventInfo("net_socket_empty", "net_socket", "netdev count",
               "zero-length records or datagrams were ignored"),
+    # tap netdev (QEMU: net/tap.c) and vde netdev (QEMU: net/vde.c); one read or write
+    # is one frame on both (netdev.frame_fd)
+    EventInfo("net_tap_read", "net_tap", "netdev len",
+              "a frame read from the tap interface"),
+    EventInfo("net_tap_write", "net_tap", "netdev len",
+              "a frame written to the tap interface"),
+    EventInfo("net_tap_backpressure", "net_tap", "netdev dir state",
+              "dir=read: reading the tap stops/resumes while the peer's queue is full; "
+              "dir=write: the tap takes no more frames / takes them again"),
+    EventInfo("net_tap_error", "net_tap", "netdev op error",
+              "a read (reading then stops) or write (the frame is dropped) failed"),
+    EventInfo("net_vde_read", "net_vde", "netdev len",
+              "a frame (one datagram) came from the VDE switch"),
+    EventInfo("net_vde_write", "net_vde", "netdev len",
+              "a frame (one datagram) went to the VDE switch"),
+    EventInfo("net_vde_backpressure", "net_vde", "netdev dir state",
+              "dir=read: reading the switch's datagrams stops/resumes while the peer's "
+              "queue is full; dir=write: the switch's socket is full/drained"),
+    EventInfo("net_vde_error", "net_vde", "netdev op error",
+              "a read, a write or the control connection (op=control: the switch closed "
+              "it) failed"),
     # hubs (QEMU: net/hub.c)
     EventInfo("net_hub_forward", "hub", "hub port to frames len",
               "a hub port copied frames to every other port"),

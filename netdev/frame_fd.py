@@ -1,0 +1,181 @@
+"""FrameFd — the part QEMU's net/tap.c (tap_send, tap_receive, tap_writable) and net/vde.c
+(vde_to_qemu, vde_receive) share: one non-blocking descriptor on which one read is one
+frame and one write is one frame (a tap device, VDE's unix datagram socket).
+
+Descriptor→peer: up to `READ_BURST` frames per readable event, each sent with
+`send_async`. When the peer queues one (its NIC's ring is full) reading stops until the
+queue's completion callback fires, so the host holds the frames, never toynic (QEMU's
+tap_send / tap_send_completed; QEMU's vde_to_qemu reads on regardless, quirk V1).
+Peer→descriptor: one `write`; EAGAIN → `receive` returns 0 (the queue keeps the frame)
+and write interest is switched on; the writable callback flushes the queue.
+
+A read error other than EAGAIN (the interface or the switch went away) is reported
+once on stderr and reading stops for good: an error that repeats on every poll must not
+spin the loop. Each subclass names its trace events by `TRACE_PREFIX`
+(`<prefix>_read`, `_write`, `_backpressure`, `_error`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar
+
+from emu.core.loop import MainLoop
+from netdev.client import NetClient
+from netdev.framing import NET_BUFSIZE
+
+READ_BURST = 64
+
+
+def _report_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@dataclass
+class FrameFdStats:
+    frames_in: int = 0
+    frames_out: int = 0
+    empty_in: int = 0
+    write_errors: int = 0
+    read_errors: int = 0
+
+
+class FrameFd(NetClient):
+    """A NetClient over one descriptor carrying a frame per read and per write."""
+
+    TRACE_PREFIX: ClassVar[str] = ""
+
+    def __init__(self, loop: MainLoop, name: str, model: str, fd: int) -> None:
+        super().__init__(name, model)
+        self._loop = loop
+        self._fd: int | None = fd
+        self._reading = False
+        self._writing = False
+        self._outstanding = 0
+        self.stats = FrameFdStats()
+        self.report: Callable[[str], None] = _report_stderr
+        prefix = self.TRACE_PREFIX
+        self._ev_read = f"{prefix}_read"
+        self._ev_write = f"{prefix}_write"
+        self._ev_backpressure = f"{prefix}_backpressure"
+        self._ev_error = f"{prefix}_error"
+        os.set_blocking(fd, False)
+
+    @property
+    def fd(self) -> int | None:
+        return self._fd
+
+    def owned_fds(self) -> list[int]:
+        """The descriptors this netdev holds open (`fd=` must not take them over)."""
+        return [] if self._fd is None else [self._fd]
+
+    def _tracing(self, event: str) -> bool:
+        return bool(getattr(self.trace, event))
+
+    # -- polling ---------------------------------------------------------------------------
+
+    def _set_reading(self, on: bool) -> None:
+        if on == self._reading or self._fd is None:
+            return
+        self._reading = on
+        self._loop.set_read_handler(self._fd, self._on_readable if on else None)
+
+    def _set_writing(self, on: bool) -> None:
+        if on == self._writing or self._fd is None:
+            return
+        self._writing = on
+        self._loop.set_write_handler(self._fd, self._on_writable if on else None)
+
+    # -- descriptor -> peer ------------------------------------------------------------------
+
+    def _on_readable(self) -> None:
+        for _ in range(READ_BURST):
+            fd = self._fd
+            if fd is None or self._outstanding or not self._reading:
+                break
+            try:
+                frame = os.read(fd, NET_BUFSIZE)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as err:
+                self._read_failed(err)
+                break
+            if not frame:
+                self.stats.empty_in += 1
+                continue
+            self.stats.frames_in += 1
+            if self._tracing(self._ev_read):
+                self.trace.emit(self._ev_read, netdev=self.name, len=len(frame))
+            if self.send_async(frame, self._on_sent) == 0:
+                self._outstanding += 1
+        if self._outstanding and self._reading:
+            if self._tracing(self._ev_backpressure):
+                self.trace.emit(self._ev_backpressure, netdev=self.name, dir="read",
+                                state="on")
+            self._set_reading(False)
+
+    def _on_sent(self, _sender: NetClient, _result: int) -> None:
+        self._outstanding -= 1
+        if self._outstanding == 0 and self._fd is not None and not self.stats.read_errors:
+            if self._tracing(self._ev_backpressure):
+                self.trace.emit(self._ev_backpressure, netdev=self.name, dir="read",
+                                state="off")
+            self._set_reading(True)
+
+    def _read_failed(self, err: OSError) -> None:
+        self.stats.read_errors += 1
+        self._set_reading(False)
+        if self._tracing(self._ev_error):
+            self.trace.emit(self._ev_error, netdev=self.name, op="read",
+                            error=err.strerror or err.errno)
+        self.report(f"toynic: netdev {self.name}: read failed: {err.strerror}; "
+                    "no more frames from it")
+
+    # -- peer -> descriptor ------------------------------------------------------------------
+
+    def receive(self, frame: bytes) -> int:
+        fd = self._fd
+        if fd is None:
+            return -1
+        try:
+            written = os.write(fd, frame)
+        except (BlockingIOError, InterruptedError):
+            if not self._writing and self._tracing(self._ev_backpressure):
+                self.trace.emit(self._ev_backpressure, netdev=self.name, dir="write",
+                                state="on")
+            self._set_writing(True)
+            return 0
+        except OSError as err:
+            # The interface is down, the switch is gone: the frame is dropped, as a
+            # cable would drop it, and the guest goes on.
+            self.stats.write_errors += 1
+            if self._tracing(self._ev_error):
+                self.trace.emit(self._ev_error, netdev=self.name, op="write",
+                                error=err.strerror or err.errno)
+            return -1
+        self.stats.frames_out += 1
+        if self._tracing(self._ev_write):
+            self.trace.emit(self._ev_write, netdev=self.name, len=written)
+        return written or 1
+
+    def _on_writable(self) -> None:
+        if self._tracing(self._ev_backpressure):
+            self.trace.emit(self._ev_backpressure, netdev=self.name, dir="write", state="off")
+        self._set_writing(False)
+        self.flush_queued()
+
+    # -- teardown ----------------------------------------------------------------------------
+
+    def cleanup(self) -> None:
+        fd = self._fd
+        if fd is None:
+            return
+        self._loop.remove_fd(fd)
+        self._reading = self._writing = False
+        self._fd = None
+        with contextlib.suppress(OSError):
+            os.close(fd)
