@@ -10,18 +10,43 @@ such as the NE2000 map their I/O ports into it. Unclaimed ports read as all-ones
 ignore writes, as on a real ISA bus. A 16/32-bit access at a port that is not a
 multiple of its size reads 0 and its write is dropped, before any board sees it: QEMU's
 memory core refuses it the same way (x86 `inw 0x301` reads 0; docs/quirks.md I1).
+
+`Bus.route(addr, size)` resolves an access to the handler that finally serves it, looking
+through windows such as `IsaBus` (a `Router`): translated code caches the answer per
+instruction, as QEMU's softmmu TLB caches a MemoryRegionSection, and calls the device's
+`read`/`write` directly while the address stays in the cached range. `on_change` tells
+such caches that the map changed.
 """
 
 from __future__ import annotations
 
 import bisect
-from typing import Protocol
+from collections.abc import Callable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 
 class Region(Protocol):
     def read(self, offset: int, size: int) -> int: ...
 
     def write(self, offset: int, size: int, value: int) -> None: ...
+
+
+class Route(NamedTuple):
+    """Accesses of one size starting at lo <= addr < hi all go to `region` at `addr - base`."""
+
+    lo: int
+    hi: int
+    base: int
+    region: Region
+
+
+@runtime_checkable
+class Router(Protocol):
+    """A region that dispatches on to others (an I/O window), so a route can skip it."""
+
+    def route(self, offset: int, size: int) -> Route | None: ...
+
+    def on_change(self, callback: Callable[[], None]) -> None: ...
 
 
 class BusError(Exception):
@@ -60,6 +85,16 @@ class Bus:
         self._starts: list[int] = []
         self._entries: list[tuple[int, int, Region, str]] = []
         self._pages: dict[int, tuple[int, int, Region]] = {}
+        self._listeners: list[Callable[[], None]] = []
+
+    def on_change(self, callback: Callable[[], None]) -> None:
+        """Call `callback` whenever a mapping changes here or in a Router mapped here."""
+        self._listeners.append(callback)
+
+    def _changed(self) -> None:
+        self._pages.clear()
+        for callback in self._listeners:
+            callback()
 
     def map(self, base: int, size: int, region: Region, name: str) -> None:
         end = base + size
@@ -69,7 +104,9 @@ class Bus:
         index = bisect.bisect(self._starts, base)
         self._starts.insert(index, base)
         self._entries.insert(index, (base, end, region, name))
-        self._pages.clear()
+        if isinstance(region, Router):
+            region.on_change(self._changed)
+        self._changed()
 
     def find(self, addr: int, size: int = 1) -> tuple[int, Region] | None:
         """The region holding [addr, addr+size) and its base, or None."""
@@ -96,6 +133,22 @@ class Bus:
             self._pages[page] = (base, end, region)
         return base, region
 
+    def route(self, addr: int, size: int) -> Route | None:
+        """Where an access of `size` bytes at `addr` goes, and the range of addresses
+        that go there too; None if no region claims it."""
+        index = bisect.bisect(self._starts, addr) - 1
+        if index < 0:
+            return None
+        base, end, region, _ = self._entries[index]
+        if addr + size > end:
+            return None
+        if isinstance(region, Router):
+            inner = region.route(addr - base, size)
+            if inner is None:
+                return None
+            return Route(base + inner.lo, base + inner.hi, base + inner.base, inner.region)
+        return Route(base, end - size + 1, base, region)
+
     def read(self, addr: int, size: int) -> int:
         base, region = self._decode(addr, size, False)
         return region.read(addr - base, size)
@@ -119,10 +172,24 @@ class IsaBus:
         # Port -> (board base, board end, board): boards have a few dozen ports each.
         self._table: dict[int, tuple[int, int, Region]] = {}
 
+    def on_change(self, callback: Callable[[], None]) -> None:
+        self._ports.on_change(callback)
+
     def map(self, port: int, size: int, region: Region, name: str) -> None:
         self._ports.map(port, size, region, name)
         for p in range(port, port + size):
             self._table[p] = (port, port + size, region)
+
+    def route(self, offset: int, size: int) -> Route:
+        """Byte accesses route to the board for its whole port range; wider ones to the
+        board for this one port (its alignment is checked here, once), and anything
+        refused or unclaimed to this bus itself, which answers it as `read` does."""
+        hit = self._table.get(offset)
+        if offset & (size - 1) or hit is None or offset + size > hit[1]:
+            return Route(offset, offset + 1, 0, self)
+        if size == 1:
+            return Route(hit[0], hit[1], hit[0], hit[2])
+        return Route(offset, offset + 1, hit[0], hit[2])
 
     def read(self, offset: int, size: int) -> int:
         if offset & (size - 1):

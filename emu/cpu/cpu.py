@@ -5,7 +5,9 @@ interrupts and honours stop requests and wfi. Code comes from the block translat
 (emu.cpu.translate) keyed by pc; the CSR/trap/wfi instructions and slice tails go
 through the reference interpreter (emu.cpu.interp). Loads, stores and fetches inside
 RAM touch the bytearray directly; everything else goes through the Bus, whose BusError
-becomes an access fault.
+becomes an access fault. Translated code remembers, per load/store instruction, the
+device handler its last access was routed to (`load_io`/`store_io` fill that cache;
+QEMU's softmmu TLB), and forgets every such route when the bus map changes.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ _IRQ_ORDER = ((MIP_MEIP, IRQ_M_EXT), (MIP_MSIP, IRQ_M_SOFT), (MIP_MTIP, IRQ_M_TI
 _MAX_CACHED_REGIONS = 2048
 _MAX_HEAT_ENTRIES = 1 << 16
 _MAX_DECODED = 1 << 16
+# An empty route: no address satisfies lo <= addr < hi.
+_NO_ROUTE = (1, 0, 0, None)
 
 
 class Cpu:
@@ -87,6 +91,8 @@ class Cpu:
         self._heat: dict[int, int] = {}
         self._translate_after = translate_after
         self._translator = Translator(self) if translate else None
+        self._routes: list[list] = []
+        bus.on_change(self._forget_routes)
 
     # --- the public interface the machine uses -------------------------------------
 
@@ -101,6 +107,10 @@ class Cpu:
         start = self.instret
         limit = start + budget
         regions = self._regions
+        # Once a region declines for lack of budget, the slice's last few instructions
+        # are interpreted without heating their pcs: a tail that ends mid-loop would
+        # otherwise get every pc of the loop translated as an entry of its own.
+        tail = False
         while self.instret < limit:
             if self.attention:
                 if self._stop or self.waiting:
@@ -108,10 +118,15 @@ class Cpu:
                 self._take_interrupt()
             try:
                 region = regions.get(self.pc)
-                if region is None:
+                if region is not None:
+                    if region(limit):
+                        continue
+                    tail = True
+                elif not tail:
                     region = self._region_at(self.pc)
-                if not region(limit):
-                    interp.step(self)
+                    if region is not None and region(limit):
+                        continue
+                interp.step(self)
             except Trap as trap:
                 self._trap(trap.cause, trap.tval, trap.epc)
                 # A trap retires nothing; it still uses up budget, or a handler that
@@ -142,6 +157,7 @@ class Cpu:
         self._decoded.clear()
         self._regions.clear()
         self._heat.clear()
+        self._routes = []
 
     # --- used by the interpreter, the translator and generated code ------------------
 
@@ -182,12 +198,41 @@ class Cpu:
         except BusError:
             raise Trap(STORE_ACCESS_FAULT, addr, pc) from None
 
-    def load_slow(self, off: int, size: int, pc: int) -> int:
-        """Translated code's path for loads outside RAM; `off` is address - ram_base, mod 2^32."""
-        return self.load((off + self.ram_base) & M32, size, pc)
+    def route_cache(self) -> list:
+        """A new, empty per-instruction route: [lo, hi, base, handler]; translated code
+        calls `handler(addr - base, size[, value])` directly while lo <= addr < hi."""
+        cache = list(_NO_ROUTE)
+        self._routes.append(cache)
+        return cache
 
-    def store_slow(self, off: int, size: int, value: int, pc: int) -> None:
-        self.store((off + self.ram_base) & M32, size, value, pc)
+    def load_io(self, addr: int, size: int, pc: int, cache: list) -> int:
+        """Translated code's load outside its RAM fast path (a device, or RAM reached
+        unaligned): performs it and, for a device, routes `cache` to its handler."""
+        off = addr - self.ram_base
+        if 0 <= off <= len(self.ram) - size:
+            return int.from_bytes(self.ram[off:off + size], "little")
+        route = self.bus.route(addr, size)
+        if route is None:
+            raise Trap(LOAD_ACCESS_FAULT, addr, pc)
+        read = route.region.read
+        cache[:] = route.lo, route.hi, route.base, read
+        return read(addr - route.base, size)
+
+    def store_io(self, addr: int, size: int, value: int, pc: int, cache: list) -> None:
+        off = addr - self.ram_base
+        if 0 <= off <= len(self.ram) - size:
+            self.ram[off:off + size] = value.to_bytes(size, "little")
+            return
+        route = self.bus.route(addr, size)
+        if route is None:
+            raise Trap(STORE_ACCESS_FAULT, addr, pc)
+        write = route.region.write
+        cache[:] = route.lo, route.hi, route.base, write
+        write(addr - route.base, size, value)
+
+    def _forget_routes(self) -> None:
+        for cache in self._routes:
+            cache[:] = _NO_ROUTE
 
     def mret(self) -> int:
         mpie = self.mstatus & MSTATUS_MPIE
@@ -224,22 +269,25 @@ class Cpu:
         self.pc = (base + 4 * (cause & 0x1F)) & M32 if vectored else base
         self.update_attention()
 
-    def _region_at(self, pc: int) -> Callable[[int], int]:
+    def _region_at(self, pc: int) -> Callable[[int], int] | None:
+        """The region at `pc` once it is hot enough to translate, else None."""
         if self._translator is None:
-            return self._no_region
+            return None
         heat = self._heat.get(pc, 0)
         if heat < self._translate_after:
             if len(self._heat) >= _MAX_HEAT_ENTRIES:
                 self._heat.clear()
             self._heat[pc] = heat + 1
-            return self._no_region
+            return None
         if len(self._regions) >= _MAX_CACHED_REGIONS:
             self._regions.clear()
-        self._heat.pop(pc, None)
-        region = self._translator.translate(pc)
+            self._routes = []
+        region, covered = self._translator.translate(pc)
+        # The pcs inside it grew hot while it was interpreted; they are reached through
+        # it now, and become entries of their own only by being dispatched again.
+        heat_map = self._heat
+        for start, end in covered:
+            for inner in range(start, end, 4):
+                heat_map.pop(inner, None)
         self._regions[pc] = region
         return region
-
-    @staticmethod
-    def _no_region(limit: int) -> int:
-        return 0

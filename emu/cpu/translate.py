@@ -10,17 +10,25 @@ fall through to later arms; backward edges go round the loop, where the instruct
 budget is checked (a full pass can never overshoot it: the loop runs only while at
 least the region's whole size remains).
 
+Memory: an aligned access inside RAM is one test and one subscript of the RAM's
+bytearray or of a word/halfword view of it. Any other access stays in the region too
+(QEMU's softmmu TLB and MemoryRegion dispatch): each load/store instruction has its own
+route cache, filled by `Cpu.load_io`/`Cpu.store_io` from `Bus.route`, so a device access
+whose address is still in the cached range calls the device's `read`/`write` directly,
+one Python call. A guest's loop over a device data port thus runs as a loop here.
+
 Exactness: a faulting load/store or misaligned jalr raises Trap with its pc; the
 region writes its registers back and sets instret to the instructions that retired
-before it. Stores outside RAM end the region (the device may have raised an
-interrupt or asked to stop); before any access outside RAM, instret is made exact so
-devices see the right virtual time. CSR, ecall/ebreak, mret, wfi, fence.i and illegal
-encodings end a block and are run by the interpreter.
+before it. Before any access outside the RAM fast path, instret and pc are made exact
+so devices see the right virtual time; after it, the region ends only if the Cpu needs
+attention (the device raised an enabled interrupt, or a stop was asked for, e.g. a
+timer moved earlier), which is where the interpreter would take it too. CSR,
+ecall/ebreak, mret, wfi, fence.i and illegal encodings end a block and are run by the
+interpreter; self-modifying code needs fence.i, which forgets every translation.
 """
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -37,8 +45,6 @@ MAX_RUN_INSNS = 64
 WINDOW_BEHIND = 2048
 WINDOW_AHEAD = 4096
 
-_U32 = struct.Struct("<I")
-_U16 = struct.Struct("<H")
 SIGN_EXTEND_BYTE = tuple((b - 256) & M32 if b & 0x80 else b for b in range(256))
 
 _BRANCH_COND = {
@@ -70,9 +76,17 @@ _RR = {
     "remu": "({a} % {b} if {b} else {a})",
 }
 # Bound as default arguments so generated code reaches them as fast locals.
-_HELPERS = ("C", "X", "R", "U32", "U16", "P32", "P16", "SB", "LD", "ST", "Trap", "DIV", "REM")
+_HELPERS = ("C", "X", "R", "W", "H", "SB", "LD", "ST", "Trap", "DIV", "REM")
 _LOAD_SIZE = {"lb": 1, "lbu": 1, "lh": 2, "lhu": 2, "lw": 4}
 _STORE_SIZE = {"sb": 1, "sh": 2, "sw": 4}
+_LOAD_FAST = {
+    "lb": "SB[R[o]]", "lbu": "R[o]", "lw": "W[o >> 2]", "lhu": "H[o >> 1]",
+    "lh": "((H[o >> 1] ^ 0x8000) - 0x8000) & 0xFFFFFFFF",
+}
+_STORE_FAST = {"sb": "R[o] = {v}", "sh": "H[o >> 1] = {v}", "sw": "W[o >> 2] = {v}"}
+# Immediates are 12-bit: an address a register plus one can reach wraps past 2^32 only
+# within this distance of either end of the address space.
+_IMM_REACH = 2048
 
 
 class _Block:
@@ -87,24 +101,31 @@ class _Block:
 class Translator:
     def __init__(self, cpu: Cpu) -> None:
         self.cpu = cpu
+        # Word and halfword views of RAM (they pin its size, which never changes).
+        view = memoryview(cpu.ram)
+        self.words = view[:len(view) & ~3].cast("I")
+        self.halves = view[:len(view) & ~1].cast("H")
 
-    def translate(self, entry: int) -> Callable[[int], int]:
-        """A function `region(limit) -> retired`; it returns 0 (doing nothing) when fewer
-        than the region's size of instructions remain before instret reaches `limit`."""
+    def translate(self, entry: int) -> tuple[Callable[[int], int], list[tuple[int, int]]]:
+        """A function `region(limit) -> retired`, and the [start, end) pc spans it covers.
+        The function returns 0 (doing nothing) when fewer than the region's size of
+        instructions remain before instret reaches `limit`."""
         blocks = self._discover(entry)
         if not blocks:
-            return _nothing
-        source = _Emitter(entry, blocks, self.cpu).source()
+            return _nothing, []
+        emitter = _Emitter(entry, blocks, self.cpu)
+        source = emitter.source()
         namespace = {
-            "C": self.cpu, "X": self.cpu.x, "R": self.cpu.ram,
-            "U32": _U32.unpack_from, "U16": _U16.unpack_from,
-            "P32": _U32.pack_into, "P16": _U16.pack_into, "SB": SIGN_EXTEND_BYTE,
-            "LD": self.cpu.load_slow, "ST": self.cpu.store_slow, "Trap": Trap,
+            "C": self.cpu, "X": self.cpu.x, "R": self.cpu.ram, "W": self.words,
+            "H": self.halves, "SB": SIGN_EXTEND_BYTE,
+            "LD": self.cpu.load_io, "ST": self.cpu.store_io, "Trap": Trap,
             "DIV": div, "REM": rem,
         }
+        for k in range(emitter.routes):
+            namespace[f"D{k}"] = self.cpu.route_cache()
         code = compile(source, f"<region {entry:#010x}>", "exec")
         exec(code, namespace)
-        return namespace["make"]()
+        return namespace["make"](), [(b.start, b.end) for b in blocks]
 
     def _run(self, start: int) -> tuple[list[Insn], int, list[int]]:
         """Straight-line instructions from `start`, where they end, and direct successors."""
@@ -167,6 +188,10 @@ class _Emitter:
         self.leaders = {b.start for b in blocks}
         self.base = cpu.ram_base
         self.ram_size = len(cpu.ram)
+        # Python ints do not wrap: the offset from RAM's base needs a mask only when an
+        # address near 0 or 2^32 can reach RAM.
+        self.wraps = not _IMM_REACH <= self.base <= M32 + 1 - self.ram_size - _IMM_REACH
+        self.routes = 0
         self.used: set[int] = set()
         self.written: set[int] = set()
         self.lines: list[str] = []
@@ -178,7 +203,7 @@ class _Emitter:
             self._block(block)
         used = sorted(self.used | self.written)
         written = sorted(self.written)
-        names = ", ".join(f"{k}={k}" for k in _HELPERS)
+        names = ", ".join(f"{k}={k}" for k in (*_HELPERS, *(f"D{i}" for i in range(self.routes))))
         out = ["def make():", f"    def region(limit, {names}):",
                "        I0 = C.instret",
                f"        L = limit - I0 - {size}",
@@ -326,42 +351,68 @@ class _Emitter:
         else:
             emit(f"{d} = " + _RR[op].format(a=a, b=self._src(insn.rs2)), 1)
 
-    def _slow_prologue(self, idx: int, pc: int) -> None:
+    def _offset(self, base_reg: str, imm: int) -> None:
+        """o = address - RAM base: exact when no wrap can reach RAM, else mod 2^32."""
+        delta = imm - self.base
+        if self.wraps:
+            self._emit(f"o = ({base_reg} + {delta & M32:#x}) & 0xFFFFFFFF", 1)
+        else:
+            sign = "-" if delta < 0 else "+"
+            self._emit(f"o = {base_reg} {sign} {abs(delta)}", 1)
+
+    def _in_ram(self, size: int) -> str:
+        """The test for an aligned access of `size` bytes at offset o inside RAM."""
+        ram = self.ram_size
+        if ram & (ram - 1) == 0:
+            return f"not o & {~(ram - 1) | (size - 1)}"
+        limit = (ram & -size) - size
+        return f"0 <= o <= {limit}" + (f" and not o & {size - 1}" if size > 1 else "")
+
+    def _io(self, call: str, idx: int, pc: int, size: int, result: str | None,
+            value: str = "") -> None:
+        """The path for anything but an aligned RAM access, through route cache Dk:
+        the cached device handler if the address is in its range, else `call`."""
+        cache = f"D{self.routes}"
+        self.routes += 1
+        lhs = f"{result} = " if result is not None else ""
         self._emit("else:", 1)
         self._emit(f"C.instret = I0 + n + {idx}", 2)
         self._emit(f"C.pc = {pc:#x}", 2)
+        self._emit(f"q = (o + {self.base:#x}) & 0xFFFFFFFF", 2)
+        self._emit(f"if {cache}[0] <= q < {cache}[1]:", 2)
+        self._emit(f"{lhs}{cache}[3](q - {cache}[2], {size}{value})", 3)
+        self._emit("else:", 2)
+        self._emit(lhs + call.format(cache=cache), 3)
+
+    def _leave_if_attention(self, idx: int, pc: int) -> None:
+        self._emit("if C.attention:", 2)
+        self._emit(f"n += {idx + 1}", 3)
+        self._emit(f"pc = {pc + 4:#x}", 3)
+        self._emit("L = -1", 3)
+        self._emit("break", 3)
 
     def _load(self, insn: Insn, pc: int, idx: int) -> None:
         size = _LOAD_SIZE[insn.op]
         a = self._src(insn.rs1)
         d = self._dst(insn.rd)
-        self._emit(f"o = ({a} + {(insn.imm - self.base) & M32:#x}) & 0xFFFFFFFF", 1)
-        self._emit(f"if o < {self.ram_size - size + 1:#x}:", 1)
-        fast = {
-            "lb": "SB[R[o]]", "lbu": "R[o]", "lw": "U32(R, o)[0]", "lhu": "U16(R, o)[0]",
-            "lh": "((U16(R, o)[0] ^ 0x8000) - 0x8000) & 0xFFFFFFFF",
-        }[insn.op]
-        self._emit(f"{d} = {fast}", 2)
-        self._slow_prologue(idx, pc)
-        self._emit(f"{d} = LD(o, {size}, {pc:#x})", 2)
+        self._offset(a, insn.imm)
+        self._emit(f"if {self._in_ram(size)}:", 1)
+        self._emit(f"{d} = {_LOAD_FAST[insn.op]}", 2)
+        self._io(f"LD(q, {size}, {pc:#x}, {{cache}})", idx, pc, size, d)
         if insn.op == "lb":
             self._emit(f"{d} = SB[{d}]", 2)
         elif insn.op == "lh":
             self._emit(f"{d} = (({d} ^ 0x8000) - 0x8000) & 0xFFFFFFFF", 2)
+        self._leave_if_attention(idx, pc)
 
     def _store(self, insn: Insn, pc: int, idx: int) -> None:
         size = _STORE_SIZE[insn.op]
         a = self._src(insn.rs1)
         v = self._src(insn.rs2)
-        if size < 4:
-            v = f"{v} & {(1 << (8 * size)) - 1:#x}"
-        self._emit(f"o = ({a} + {(insn.imm - self.base) & M32:#x}) & 0xFFFFFFFF", 1)
-        self._emit(f"if o < {self.ram_size - size + 1:#x}:", 1)
-        fast = {"sb": f"R[o] = {v}", "sh": f"P16(R, o, {v})", "sw": f"P32(R, o, {v})"}
-        self._emit(fast[insn.op], 2)
-        self._slow_prologue(idx, pc)
-        self._emit(f"ST(o, {size}, {v}, {pc:#x})", 2)
-        self._emit(f"n += {idx + 1}", 2)
-        self._emit(f"pc = {pc + 4:#x}", 2)
-        self._emit("L = -1", 2)
-        self._emit("break", 2)
+        if size < 4 and v != "0":
+            v = f"({v} & {(1 << (8 * size)) - 1:#x})"
+        self._offset(a, insn.imm)
+        self._emit(f"if {self._in_ram(size)}:", 1)
+        self._emit(_STORE_FAST[insn.op].format(v=v), 2)
+        self._io(f"ST(q, {size}, {v}, {pc:#x}, {{cache}})", idx, pc, size, None, f", {v}")
+        self._leave_if_attention(idx, pc)
