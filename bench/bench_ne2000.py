@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from devices.dp8390 import EN0_BOUNDARY, EN1_CURPAG
+from devices.dp8390_regs import EN0_BOUNDARY, EN1_CURPAG
 from devices.ne2000 import Ne2000Isa
 from emu.testing.qtest import QTest
 from tests.ne2000_driver import Ne2000Driver

@@ -1,12 +1,13 @@
 """DP8390 — the NIC chip core of the NE2000 (QEMU: the chip half of hw/net/ne2000.c).
 
-The chip knows no bus and no socket. It owns the 48 KiB buffer memory (32-byte station
-PROM at 0x0000, packet RAM 0x4000-0xBFFF), the register file (pages 0-3, selected by
-CR bits 7:6), remote DMA through the data port, the receive ring, the address filter
-and transmit. It raises one IrqLine at `(ISR & IMR & 0x7F) != 0` and hands transmitted
-frames, as `bytes` copies, to its `sink` (the board's NetClient).
+The chip knows no bus and no socket. It owns the 48 KiB buffer memory (the board's
+32-byte station PROM at 0x0000, packet RAM 0x4000-0xBFFF), the register file (pages 0-3,
+selected by CR bits 7:6; offsets, bits and names in `devices.dp8390_regs`), remote DMA
+through the data port, the receive ring, the address filter and transmit. It raises one
+IrqLine at `(ISR & IMR & 0x7F) != 0` and hands transmitted frames, as `bytes` copies, to
+its `sink` (the board's NetClient).
 
-Baseline semantics are QEMU's (qemu-behaviour.md §4) with every security guard of §4.12;
+Baseline semantics are QEMU's (docs/qemu-behaviour.md §4) with every security guard of §4.10;
 the deliberate differences are listed in docs/quirks.md ("NE2000"). The main ones:
 receive is lossless (`can_receive()` is false until a full-size frame fits, and the
 board flushes the net queue when room appears), page-2 registers read back, reset
@@ -16,104 +17,76 @@ recomputes the IRQ line, and frames over 1518 bytes are dropped and counted.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Protocol
 
+from devices.dp8390_regs import (
+    CR_PAGE_SHIFT,
+    E8390_CMD,
+    E8390_RREAD,
+    E8390_RWRITE,
+    E8390_STOP,
+    E8390_TRANS,
+    EN0_BOUNDARY,
+    EN0_CRDAHI,
+    EN0_CRDALO,
+    EN0_DCFG,
+    EN0_IMR,
+    EN0_ISR,
+    EN0_RCNTHI,
+    EN0_RCNTLO,
+    EN0_RSARHI,
+    EN0_RSARLO,
+    EN0_RSR,
+    EN0_RXCR,
+    EN0_STARTPG,
+    EN0_STOPPG,
+    EN0_TCNTHI,
+    EN0_TCNTLO,
+    EN0_TPSR,
+    EN0_TSR,
+    EN0_TXCR,
+    EN1_CURPAG,
+    EN1_MULT,
+    EN1_PHYS,
+    EN2_ACLOWER,
+    EN2_ACUPPER,
+    EN2_DCFG,
+    EN2_IMR,
+    EN2_LNPP,
+    EN2_RNPP,
+    EN2_RXCR,
+    EN2_TPSR,
+    EN2_TXCR,
+    EN3_CONFIG2,
+    EN3_CONFIG2_10BASE_T,
+    EN3_CONFIG3,
+    EN3_CONFIG3_FULL_DUPLEX,
+    ENDCFG_WTS,
+    ENISR_ALL,
+    ENISR_RDC,
+    ENISR_RESET,
+    ENISR_RX,
+    ENISR_TX,
+    ENRCR_AB,
+    ENRCR_AM,
+    ENRCR_PRO,
+    ENRSR_PHY,
+    ENRSR_RXOK,
+    ENTSR_PTX,
+    MEM_SIZE,
+    PAGE3_NAMES,
+    PMEM_END,
+    PMEM_START,
+    PROM_SIZE,
+    RING_PAGE,
+    RTL8029_ID0,
+    RTL8029_ID1,
+)
 from emu.core.irq import IrqLine
 from emu.core.trace import DISABLED, Trace
-
-# Register offsets and bits, named as in Linux drivers/net/ethernet/8390/8390.h.
-E8390_CMD = 0x00
-E8390_STOP = 0x01
-E8390_START = 0x02
-E8390_TRANS = 0x04
-E8390_RREAD = 0x08
-E8390_RWRITE = 0x10
-E8390_NODMA = 0x20
-E8390_PAGE0 = 0x00
-E8390_PAGE1 = 0x40
-E8390_PAGE2 = 0x80
-
-EN0_CLDALO = 0x01  # read; write = EN0_STARTPG
-EN0_STARTPG = 0x01
-EN0_CLDAHI = 0x02  # read; write = EN0_STOPPG
-EN0_STOPPG = 0x02
-EN0_BOUNDARY = 0x03
-EN0_TSR = 0x04  # read; write = EN0_TPSR
-EN0_TPSR = 0x04
-EN0_NCR = 0x05  # read; write = EN0_TCNTLO
-EN0_TCNTLO = 0x05
-EN0_FIFO = 0x06  # read; write = EN0_TCNTHI
-EN0_TCNTHI = 0x06
-EN0_ISR = 0x07
-EN0_CRDALO = 0x08  # read; write = EN0_RSARLO
-EN0_RSARLO = 0x08
-EN0_CRDAHI = 0x09
-EN0_RSARHI = 0x09
-EN0_RCNTLO = 0x0A
-EN0_RCNTHI = 0x0B
-EN0_RSR = 0x0C  # read; write = EN0_RXCR
-EN0_RXCR = 0x0C
-EN0_TXCR = 0x0D  # write; read = EN0_COUNTER0
-EN0_COUNTER0 = 0x0D
-EN0_DCFG = 0x0E  # write; read = EN0_COUNTER1
-EN0_COUNTER1 = 0x0E
-EN0_IMR = 0x0F  # write; read = EN0_COUNTER2
-EN0_COUNTER2 = 0x0F
-
-EN1_PHYS = 0x01  # PAR0-5 at 0x01-0x06
-EN1_CURPAG = 0x07
-EN1_MULT = 0x08  # MAR0-7 at 0x08-0x0F
-
-# Page 2 (datasheet): read-back of page-0 write-only registers, plus RNPP/LNPP/address counter.
-EN2_RNPP = 0x03
-EN2_TPSR = 0x04
-EN2_LNPP = 0x05
-EN2_ACUPPER = 0x06
-EN2_ACLOWER = 0x07
-EN2_RXCR = 0x0C
-EN2_TXCR = 0x0D
-EN2_DCFG = 0x0E
-EN2_IMR = 0x0F
-
-# Page 3 belongs to the RTL8029 (9346CR, BPAGE, CONFIG0-3, ...); toynic models none of it.
-# Reads answer what QEMU answers (CONFIG2: 10BASE-T link, CONFIG3: full duplex), 0 else.
-EN3_CONFIG2 = 0x05
-EN3_CONFIG3 = 0x06
-PAGE3_NAMES = ("CR", "9346CR", "BPAGE", "CONFIG0", "CONFIG1", "CONFIG2", "CONFIG3",
-               *("-",) * 9)
-
-ENISR_RX = 0x01
-ENISR_TX = 0x02
-ENISR_RX_ERR = 0x04
-ENISR_TX_ERR = 0x08
-ENISR_OVER = 0x10
-ENISR_COUNTERS = 0x20
-ENISR_RDC = 0x40
-ENISR_RESET = 0x80
-ENISR_ALL = 0x7F  # every bit that can raise the IRQ (RST never does)
-
-ENDCFG_WTS = 0x01
-
-ENRSR_RXOK = 0x01
-ENRSR_PHY = 0x20
-
-ENTSR_PTX = 0x01
-
-# RCR bits (datasheet names).
-ENRCR_SEP = 0x01
-ENRCR_AR = 0x02
-ENRCR_AB = 0x04
-ENRCR_AM = 0x08
-ENRCR_PRO = 0x10
-ENRCR_MON = 0x20
-
-MEM_SIZE = 0xC000
-PROM_SIZE = 0x20
-PMEM_START = 0x4000
-PMEM_END = MEM_SIZE
-PAGE = 256
 
 ETH_ZLEN = 60  # minimum frame length without FCS; runts are padded to this
 MAX_FRAME = 1518  # longest frame a real 8390 sees on Ethernet (1514 + 802.1Q tag)
@@ -137,7 +110,7 @@ RX_REASONS = (
 
 def pages_for(size: int) -> int:
     """Ring pages a frame of `size` bytes occupies: header + frame + the 4-byte CRC slot."""
-    return (size + RX_HEADER + 4 + PAGE - 1) // PAGE
+    return (size + RX_HEADER + 4 + RING_PAGE - 1) // RING_PAGE
 
 
 FULL_FRAME_PAGES = pages_for(MAX_FRAME)
@@ -148,6 +121,19 @@ def multicast_index(dst: bytes) -> int:
     crc = zlib.crc32(dst) ^ 0xFFFFFFFF
     # zlib's CRC is bit-reflected; its 6 lowest bits, reversed, are the MSB-first top 6.
     return int(f"{crc & 0x3F:06b}"[::-1], 2)
+
+
+def _with_low(word: int, byte: int) -> int:
+    """A 16-bit register pair after a write of its low byte (TBCR0, RSAR0, RBCR0, ACL)."""
+    return (word & 0xFF00) | byte
+
+
+def _with_high(word: int, byte: int) -> int:
+    return (word & 0x00FF) | byte << 8
+
+
+Reader = Callable[[], int]
+Writer = Callable[[int], None]
 
 
 class FrameSink(Protocol):
@@ -215,72 +201,184 @@ class Dp8390:
 
     def read_reg(self, offset: int) -> int:
         """A byte read of register `offset` (0-15) on the page CR selects."""
-        return self._reads[self.cmd >> 6][offset & 0xF]()
+        return self._reads[self.cmd >> CR_PAGE_SHIFT][offset & 0xF]()
 
     def write_reg(self, offset: int, value: int) -> None:
-        self._writes[self.cmd >> 6][offset & 0xF](value & 0xFF)
+        self._writes[self.cmd >> CR_PAGE_SHIFT][offset & 0xF](value & 0xFF)
 
-    def _ignore(self, value: int) -> None:
-        pass
+    def peek(self, page: int, offset: int) -> int:
+        """What a read of `offset` on `page` 0-2 answers, whichever page CR selects. Those
+        reads change nothing, so a display may call this (page-3 reads are traced)."""
+        if not 0 <= page <= 2:
+            raise ValueError(f"page {page}: only pages 0-2 can be peeked")
+        return self._reads[page][offset & 0xF]()
+
+    def _page0_reads(self) -> tuple[Reader, ...]:
+        regs: list[Reader] = [self._zero] * 16
+        regs[E8390_CMD] = self._r_cr
+        regs[EN0_BOUNDARY] = self._r_bnry
+        regs[EN0_TSR] = self._r_tsr
+        regs[EN0_ISR] = self._r_isr
+        regs[EN0_CRDALO] = self._r_crda0
+        regs[EN0_CRDAHI] = self._r_crda1
+        regs[EN0_RCNTLO] = self._r_8029id0
+        regs[EN0_RCNTHI] = self._r_8029id1
+        regs[EN0_RSR] = self._r_rsr
+        return tuple(regs)
+
+    def _page1_reads(self) -> tuple[Reader, ...]:
+        regs: list[Reader] = [self._zero] * 16
+        regs[E8390_CMD] = self._r_cr
+        for i in range(6):
+            regs[EN1_PHYS + i] = partial(self._r_par, i)
+        regs[EN1_CURPAG] = self._r_curr
+        for i in range(8):
+            regs[EN1_MULT + i] = partial(self._r_mar, i)
+        return tuple(regs)
+
+    def _page2_reads(self) -> tuple[Reader, ...]:
+        regs: list[Reader] = [self._zero] * 16
+        regs[E8390_CMD] = self._r_cr
+        regs[EN0_STARTPG] = self._r_pstart
+        regs[EN0_STOPPG] = self._r_pstop
+        regs[EN2_RNPP] = self._r_rnpp
+        regs[EN2_TPSR] = self._r_tpsr
+        regs[EN2_LNPP] = self._r_lnpp
+        regs[EN2_ACUPPER] = self._r_acu
+        regs[EN2_ACLOWER] = self._r_acl
+        regs[EN2_RXCR] = self._r_rcr
+        regs[EN2_TXCR] = self._r_tcr
+        regs[EN2_DCFG] = self._r_dcr
+        regs[EN2_IMR] = self._r_imr
+        return tuple(regs)
+
+    def _page3_reads(self) -> tuple[Reader, ...]:
+        regs: list[Reader] = [partial(self._page3_read, offset, 0) for offset in range(16)]
+        regs[E8390_CMD] = self._r_cr
+        regs[EN3_CONFIG2] = partial(self._page3_read, EN3_CONFIG2, EN3_CONFIG2_10BASE_T)
+        regs[EN3_CONFIG3] = partial(self._page3_read, EN3_CONFIG3, EN3_CONFIG3_FULL_DUPLEX)
+        return tuple(regs)
+
+    def _page0_writes(self) -> tuple[Writer, ...]:
+        regs: list[Writer] = [self._ignore] * 16
+        regs[E8390_CMD] = self.write_cr
+        regs[EN0_STARTPG] = self._w_pstart
+        regs[EN0_STOPPG] = self._w_pstop
+        regs[EN0_BOUNDARY] = self._w_bnry
+        regs[EN0_TPSR] = self._w_tpsr
+        regs[EN0_TCNTLO] = self._w_tbcr0
+        regs[EN0_TCNTHI] = self._w_tbcr1
+        regs[EN0_ISR] = self._w_isr
+        regs[EN0_RSARLO] = self._w_rsar0
+        regs[EN0_RSARHI] = self._w_rsar1
+        regs[EN0_RCNTLO] = self._w_rbcr0
+        regs[EN0_RCNTHI] = self._w_rbcr1
+        regs[EN0_RXCR] = self._w_rcr
+        regs[EN0_TXCR] = self._w_tcr
+        regs[EN0_DCFG] = self._w_dcr
+        regs[EN0_IMR] = self._w_imr
+        return tuple(regs)
+
+    def _page1_writes(self) -> tuple[Writer, ...]:
+        regs: list[Writer] = [self._ignore] * 16
+        regs[E8390_CMD] = self.write_cr
+        for i in range(6):
+            regs[EN1_PHYS + i] = partial(self._w_par, i)
+        regs[EN1_CURPAG] = self._w_curr
+        for i in range(8):
+            regs[EN1_MULT + i] = partial(self._w_mar, i)
+        return tuple(regs)
+
+    def _page2_writes(self) -> tuple[Writer, ...]:
+        # CLDA0/1 have no effect without local DMA; RNPP/LNPP/address counter read back.
+        regs: list[Writer] = [self._ignore] * 16
+        regs[E8390_CMD] = self.write_cr
+        regs[EN2_RNPP] = self._w_rnpp
+        regs[EN2_LNPP] = self._w_lnpp
+        regs[EN2_ACUPPER] = self._w_acu
+        regs[EN2_ACLOWER] = self._w_acl
+        return tuple(regs)
+
+    def _page3_writes(self) -> tuple[Writer, ...]:
+        # CR is the same register on every page: a driver that selected page 3 (Linux's
+        # ne2k-pci set_realtek_fdx) must be able to leave it.
+        regs: list[Writer] = [partial(self._page3_write, offset) for offset in range(16)]
+        regs[E8390_CMD] = self.write_cr
+        return tuple(regs)
+
+    # Register reads. Those of pages 0-2 have no side effects (`peek` relies on it).
 
     def _zero(self) -> int:
         return 0
 
-    def _read_cr(self) -> int:
+    def _r_cr(self) -> int:
         return self.cmd
 
-    def _page0_reads(self) -> tuple:
-        regs = [self._zero] * 16
-        regs[E8390_CMD] = self._read_cr
-        regs[EN0_BOUNDARY] = lambda: self.bnry
-        regs[EN0_TSR] = lambda: self.tsr
-        regs[EN0_ISR] = lambda: self.isr
-        regs[EN0_CRDALO] = lambda: self.rsar & 0xFF
-        regs[EN0_CRDAHI] = lambda: self.rsar >> 8
-        regs[EN0_RCNTLO] = lambda: 0x50  # RTL8029 chip ID 'P', as QEMU
-        regs[EN0_RCNTHI] = lambda: 0x43  # 'C'
-        regs[EN0_RSR] = lambda: self.rsr
-        return tuple(regs)
+    def _r_bnry(self) -> int:
+        return self.bnry
 
-    def _page1_reads(self) -> tuple:
-        regs = [self._zero] * 16
-        regs[E8390_CMD] = self._read_cr
-        for i in range(6):
-            regs[EN1_PHYS + i] = lambda i=i: self.par[i]
-        regs[EN1_CURPAG] = lambda: self.curr
-        for i in range(8):
-            regs[EN1_MULT + i] = lambda i=i: self.mar[i]
-        return tuple(regs)
+    def _r_tsr(self) -> int:
+        return self.tsr
 
-    def _page2_reads(self) -> tuple:
-        regs = [self._zero] * 16
-        regs[E8390_CMD] = self._read_cr
-        regs[EN0_STARTPG] = lambda: self.pstart >> 8
-        regs[EN0_STOPPG] = lambda: self.pstop >> 8
-        regs[EN2_RNPP] = lambda: self.rnpp
-        regs[EN2_TPSR] = lambda: self.tpsr
-        regs[EN2_LNPP] = lambda: self.lnpp
-        regs[EN2_ACUPPER] = lambda: self.ac >> 8
-        regs[EN2_ACLOWER] = lambda: self.ac & 0xFF
-        regs[EN2_RXCR] = lambda: self.rcr
-        regs[EN2_TXCR] = lambda: self.tcr
-        regs[EN2_DCFG] = lambda: self.dcr
-        regs[EN2_IMR] = lambda: self.imr
-        return tuple(regs)
+    def _r_isr(self) -> int:
+        return self.isr
 
-    def _page3_reads(self) -> tuple:
-        regs = [partial(self._page3_read, offset, 0) for offset in range(16)]
-        regs[E8390_CMD] = self._read_cr
-        regs[EN3_CONFIG2] = partial(self._page3_read, EN3_CONFIG2, 0x40)
-        regs[EN3_CONFIG3] = partial(self._page3_read, EN3_CONFIG3, 0x40)
-        return tuple(regs)
+    def _r_crda0(self) -> int:
+        return self.rsar & 0xFF
 
-    def _page3_writes(self) -> tuple:
-        # CR is the same register on every page: a driver that selected page 3 (Linux's
-        # ne2k-pci set_realtek_fdx) must be able to leave it.
-        regs = [partial(self._page3_write, offset) for offset in range(16)]
-        regs[E8390_CMD] = self.write_cr
-        return tuple(regs)
+    def _r_crda1(self) -> int:
+        return self.rsar >> 8
+
+    def _r_8029id0(self) -> int:
+        return RTL8029_ID0
+
+    def _r_8029id1(self) -> int:
+        return RTL8029_ID1
+
+    def _r_rsr(self) -> int:
+        return self.rsr
+
+    def _r_par(self, index: int) -> int:
+        return self.par[index]
+
+    def _r_curr(self) -> int:
+        return self.curr
+
+    def _r_mar(self, index: int) -> int:
+        return self.mar[index]
+
+    def _r_pstart(self) -> int:
+        return self.pstart >> 8
+
+    def _r_pstop(self) -> int:
+        return self.pstop >> 8
+
+    def _r_rnpp(self) -> int:
+        return self.rnpp
+
+    def _r_tpsr(self) -> int:
+        return self.tpsr
+
+    def _r_lnpp(self) -> int:
+        return self.lnpp
+
+    def _r_acu(self) -> int:
+        return self.ac >> 8
+
+    def _r_acl(self) -> int:
+        return self.ac & 0xFF
+
+    def _r_rcr(self) -> int:
+        return self.rcr
+
+    def _r_tcr(self) -> int:
+        return self.tcr
+
+    def _r_dcr(self) -> int:
+        return self.dcr
+
+    def _r_imr(self) -> int:
+        return self.imr
 
     def _page3_read(self, offset: int, value: int) -> int:
         if self.trace.ne2000_page3_ignored:
@@ -295,45 +393,55 @@ class Dp8390:
         self.trace.emit("ne2000_page3_ignored", nic=self.name, op=op, addr=f"{offset:#04x}",
                         reg=PAGE3_NAMES[offset], val=f"{value:#04x}")
 
-    def _page0_writes(self) -> tuple:
-        regs = [self._ignore] * 16
-        regs[E8390_CMD] = self.write_cr
-        regs[EN0_STARTPG] = self._w_pstart
-        regs[EN0_STOPPG] = self._w_pstop
-        regs[EN0_BOUNDARY] = self._w_bnry
-        regs[EN0_TPSR] = self._w_tpsr
-        regs[EN0_TCNTLO] = lambda v: setattr(self, "tbcr", (self.tbcr & 0xFF00) | v)
-        regs[EN0_TCNTHI] = lambda v: setattr(self, "tbcr", (self.tbcr & 0x00FF) | v << 8)
-        regs[EN0_ISR] = self._w_isr
-        regs[EN0_RSARLO] = lambda v: setattr(self, "rsar", (self.rsar & 0xFF00) | v)
-        regs[EN0_RSARHI] = lambda v: setattr(self, "rsar", (self.rsar & 0x00FF) | v << 8)
-        regs[EN0_RCNTLO] = lambda v: setattr(self, "rbcr", (self.rbcr & 0xFF00) | v)
-        regs[EN0_RCNTHI] = lambda v: setattr(self, "rbcr", (self.rbcr & 0x00FF) | v << 8)
-        regs[EN0_RXCR] = lambda v: setattr(self, "rcr", v)
-        regs[EN0_TXCR] = lambda v: setattr(self, "tcr", v)  # stored for read-back only
-        regs[EN0_DCFG] = lambda v: setattr(self, "dcr", v)
-        regs[EN0_IMR] = self._w_imr
-        return tuple(regs)
+    # Register writes.
 
-    def _page1_writes(self) -> tuple:
-        regs = [self._ignore] * 16
-        regs[E8390_CMD] = self.write_cr
-        for i in range(6):
-            regs[EN1_PHYS + i] = lambda v, i=i: self.par.__setitem__(i, v)
-        regs[EN1_CURPAG] = self._w_curr
-        for i in range(8):
-            regs[EN1_MULT + i] = lambda v, i=i: self.mar.__setitem__(i, v)
-        return tuple(regs)
+    def _ignore(self, value: int) -> None:
+        pass
 
-    def _page2_writes(self) -> tuple:
-        # CLDA0/1 have no effect without local DMA; RNPP/LNPP/address counter read back.
-        regs = [self._ignore] * 16
-        regs[E8390_CMD] = self.write_cr
-        regs[EN2_RNPP] = lambda v: setattr(self, "rnpp", v)
-        regs[EN2_LNPP] = lambda v: setattr(self, "lnpp", v)
-        regs[EN2_ACUPPER] = lambda v: setattr(self, "ac", (self.ac & 0x00FF) | v << 8)
-        regs[EN2_ACLOWER] = lambda v: setattr(self, "ac", (self.ac & 0xFF00) | v)
-        return tuple(regs)
+    def _w_tbcr0(self, value: int) -> None:
+        self.tbcr = _with_low(self.tbcr, value)
+
+    def _w_tbcr1(self, value: int) -> None:
+        self.tbcr = _with_high(self.tbcr, value)
+
+    def _w_rsar0(self, value: int) -> None:
+        self.rsar = _with_low(self.rsar, value)
+
+    def _w_rsar1(self, value: int) -> None:
+        self.rsar = _with_high(self.rsar, value)
+
+    def _w_rbcr0(self, value: int) -> None:
+        self.rbcr = _with_low(self.rbcr, value)
+
+    def _w_rbcr1(self, value: int) -> None:
+        self.rbcr = _with_high(self.rbcr, value)
+
+    def _w_rcr(self, value: int) -> None:
+        self.rcr = value
+
+    def _w_tcr(self, value: int) -> None:
+        self.tcr = value  # stored for read-back only
+
+    def _w_dcr(self, value: int) -> None:
+        self.dcr = value
+
+    def _w_par(self, index: int, value: int) -> None:
+        self.par[index] = value
+
+    def _w_mar(self, index: int, value: int) -> None:
+        self.mar[index] = value
+
+    def _w_rnpp(self, value: int) -> None:
+        self.rnpp = value
+
+    def _w_lnpp(self, value: int) -> None:
+        self.lnpp = value
+
+    def _w_acu(self, value: int) -> None:
+        self.ac = _with_high(self.ac, value)
+
+    def _w_acl(self, value: int) -> None:
+        self.ac = _with_low(self.ac, value)
 
     # Ring pointers are validated on write (CVE-2015-5279) and again on use.
     def _w_pstart(self, value: int) -> None:
@@ -394,17 +502,12 @@ class Dp8390:
             self._refused = False
             self.sink.flush_queued()
 
-    # ---- reset and PROM --------------------------------------------------------------
+    # ---- reset -----------------------------------------------------------------------
 
-    def reset(self, mac: bytes) -> None:
-        """The board's reset: ISR=RST and the PROM rebuilt; nothing else changes (QEMU)."""
+    def reset(self) -> None:
+        """The chip's part of the board's reset: ISR=RST; no other register changes (QEMU).
+        The PROM bytes are the board's to write."""
         self.isr = ENISR_RESET
-        mem = self.mem
-        mem[0:6] = mac
-        mem[14] = mem[15] = 0x57
-        # Doubling in place from the top keeps QEMU's bit-exact PROM (quirk N2).
-        for i in range(15, -1, -1):
-            mem[2 * i] = mem[2 * i + 1] = mem[i]
         self.update_irq()
 
     # ---- remote DMA (data port) ------------------------------------------------------
@@ -514,10 +617,16 @@ class Dp8390:
             return ring
         return (bnry - curr) % ring
 
+    def receive_ready(self) -> bool:
+        """True while a full-size frame fits with a page to spare (so CURR never meets BNRY),
+        the chip is started and not delivering a transmit. A pure query, for displays."""
+        return not self._delivering and not self.cmd & E8390_STOP \
+            and self.free_pages() > FULL_FRAME_PAGES
+
     def can_receive(self) -> bool:
-        """True while a full-size frame fits with a page to spare (so CURR never meets BNRY)."""
-        if not self._delivering and not self.cmd & E8390_STOP \
-                and self.free_pages() > FULL_FRAME_PAGES:
+        """The net layer's question: `receive_ready()`, and a "no" is remembered so that
+        the chip flushes the net queue once room appears."""
+        if self.receive_ready():
             return True
         self._refused = True
         return False
@@ -589,7 +698,7 @@ class Dp8390:
         index = self.curr << 8
         if not start <= index < stop:
             index = start
-        nxt = index + pages * PAGE
+        nxt = index + pages * RING_PAGE
         if nxt >= stop:
             nxt -= stop - start
         rsr = ENRSR_RXOK | (ENRSR_PHY if frame[0] & 1 else 0)

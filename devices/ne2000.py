@@ -2,7 +2,7 @@
 
 The board wraps a DP8390 chip core: it decodes the 32-byte ISA I/O window (chip
 registers 0x00-0x0F, data port 0x10, reset port 0x1F; access widths as QEMU's, see
-qemu-behaviour.md §4.1), holds the station MAC that reset writes into the PROM, owns the
+docs/qemu-behaviour.md §4.1), holds the station MAC that reset writes into the PROM, owns the
 IRQ line and the NetClient that connects the NIC to a netdev
 (`-device ne2k_isa,netdev=ID,iobase=0x300,irq=9,mac=52:54:00:12:34:56`).
 """
@@ -11,13 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from devices.dp8390 import (
+from devices.dp8390 import Dp8390, NicStats
+from devices.dp8390_regs import (
+    CR_BITS,
+    CR_PAGE_SHIFT,
+    E8390_CMD,
     E8390_RREAD,
     E8390_RWRITE,
     E8390_STOP,
-    PAGE3_NAMES,
-    Dp8390,
-    NicStats,
+    ISR_BITS,
+    RCR_BITS,
+    READ_NAMES,
+    WRITE_NAMES,
 )
 from emu.core.bus import IsaBus
 from emu.core.errors import UserError
@@ -37,35 +42,19 @@ DEFAULT_IRQ = 9
 DEFAULT_MAC = bytes.fromhex("525400123456")
 OPTION_KEYS = frozenset({"driver", "id", "netdev", "iobase", "irq", "mac"})
 
+# The NE2000 signature after the MAC in the PROM (bytes 14-15; 'W' for word-wide cards):
+# NE2000 drivers (Linux ne.c, guests/lib/ne2000.c) check it.
+PROM_SIGNATURE = 0x57
+
 _ONES = (0, 0xFF, 0xFFFF, 0, 0xFFFFFFFF)
 
-# Register names for trace lines, per page, as the DP8390 datasheet (and the RTL8029 on
-# page 3) names them; pages 0 and 2 name different registers for reads and writes.
-_P1 = ("CR", "PAR0", "PAR1", "PAR2", "PAR3", "PAR4", "PAR5", "CURR",
-       "MAR0", "MAR1", "MAR2", "MAR3", "MAR4", "MAR5", "MAR6", "MAR7")
-READ_NAMES = (
-    ("CR", "CLDA0", "CLDA1", "BNRY", "TSR", "NCR", "FIFO", "ISR",
-     "CRDA0", "CRDA1", "8029ID0", "8029ID1", "RSR", "CNTR0", "CNTR1", "CNTR2"),
-    _P1,
-    ("CR", "PSTART", "PSTOP", "RNPP", "TPSR", "LNPP", "ACU", "ACL",
-     "-", "-", "-", "-", "RCR", "TCR", "DCR", "IMR"),
-    PAGE3_NAMES,
-)
-WRITE_NAMES = (
-    ("CR", "PSTART", "PSTOP", "BNRY", "TPSR", "TBCR0", "TBCR1", "ISR",
-     "RSAR0", "RSAR1", "RBCR0", "RBCR1", "RCR", "TCR", "DCR", "IMR"),
-    _P1,
-    ("CR", "CLDA0", "CLDA1", "RNPP", "-", "LNPP", "ACU", "ACL", *("-",) * 8),
-    PAGE3_NAMES,
-)
-_CR_BITS = ("STP", "STA", "TXP", "RD0", "RD1", "RD2", "PS0", "PS1")
-_ISR_BITS = ("PRX", "PTX", "RXE", "TXE", "OVW", "CNT", "RDC", "RST")
-_DECODED = {"CR": _CR_BITS, "ISR": _ISR_BITS, "IMR": _ISR_BITS}
+# Register writes whose trace line decodes the value bit by bit.
+_DECODED = {"CR": CR_BITS, "ISR": ISR_BITS, "IMR": ISR_BITS}
 
 
-def decode_bits(names: tuple[str, ...], value: int) -> str:
+def decode_bits(names: tuple[str, ...], value: int, sep: str = "|") -> str:
     """`0x22` with CR's bit names → `STA|RD2` (`-` when no bit is set)."""
-    return "|".join(name for bit, name in enumerate(names) if value >> bit & 1) or "-"
+    return sep.join(name for bit, name in enumerate(names) if value >> bit & 1) or "-"
 
 
 def format_mac(mac: bytes) -> str:
@@ -130,8 +119,8 @@ class Ne2000Isa:
         self.chip.name = name
         self.nc = Ne2000Client(name, self.chip, self._mac)
         self.chip.sink = self.nc
-        self.chip.reset(self._mac)
         self.trace: Trace = DISABLED
+        self.reset()
 
     def set_trace(self, trace: Trace) -> None:
         """Trace the board, its chip, IRQ line and NetClient with `trace` (emu.core.trace)."""
@@ -149,7 +138,58 @@ class Ne2000Isa:
         return self.chip.stats
 
     def reset(self) -> None:
-        self.chip.reset(self._mac)
+        """QEMU's ne2000_reset: the board rebuilds its PROM image in the chip's buffer
+        memory, then the chip resets."""
+        mem = self.chip.mem
+        mem[0:6] = self._mac
+        mem[14] = mem[15] = PROM_SIGNATURE
+        # Doubling in place from the top keeps QEMU's bit-exact PROM (quirk N2).
+        for i in range(15, -1, -1):
+            mem[2 * i] = mem[2 * i + 1] = mem[i]
+        self.chip.reset()
+
+    def describe(self) -> str:
+        """`info ne2000` for this board: every DP8390 register (datasheet names) by page, the
+        ring, IRQ and link state, counters. Changes nothing, not even the chip's memory of
+        having refused a frame."""
+        chip = self.chip
+        nc = self.nc
+        cr = chip.cmd
+        stats = chip.stats
+        mar = " ".join(f"{b:02x}" for b in chip.mar)
+        filtered = " ".join(f"{k}={v}" for k, v in stats.filtered.items() if v) or "none"
+        peer = nc.peer.name if nc.peer is not None else "none"
+        ring_pages = max(0, (chip.pstop - chip.pstart) >> 8)
+        lines = [
+            f"{nc.name}: {nc.info_str},link={'down' if nc.link_down else 'up'},peer={peer},"
+            f"irq={'high' if self.irq.level else 'low'}",
+            f"  CR     0x{cr:02x}  page {cr >> CR_PAGE_SHIFT} ({decode_bits(CR_BITS, cr, ' ')})",
+            f"  page 0 read:  {self._peek_page(0)}",
+            f"  page 0 write: PSTART={chip.pstart >> 8:02x} PSTOP={chip.pstop >> 8:02x} "
+            f"BNRY={chip.bnry:02x} TPSR={chip.tpsr:02x} TBCR={chip.tbcr:04x} "
+            f"RSAR={chip.rsar:04x} RBCR={chip.rbcr:04x} RCR={chip.rcr:02x} TCR={chip.tcr:02x} "
+            f"DCR={chip.dcr:02x} IMR={chip.imr:02x}",
+            f"  page 1:       PAR={format_mac(chip.par)} CURR={chip.curr:02x} MAR={mar}",
+            f"  page 2 read:  {self._peek_page(2)}",
+            f"  ring:   PSTART=0x{chip.pstart >> 8:02x} PSTOP=0x{chip.pstop >> 8:02x} "
+            f"BNRY=0x{chip.bnry:02x} CURR=0x{chip.curr:02x} pages={ring_pages} "
+            f"free={chip.free_pages()} can_receive={'yes' if chip.receive_ready() else 'no'}",
+            f"  ISR=0x{chip.isr:02x} ({decode_bits(ISR_BITS, chip.isr, ' ')}) "
+            f"IMR=0x{chip.imr:02x} ({decode_bits(ISR_BITS, chip.imr, ' ')}) "
+            f"RCR=0x{chip.rcr:02x} ({decode_bits(RCR_BITS, chip.rcr, ' ')})",
+            f"  rx: offered={stats.offered} accepted={stats.accepted} filtered: {filtered}",
+            f"  tx: sent={stats.tx_sent} out_of_range={stats.tx_out_of_range} "
+            f"empty={stats.tx_empty}",
+            f"  queue: {len(nc.incoming_queue)} frames waiting"
+            f"{' (receive disabled)' if nc.receive_disabled else ''}",
+        ]
+        return "\n".join(lines) + "\n"
+
+    def _peek_page(self, page: int) -> str:
+        """`NAME=xx` for every register a read of `page` shows, CR and unused offsets aside."""
+        return " ".join(f"{name}={self.chip.peek(page, offset):02x}"
+                        for offset, name in enumerate(READ_NAMES[page])
+                        if offset != E8390_CMD and name != "-")
 
     def read(self, offset: int, size: int) -> int:
         if offset == DATA_PORT:
@@ -159,7 +199,7 @@ class Ne2000Isa:
             if offset < DATA_PORT:
                 value = self.chip.read_reg(offset)
                 if self.trace.ne2000_ioport_read:
-                    page = self.chip.cmd >> 6
+                    page = self.chip.cmd >> CR_PAGE_SHIFT
                     self.trace.emit("ne2000_ioport_read", nic=self.name, addr=f"{offset:#04x}",
                                     page=page, reg=READ_NAMES[page][offset],
                                     val=f"{value:#04x}")
@@ -167,7 +207,7 @@ class Ne2000Isa:
             if offset == RESET_PORT:
                 if self.trace.ne2000_reset:
                     self.trace.emit("ne2000_reset", nic=self.name)
-                self.chip.reset(self._mac)
+                self.reset()
                 return 0
         if self.trace.ne2000_ioport_ignored:
             self._trace_ignored("read", offset, size)
@@ -187,7 +227,7 @@ class Ne2000Isa:
 
     def _trace_write(self, offset: int, value: int) -> None:
         # The page is the one selected before this write: that is where the write lands.
-        page = self.chip.cmd >> 6
+        page = self.chip.cmd >> CR_PAGE_SHIFT
         reg = WRITE_NAMES[page][offset]
         fields = {"nic": self.name, "addr": f"{offset:#04x}", "page": page, "reg": reg,
                   "val": f"{value & 0xFF:#04x}"}
@@ -224,8 +264,8 @@ def ne2k_isa_from_opts(
     assert iobase is not None and irq is not None
     if not 0 <= iobase <= IsaBus.SIZE - IO_SIZE:
         raise UserError(f"ne2k_isa: iobase {iobase:#x} is outside the ISA I/O space")
-    if not 0 <= irq <= 15:
-        raise UserError(f"ne2k_isa: irq {irq} is not an ISA IRQ (0-15)")
+    if not 0 <= irq < IsaBus.NUM_IRQS:
+        raise UserError(f"ne2k_isa: irq {irq} is not an ISA IRQ (0-{IsaBus.NUM_IRQS - 1})")
     mac_text = opts.get("mac")
     if mac_text is None:
         mac = DEFAULT_MAC[:5] + bytes(((DEFAULT_MAC[5] + nic_index) & 0xFF,))

@@ -8,7 +8,7 @@ bounded; a driver-visible inconsistency raises `DriverError`.
 
 from __future__ import annotations
 
-from devices.dp8390 import (
+from devices.dp8390_regs import (
     E8390_CMD,
     E8390_NODMA,
     E8390_PAGE0,

@@ -43,10 +43,6 @@ DUMPED_CSRS = (
     ("mscratch", csr.MSCRATCH), ("minstret", csr.MINSTRET),
 )
 
-ISR_BITS = ("PRX", "PTX", "RXE", "TXE", "OVW", "CNT", "RDC", "RST")
-RCR_BITS = ("SEP", "AR", "AB", "AM", "PRO", "MON")
-CR_DMA = ("RD=0", "RREAD", "RWRITE", "SEND", "NODMA", "NODMA", "NODMA", "NODMA")
-
 
 class CommandError(Exception):
     """A bad command line; str(self) is the one line the user sees."""
@@ -324,48 +320,6 @@ def format_unit(value: int, kind: str, size: int) -> str:
     return f"{value:{digits}d}"
 
 
-def _flags(value: int, names: tuple[str, ...]) -> str:
-    return " ".join(n for i, n in enumerate(names) if value >> i & 1) or "-"
-
-
 def describe_ne2000(board: Any, net: Net) -> str:
     """Every DP8390 register (datasheet names) by page, the ring, IRQ state and counters."""
-    chip = board.chip
-    nc = board.nc
-    cr = chip.cmd
-    state = "STP" if cr & 0x01 else "STA"
-    stats = chip.stats
-    mar = " ".join(f"{b:02x}" for b in chip.mar)
-    filtered = " ".join(f"{k}={v}" for k, v in stats.filtered.items() if v) or "none"
-    peer = nc.peer.name if nc.peer is not None else "none"
-    ring_pages = max(0, (chip.pstop - chip.pstart) >> 8)
-    lines = [
-        f"{nc.name}: {nc.info_str},link={'down' if nc.link_down else 'up'},peer={peer},"
-        f"irq={'high' if board.irq.level else 'low'}",
-        f"  CR     0x{cr:02x}  page {cr >> 6}, {state}, {CR_DMA[cr >> 3 & 7]}",
-        f"  page 0 read:  CLDA0=00 CLDA1=00 BNRY={chip.bnry:02x} TSR={chip.tsr:02x} NCR=00 "
-        f"FIFO=00 ISR={chip.isr:02x} CRDA0={chip.rsar & 0xFF:02x} CRDA1={chip.rsar >> 8:02x} "
-        f"ID0=50 ID1=43 RSR={chip.rsr:02x} CNTR0=00 CNTR1=00 CNTR2=00",
-        f"  page 0 write: PSTART={chip.pstart >> 8:02x} PSTOP={chip.pstop >> 8:02x} "
-        f"BNRY={chip.bnry:02x} TPSR={chip.tpsr:02x} TBCR={chip.tbcr:04x} "
-        f"RSAR={chip.rsar:04x} RBCR={chip.rbcr:04x} RCR={chip.rcr:02x} TCR={chip.tcr:02x} "
-        f"DCR={chip.dcr:02x} IMR={chip.imr:02x}",
-        f"  page 1:       PAR={':'.join(f'{b:02x}' for b in chip.par)} CURR={chip.curr:02x} "
-        f"MAR={mar}",
-        f"  page 2 read:  PSTART={chip.pstart >> 8:02x} PSTOP={chip.pstop >> 8:02x} "
-        f"RNPP={chip.rnpp:02x} TPSR={chip.tpsr:02x} LNPP={chip.lnpp:02x} "
-        f"ACU={chip.ac >> 8:02x} ACL={chip.ac & 0xFF:02x} RCR={chip.rcr:02x} "
-        f"TCR={chip.tcr:02x} DCR={chip.dcr:02x} IMR={chip.imr:02x}",
-        f"  ring:   PSTART=0x{chip.pstart >> 8:02x} PSTOP=0x{chip.pstop >> 8:02x} "
-        f"BNRY=0x{chip.bnry:02x} CURR=0x{chip.curr:02x} pages={ring_pages} "
-        f"free={chip.free_pages()} can_receive={'yes' if chip.can_receive() else 'no'}",
-        f"  ISR=0x{chip.isr:02x} ({_flags(chip.isr, ISR_BITS)}) "
-        f"IMR=0x{chip.imr:02x} ({_flags(chip.imr, ISR_BITS)}) "
-        f"RCR=0x{chip.rcr:02x} ({_flags(chip.rcr, RCR_BITS)})",
-        f"  rx: offered={stats.offered} accepted={stats.accepted} filtered: {filtered}",
-        f"  tx: sent={stats.tx_sent} out_of_range={stats.tx_out_of_range} "
-        f"empty={stats.tx_empty}",
-        f"  queue: {len(nc.incoming_queue)} frames waiting"
-        f"{' (receive disabled)' if nc.receive_disabled else ''}",
-    ]
-    return "\n".join(lines) + "\n"
+    return board.describe()

@@ -18,7 +18,8 @@ from hypothesis import Phase, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from devices.dp8390 import ENISR_ALL, MAX_FRAME, MEM_SIZE
+from devices.dp8390 import MAX_FRAME
+from devices.dp8390_regs import ENISR_ALL, MEM_SIZE
 from emu.testing.qtest import QTest
 from netdev.client import NetClient, connect_peers
 from tests.ne2000_driver import DriverError, Ne2000Driver, ether_crc

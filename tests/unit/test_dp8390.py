@@ -1,4 +1,5 @@
-"""DP8390 chip core alone: multicast hash vectors, ring arithmetic, flow control, stats."""
+"""DP8390 chip core alone: multicast hash vectors, ring arithmetic, flow control, stats,
+and its register table (devices.dp8390_regs)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,64 @@ import pytest
 
 from devices.dp8390 import (
     FULL_FRAME_PAGES,
-    MEM_SIZE,
     RX_REASONS,
     Dp8390,
     multicast_index,
     pages_for,
+)
+from devices.dp8390_regs import (
+    CR_BITS,
+    CR_PAGE_SHIFT,
+    E8390_CMD,
+    E8390_NODMA,
+    E8390_PAGE1,
+    E8390_PAGE2,
+    E8390_PAGE3,
+    E8390_RREAD,
+    E8390_RWRITE,
+    E8390_START,
+    E8390_STOP,
+    E8390_TRANS,
+    EN0_CRDALO,
+    EN0_DCFG,
+    EN0_ISR,
+    EN0_RCNTHI,
+    EN0_RCNTLO,
+    EN0_RSARHI,
+    EN0_RSR,
+    EN0_RXCR,
+    EN0_STARTPG,
+    EN0_TCNTLO,
+    EN1_CURPAG,
+    EN1_MULT,
+    EN1_PHYS,
+    EN2_ACLOWER,
+    EN2_ACUPPER,
+    EN2_IMR,
+    EN2_RNPP,
+    EN3_CONFIG2,
+    EN3_CONFIG3,
+    ENISR_COUNTERS,
+    ENISR_OVER,
+    ENISR_RDC,
+    ENISR_RESET,
+    ENISR_RX,
+    ENISR_RX_ERR,
+    ENISR_TX,
+    ENISR_TX_ERR,
+    ENRCR_AB,
+    ENRCR_AM,
+    ENRCR_AR,
+    ENRCR_MON,
+    ENRCR_PRO,
+    ENRCR_SEP,
+    ISR_BITS,
+    MEM_SIZE,
+    RCR_BITS,
+    READ_NAMES,
+    RTL8029_ID0,
+    RTL8029_ID1,
+    WRITE_NAMES,
 )
 from emu.core.irq import IrqLine
 from tests.ne2000_driver import ether_crc
@@ -35,7 +89,8 @@ def make_chip(pstart: int = 0x46, pstop: int = 0x80, bnry: int = 0x46, curr: int
               rcr: int = 0x10) -> tuple[Dp8390, Sink]:
     sink = Sink()
     chip = Dp8390(IrqLine(), sink)
-    chip.reset(MAC)
+    chip.mem[0:12] = bytes(b for b in MAC for _ in range(2))  # the board's doubled PROM MAC
+    chip.reset()
     chip.write_reg(0, 0x21)
     chip.write_reg(0x1, pstart)
     chip.write_reg(0x2, pstop)
@@ -189,3 +244,47 @@ def test_receive_during_transmit_is_refused() -> None:
     chip.write_reg(0, 0x26)
     assert sink.result == -1 and not sink.could
     assert chip.stats.filtered["reentrant"] == 1
+
+
+def test_chip_reset_sets_rst_and_leaves_the_prom_to_the_board() -> None:
+    chip, _ = make_chip()
+    chip.write_reg(0x7, 0xFF)
+    mem = bytes(chip.mem)
+    chip.reset()
+    assert chip.isr == ENISR_RESET
+    assert chip.mem == mem
+
+
+def test_bit_names_sit_at_their_bits() -> None:
+    """The display names and the numeric constants of the one register table agree."""
+    named = [(CR_BITS, E8390_STOP, "STP"), (CR_BITS, E8390_START, "STA"),
+             (CR_BITS, E8390_TRANS, "TXP"), (CR_BITS, E8390_RREAD, "RD0"),
+             (CR_BITS, E8390_RWRITE, "RD1"), (CR_BITS, E8390_NODMA, "RD2"),
+             (CR_BITS, E8390_PAGE1, "PS0"), (CR_BITS, E8390_PAGE2, "PS1"),
+             (ISR_BITS, ENISR_RX, "PRX"), (ISR_BITS, ENISR_TX, "PTX"),
+             (ISR_BITS, ENISR_RX_ERR, "RXE"), (ISR_BITS, ENISR_TX_ERR, "TXE"),
+             (ISR_BITS, ENISR_OVER, "OVW"), (ISR_BITS, ENISR_COUNTERS, "CNT"),
+             (ISR_BITS, ENISR_RDC, "RDC"), (ISR_BITS, ENISR_RESET, "RST"),
+             (RCR_BITS, ENRCR_SEP, "SEP"), (RCR_BITS, ENRCR_AR, "AR"),
+             (RCR_BITS, ENRCR_AB, "AB"), (RCR_BITS, ENRCR_AM, "AM"),
+             (RCR_BITS, ENRCR_PRO, "PRO"), (RCR_BITS, ENRCR_MON, "MON")]
+    for names, bit, name in named:
+        assert names[bit.bit_length() - 1] == name
+    assert E8390_PAGE3 >> CR_PAGE_SHIFT == 3
+    assert bytes((RTL8029_ID0, RTL8029_ID1)) == b"PC"
+
+
+def test_register_names_sit_at_their_offsets() -> None:
+    assert [len(page) for page in READ_NAMES + WRITE_NAMES] == [16] * 8
+    reads = [(0, EN0_ISR, "ISR"), (0, EN0_CRDALO, "CRDA0"), (0, EN0_RCNTLO, "8029ID0"),
+             (0, EN0_RSR, "RSR"), (1, EN1_CURPAG, "CURR"), (1, EN1_PHYS, "PAR0"),
+             (1, EN1_MULT + 7, "MAR7"), (2, EN2_RNPP, "RNPP"), (2, EN2_IMR, "IMR"),
+             (3, EN3_CONFIG2, "CONFIG2"), (3, EN3_CONFIG3, "CONFIG3")]
+    writes = [(0, EN0_STARTPG, "PSTART"), (0, EN0_TCNTLO, "TBCR0"), (0, EN0_RSARHI, "RSAR1"),
+              (0, EN0_RCNTHI, "RBCR1"), (0, EN0_RXCR, "RCR"), (0, EN0_DCFG, "DCR"),
+              (2, EN2_ACUPPER, "ACU"), (2, EN2_ACLOWER, "ACL")]
+    for page, offset, name in reads:
+        assert READ_NAMES[page][offset] == name
+    for page, offset, name in writes:
+        assert WRITE_NAMES[page][offset] == name
+    assert {page[E8390_CMD] for page in READ_NAMES + WRITE_NAMES} == {"CR"}

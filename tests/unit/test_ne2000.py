@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from devices.dp8390 import (
+from devices.dp8390_regs import (
     E8390_CMD,
     EN0_BOUNDARY,
     EN0_CRDAHI,

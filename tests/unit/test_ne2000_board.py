@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from devices.dp8390 import (
+from devices.dp8390_regs import (
     E8390_CMD,
     EN0_CRDAHI,
     EN0_CRDALO,
@@ -189,7 +189,7 @@ class FakeNet:
 
 
 def build(text: str, isa: IsaBus | None = None, index: int = 0) -> tuple[Ne2000Isa, list]:
-    lines = {n: IrqLine(f"isa{n}") for n in range(16)}
+    lines = {n: IrqLine(f"isa{n}") for n in range(IsaBus.NUM_IRQS)}
     net = FakeNet()
     board = ne2k_isa_from_opts(
         parse_opts(text, "driver"), isa=isa or IsaBus(), isa_irq=lines.__getitem__,

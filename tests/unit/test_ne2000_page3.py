@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import io
 
-from devices.dp8390 import E8390_CMD, EN0_ISR, EN0_RCNTHI, EN0_RCNTLO, EN1_CURPAG, Dp8390
+from devices.dp8390 import Dp8390
+from devices.dp8390_regs import E8390_CMD, EN0_ISR, EN0_RCNTHI, EN0_RCNTLO, EN1_CURPAG
 from devices.ne2000 import Ne2000Isa
 from emu.core.irq import IrqLine
 from emu.core.trace import Trace
