@@ -34,23 +34,14 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from emu.testing import free_ports, record
+
 REPO = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 SIZES = (64, 590, 1514)
 SECONDS = 2.5
 BLOB_BYTES = 2 << 20
 HEADER = struct.Struct(">I")
-
-
-def free_ports(count: int) -> list[int]:
-    held = [socket.socket() for _ in range(count)]
-    try:
-        for s in held:
-            s.bind((HOST, 0))
-        return [s.getsockname()[1] for s in held]
-    finally:
-        for s in held:
-            s.close()
 
 
 def relay_argv(impl: str, port_a: int, port_b: int) -> list[str]:
@@ -99,11 +90,11 @@ def synchronise(tx: socket.socket, rx: socket.socket, timeout: float = 15.0) -> 
     while True:
         if time.monotonic() > deadline:
             raise TimeoutError("the relay never passed a probe frame")
-        tx.sendall(HEADER.pack(5) + b"probe")
+        tx.sendall(record(b"probe"))
         if select.select([rx], [], [], 0.02)[0]:
             break
     token = b"sync" + os.urandom(8)
-    tx.sendall(HEADER.pack(len(token)) + token)
+    tx.sendall(record(token))
     while True:
         if time.monotonic() > deadline:
             raise TimeoutError("the sync frame never arrived")
@@ -123,7 +114,7 @@ def make_blob(size: int) -> tuple[bytes, int]:
     parts = []
     for i in range(count):
         frame = i.to_bytes(4, "big") + filler[: size - 4]
-        parts.append(HEADER.pack(size) + frame)
+        parts.append(record(frame))
     return b"".join(parts), count
 
 

@@ -9,7 +9,6 @@ closes the run. Exit status 0 when every ping came back.
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -17,6 +16,7 @@ import time
 from pathlib import Path
 
 from emu.board.loader import guest_elf
+from emu.testing import free_port
 from netdev.dump import read_pcap
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,12 +40,6 @@ OUTRO = """\
 Look at the capture:  tshark -r {pcap}   (or open it in Wireshark)
 Trace one ping:       see README.md, "A five-minute tour"
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def is_listening(port: int) -> bool:

@@ -20,7 +20,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 NET_BUFSIZE = 69632
-MAX_FRAME = NET_BUFSIZE
 OVERSIZE_MESSAGE = "serious error: oversized packet received,connection terminated."
 
 _LEN = struct.Struct(">I")
@@ -70,11 +69,6 @@ class RecordBatch:
         return self.count
 
 
-def encode(frame: bytes) -> bytes:
-    """One record: length prefix and frame."""
-    return pack_len(len(frame)) + bytes(frame)
-
-
 @dataclass
 class Feed:
     """What one chunk of input produced."""
@@ -90,7 +84,7 @@ class Reassembler:
     Batches reference the input chunk (memoryview slices), so records are not copied;
     only a record split across chunks is assembled in a small side buffer."""
 
-    def __init__(self, max_frame: int = MAX_FRAME) -> None:
+    def __init__(self, max_frame: int = NET_BUFSIZE) -> None:
         self.max_frame = max_frame
         self._pending = bytearray()
 

@@ -243,10 +243,3 @@ class NetQueue:
         for entry in purged:
             if entry.callback is not None:
                 entry.callback(entry.sender, 0)
-
-    def purge_all(self) -> None:
-        """Drop everything queued (client teardown); callbacks fire with 0."""
-        entries, self._entries, self._frames = self._entries, deque(), 0
-        for entry in entries:
-            if entry.callback is not None:
-                entry.callback(entry.sender, 0)

@@ -42,8 +42,7 @@ from devices.dp8390_regs import (
     ENISR_TX,
     ENRSR_RXOK,
 )
-from emu.testing.qtest import QTest
-from netdev.client import NetClient
+from emu.testing import QTest, RecordingClient
 
 DATA = 0x10
 RESET = 0x1F
@@ -237,13 +236,13 @@ class Ne2000Driver:
         return frames
 
 
-class RecordingPeer(NetClient):
-    """A netdev stand-in: records the frames the NIC transmits, can inject frames."""
+class RecordingPeer(RecordingClient):
+    """The NE2000 tests' netdev stand-in: the kit's RecordingClient, with the frames the
+    NIC transmitted also under the name `frames`."""
 
     def __init__(self, name: str = "peer") -> None:
         super().__init__(name, "test-peer")
-        self.frames: list[bytes] = []
 
-    def receive(self, frame: bytes) -> int:
-        self.frames.append(bytes(frame))
-        return len(frame) or 1
+    @property
+    def frames(self) -> list[bytes]:
+        return self.received

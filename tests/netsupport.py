@@ -1,12 +1,13 @@
 """Helpers for process-level and interop tests of the net plumbing (QEMU's tests/qtest/libqtest.c
 and netdev-socket.c play this role upstream).
 
-- ports and readiness: `free_port`, `wait_for` (a polling helper with a deadline), and
-  /proc-based views of a process's TCP sockets (`wait_listening`, `wait_accepted`,
-  `rx_queue`), which observe toynic or QEMU without connecting to them;
-- the stream wire format for test peers: `record`, `records`, `RecordReader`, and
-  `pump`, a single-threaded select loop that sends and receives on several sockets with
-  one deadline;
+- ports and readiness: `free_port` and `free_ports` (the testing kit's, re-exported),
+  `wait_for` (a polling helper with a deadline), and /proc-based views of a process's
+  TCP sockets (`wait_listening`, `wait_accepted`, `rx_queue`), which observe toynic or
+  QEMU without connecting to them;
+- the stream wire format for test peers: `record` and `records` (the testing kit's,
+  re-exported), `RecordReader`, and `pump`, a single-threaded select loop that sends and
+  receives on several sockets with one deadline;
 - processes: `Proc` (stderr/stdout captured to files, stopped by PID, killed by the kernel
   if the test process dies), `start_toynic`, `start_qemu` with a QMP client;
 - `in_netns(fn)`: run `fn` in a forked child inside a fresh network namespace with `lo`
@@ -32,17 +33,22 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import pytest
 
+# Re-exported, so the tests keep one import line for their socket helpers.
+from emu.testing import free_port as free_port
+from emu.testing import free_ports as free_ports
+from emu.testing import record as record
+from emu.testing import records as records
+
 REPO = Path(__file__).resolve().parent.parent
 LOOPBACK = "127.0.0.1"
 HEADER = struct.Struct(">I")
-MAX_FRAME = 69632
 OVERSIZE_MESSAGE = "serious error: oversized packet received,connection terminated."
 
 T = TypeVar("T")
@@ -74,25 +80,6 @@ def wait_for(
 
 
 # --- ports and /proc views ---------------------------------------------------------------
-
-def free_port(kind: socket.SocketKind = socket.SOCK_STREAM) -> int:
-    """A port on 127.0.0.1 that the kernel just handed out for `kind` (TCP or UDP)."""
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
-
-
-def free_ports(count: int, kind: socket.SocketKind = socket.SOCK_STREAM) -> list[int]:
-    """`count` distinct free ports (all held open while choosing, so they differ)."""
-    held = [socket.socket(socket.AF_INET, kind) for _ in range(count)]
-    try:
-        for s in held:
-            s.bind((LOOPBACK, 0))
-        return [s.getsockname()[1] for s in held]
-    finally:
-        for s in held:
-            s.close()
-
 
 @dataclass(frozen=True)
 class TcpEntry:
@@ -253,15 +240,6 @@ def rss_bytes(pid: int) -> int:
 
 
 # --- the stream wire format --------------------------------------------------------------
-
-def record(frame: bytes) -> bytes:
-    """One stream record: BE32 length, then the frame."""
-    return HEADER.pack(len(frame)) + frame
-
-
-def records(frames: Iterable[bytes]) -> bytes:
-    return b"".join(record(f) for f in frames)
-
 
 class RecordReader:
     """Incremental reassembly of BE32 length-prefixed records (the test peer's side)."""

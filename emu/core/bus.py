@@ -108,16 +108,6 @@ class Bus:
             region.on_change(self._changed)
         self._changed()
 
-    def find(self, addr: int, size: int = 1) -> tuple[int, Region] | None:
-        """The region holding [addr, addr+size) and its base, or None."""
-        index = bisect.bisect(self._starts, addr) - 1
-        if index < 0:
-            return None
-        base, end, region, _ = self._entries[index]
-        if addr + size > end:
-            return None
-        return base, region
-
     def _decode(self, addr: int, size: int, write: bool) -> tuple[int, Region]:
         hit = self._pages.get(addr >> PAGE_SHIFT)
         if hit is not None and addr + size <= hit[1]:

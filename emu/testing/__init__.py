@@ -1,44 +1,45 @@
 """The testing kit — toynic's counterpart of QEMU's libqtest and its qtest helpers.
 
 The public API is what this package exports (`from emu.testing import Lab, FramePeer,
-QTest, ...`, documented in docs/testing-kit.md); the modules behind it may move.
+QTest, ...`, documented in docs/testing-kit.md); the modules behind it may move:
+
+- emu.testing.lab: `Lab`, `LabMachine`, `FramePeer`, `GUESTS`;
+- emu.testing.qtest: `QTest`; emu.testing.programs: `RegWrite`, `apply_program`;
+- emu.testing.clients: `RecordingClient`; emu.testing.ports: `free_port`, `free_ports`;
+- emu.testing.frames: `ethernet`, `ipv4`, `udp`, `icmp_echo`, `arp_request`, ...;
+- emu.testing.streams: `record`, `records`, `StreamCase` (and `NET_BUFSIZE`);
+- emu.testing.strategies: the Hypothesis strategies, the one part that needs Hypothesis.
+  Without it they still import, and calling one raises ModuleNotFoundError saying how
+  to install Hypothesis.
 """
 
-from emu.testing.lab import (
-    BROADCAST,
-    GUESTS,
-    MAX_RECORD,
-    FramePeer,
-    Lab,
-    LabMachine,
-    QTest,
-    RegWrite,
-    StreamCase,
-    apply_program,
-    arp_request,
+from emu.testing.clients import RecordingClient
+from emu.testing.frames import BROADCAST, arp_request, ethernet, icmp_echo, inet_checksum, ipv4, udp
+from emu.testing.lab import GUESTS, FramePeer, Lab, LabMachine
+from emu.testing.ports import free_port, free_ports
+from emu.testing.programs import RegWrite, apply_program
+from emu.testing.qtest import QTest
+from emu.testing.strategies import (
     corrupt_streams,
-    ethernet,
     ethernet_frames,
-    free_port,
-    icmp_echo,
-    inet_checksum,
-    ipv4,
     mac_addresses,
     malformed_frames,
     ne2000_programs,
     socket_streams,
-    udp,
     valid_frames,
 )
+from emu.testing.streams import StreamCase, record, records
+from netdev.framing import NET_BUFSIZE
 
 __all__ = [
     "BROADCAST",
     "GUESTS",
-    "MAX_RECORD",
+    "NET_BUFSIZE",
     "FramePeer",
     "Lab",
     "LabMachine",
     "QTest",
+    "RecordingClient",
     "RegWrite",
     "StreamCase",
     "apply_program",
@@ -47,12 +48,15 @@ __all__ = [
     "ethernet",
     "ethernet_frames",
     "free_port",
+    "free_ports",
     "icmp_echo",
     "inet_checksum",
     "ipv4",
     "mac_addresses",
     "malformed_frames",
     "ne2000_programs",
+    "record",
+    "records",
     "socket_streams",
     "udp",
     "valid_frames",

@@ -32,12 +32,13 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from emu.testing import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 SKIPPED_ENTRIES = frozenset({".git", ".hypothesis", ".pytest_cache", ".ruff_cache", "build"})
@@ -142,12 +143,6 @@ def missing_lines(expected: list[str], output: str) -> list[str]:
         return False
 
     return [want for index, want in enumerate(expected) if not assign(index, set())]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def with_free_ports(text: str) -> str:

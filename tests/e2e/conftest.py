@@ -2,8 +2,9 @@
 each other (or to the test) by `-netdev socket` (QEMU's tests/qtest/netdev-socket.c and
 the avocado network tests play this role upstream).
 
-- `Lab`: the processes one test starts (toynic machines, QEMU); all stopped by PID when
-  the test ends (the `lab` fixture), or by `with Lab() as lab:` inside a network namespace;
+- `ProcessLab`: the processes one test starts (toynic machines, QEMU), all stopped by PID
+  when the test ends (the `lab` fixture), or by `with ProcessLab() as lab:` inside a
+  network namespace (the testing kit's `Lab` runs machines in-process instead);
 - `wait_output`, `finish`: wait for a console line, or for a machine to power off, with a
   deadline;
 - `WirePeer`: the test's own end of a stream netdev (BE32 length-prefixed records) that
@@ -65,7 +66,7 @@ def guest_args(program: str, append: str, netdev: str, mac_addr: str,
     return args
 
 
-class Lab:
+class ProcessLab:
     """The processes of one test; `close` stops every one of them by its PID."""
 
     def __init__(self) -> None:
@@ -89,7 +90,7 @@ class Lab:
             proc.close()
         self.procs.clear()
 
-    def __enter__(self) -> Lab:
+    def __enter__(self) -> ProcessLab:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -97,8 +98,8 @@ class Lab:
 
 
 @pytest.fixture
-def lab() -> Iterator[Lab]:
-    with Lab() as running:
+def lab() -> Iterator[ProcessLab]:
+    with ProcessLab() as running:
         yield running
 
 

@@ -20,7 +20,7 @@ from tests.dhcp_server import (
     DhcpServer,
 )
 from tests.e2e.conftest import (
-    Lab,
+    ProcessLab,
     WirePeer,
     check_frames,
     finish_ok,
@@ -36,7 +36,7 @@ LEASED = "10.0.2.15"
 PINGS = 3
 
 
-def test_dhcp_lease_then_pings(lab: Lab) -> None:
+def test_dhcp_lease_then_pings(lab: ProcessLab) -> None:
     server = DhcpServer(server_ip=SERVER_IP, server_mac=SERVER_MAC, pool_start=LEASED,
                         mask="255.255.255.0", router="10.0.2.1", dns="10.0.2.3",
                         lease_seconds=86400)

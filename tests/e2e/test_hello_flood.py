@@ -5,13 +5,13 @@ socket back instead of dropping; QEMU: qemu_flush_queued_packets / can_receive).
 
 from __future__ import annotations
 
-from tests.e2e.conftest import Lab, finish_ok, mac, wait_output
+from tests.e2e.conftest import ProcessLab, finish_ok, mac, wait_output
 from tests.netsupport import LOOPBACK, free_port
 
 FLOOD_FRAMES = 20_000
 
 
-def test_hello_eth_two_machines_greet_each_other(lab: Lab) -> None:
+def test_hello_eth_two_machines_greet_each_other(lab: ProcessLab) -> None:
     port = free_port()
     append = "count=3 interval=50 timeout=10"
     a = lab.machine("hello-eth", append, f"listen={LOOPBACK}:{port}", mac(1))
@@ -25,7 +25,7 @@ def test_hello_eth_two_machines_greet_each_other(lab: Lab) -> None:
         assert "hello-eth: done, sent 3, received 3 greetings" in out, out
 
 
-def test_flood_into_a_slow_sink_loses_nothing(lab: Lab) -> None:
+def test_flood_into_a_slow_sink_loses_nothing(lab: ProcessLab) -> None:
     port = free_port()
     sink = lab.machine("flood", f"mode=sink count={FLOOD_FRAMES} delay=5 timeout=10",
                        f"listen={LOOPBACK}:{port}", mac(1))

@@ -21,7 +21,7 @@ from tests.e2e.conftest import (
     COUNT,
     GROUP,
     PINGD_IP,
-    Lab,
+    ProcessLab,
     assert_ping_ok,
     check_frames,
     finish,
@@ -39,7 +39,7 @@ def ping_append(ip: str, count: int = COUNT, timeout: int = 5) -> str:
     return f"ip={ip} peer={PINGD_IP} count={count} timeout={timeout}"
 
 
-def test_stream_listen_connect_and_frames_decode(lab: Lab, tmp_path: Path) -> None:
+def test_stream_listen_connect_and_frames_decode(lab: ProcessLab, tmp_path: Path) -> None:
     port = free_port()
     dumps = tmp_path / "pingd.pcap", tmp_path / "ping.pcap"
     a = lab.machine("pingd", PINGD, f"listen={LOOPBACK}:{port}", mac(1), dump=dumps[0])
@@ -58,7 +58,7 @@ def test_stream_listen_connect_and_frames_decode(lab: Lab, tmp_path: Path) -> No
         assert kinds.get("icmp") == 2 * COUNT, (dump.name, kinds)
 
 
-def test_udp(lab: Lab) -> None:
+def test_udp(lab: ProcessLab) -> None:
     pa, pb = free_ports(2, socket.SOCK_DGRAM)
     a = lab.machine("pingd", PINGD, f"udp={LOOPBACK}:{pb},localaddr={LOOPBACK}:{pa}", mac(1))
     wait_output(a, READY)
@@ -67,7 +67,7 @@ def test_udp(lab: Lab) -> None:
     assert_ping_ok(finish_ok(b), finish_ok(a), "10.0.0.2")
 
 
-def test_fd_inherited_stream_socketpair(lab: Lab) -> None:
+def test_fd_inherited_stream_socketpair(lab: ProcessLab) -> None:
     left, right = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     with left, right:
         a = lab.machine("pingd", PINGD, f"fd={left.fileno()}", mac(1),
@@ -79,7 +79,7 @@ def test_fd_inherited_stream_socketpair(lab: Lab) -> None:
     assert_ping_ok(finish_ok(b), finish_ok(a), "10.0.0.2")
 
 
-def test_fd_inherited_connected_tcp_pair(lab: Lab) -> None:
+def test_fd_inherited_connected_tcp_pair(lab: ProcessLab) -> None:
     with socket.create_server((LOOPBACK, 0)) as server:
         client = socket.create_connection(server.getsockname(), timeout=10)
         accepted, _ = server.accept()
@@ -92,7 +92,7 @@ def test_fd_inherited_connected_tcp_pair(lab: Lab) -> None:
     assert_ping_ok(finish_ok(b), finish_ok(a), "10.0.0.2")
 
 
-def test_through_a_real_qemu_hub_relay(lab: Lab, tmp_path: Path) -> None:
+def test_through_a_real_qemu_hub_relay(lab: ProcessLab, tmp_path: Path) -> None:
     """pingd ── listen ◄─ QEMU (two socket netdevs, one hub) ─► listen ── ping."""
     qemu_binary()  # skips without QEMU (fails under CI=true)
     pa, pb = free_ports(2)
@@ -115,7 +115,7 @@ def test_through_a_real_qemu_hub_relay(lab: Lab, tmp_path: Path) -> None:
 def _mcast_trio() -> tuple[list[int], list[str]]:
     port = 5000
     netdev = f"mcast={GROUP}:{port}"
-    with Lab() as lab:
+    with ProcessLab() as lab:
         a = lab.machine("pingd", f"ip={PINGD_IP} count={2 * COUNT} timeout=20", netdev, mac(1))
         wait_output(a, READY)
         b = lab.machine("ping", ping_append("10.0.0.2"), netdev, mac(2))
@@ -140,7 +140,7 @@ def _hello_trio() -> tuple[list[int], list[str]]:
     netdev = f"mcast={GROUP}:5001"
     # each hears the two others' 3 greetings; its own come back from the group too
     append = "count=3 expect=6 interval=100 timeout=10"
-    with Lab() as lab:
+    with ProcessLab() as lab:
         procs = [lab.machine("hello-eth", append, netdev, mac(n)) for n in (1, 2, 3)]
         results = [finish(p) for p in procs]
     return [r[0] for r in results], [r[1] for r in results]
@@ -162,7 +162,7 @@ def test_mcast_hello_eth_three_machines_ignore_their_own_frames() -> None:
 def _mcast_fd_clone() -> tuple[list[int], list[str], str]:
     port = 5002
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    with sock, Lab() as lab:
+    with sock, ProcessLab() as lab:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((GROUP, port))
         mreq = struct.pack("4s4s", socket.inet_aton(GROUP), socket.inet_aton("0.0.0.0"))

@@ -7,7 +7,7 @@ from __future__ import annotations
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 
-from tests.e2e.conftest import Lab, WirePeer, check_frames, finish_ok, mac, wait_output
+from tests.e2e.conftest import ProcessLab, WirePeer, check_frames, finish_ok, mac, wait_output
 from tests.netsupport import LOOPBACK, connect, free_port, wait_accepted
 
 GUEST_IP = "10.0.0.1"
@@ -17,7 +17,7 @@ PORT = 7
 PAYLOADS = [b"hello, echo", b"x", bytes(range(256)) * 5 + b"\x01\x02\x03", b"z" * 1472]
 
 
-def test_udp_echo_returns_datagrams(lab: Lab) -> None:
+def test_udp_echo_returns_datagrams(lab: ProcessLab) -> None:
     port = free_port()
     guest_mac, peer_mac = mac(1), mac(2)
     guest = lab.machine("udp-echo", f"ip={GUEST_IP} port={PORT} count={len(PAYLOADS)} timeout=20",

@@ -12,7 +12,8 @@ from emu.board.layout import CLINT_BASE, CLINT_MTIME, CLINT_MTIMECMP, RAM_BASE, 
 from emu.board.loader import build_elf
 from emu.board.machine import Machine
 from emu.core.loop import MainLoop
-from tests.unit.test_machine_guest import Asm, exit_with
+from tests.rvasm import Asm
+from tests.rvguest import exit_with
 
 ROOT = Path(__file__).resolve().parents[2]
 HANDLER = RAM_BASE + 0x200
@@ -31,12 +32,12 @@ def timer_guest() -> bytes:
     main.li("s6", SAMPLES)
     main.li("t0", HANDLER)
     main.csrrw("zero", "mtvec", "t0")
-    main.lw("t1", 0, "s3")
+    main.lw("t1", "s3", 0)
     main.addi("t1", "t1", PERIOD)
     main.li("t2", -1)
-    main.sw("t2", 4, "s0")
-    main.sw("t1", 0, "s0")
-    main.sw("zero", 4, "s0")
+    main.sw("t2", "s0", 4)
+    main.sw("t1", "s0", 0)
+    main.sw("zero", "s0", 4)
     main.li("t0", 0x80)
     main.csrrs("zero", "mie", "t0")
     main.csrrsi("zero", "mstatus", 8)
@@ -54,14 +55,14 @@ def timer_guest() -> bytes:
     exit_with(main, "a4")
 
     handler = Asm(HANDLER)
-    handler.lw("t1", 0, "s3")
-    handler.sw("t1", 0, "s6")
+    handler.lw("t1", "s3", 0)
+    handler.sw("t1", "s6", 0)
     handler.addi("s6", "s6", 4)
     handler.li("t3", ord("T"))
-    handler.sb("t3", 0, "s1")
+    handler.sb("t3", "s1", 0)
     handler.addi("s2", "s2", -1)
     handler.addi("t1", "t1", PERIOD)
-    handler.sw("t1", 0, "s0")
+    handler.sw("t1", "s0", 0)
     handler.bne("s2", "zero", "ret")
     handler.li("t0", 0x80)
     handler.csrrc("zero", "mie", "t0")

@@ -27,8 +27,9 @@ from tests.netsupport import (
     wait_accepted,
     wait_listening,
 )
+from tests.rvasm import Asm
+from tests.rvguest import power_off, write_guest
 from tests.unit.test_dump import pcap_records
-from tests.unit.test_machine_guest import Asm, power_off, write_guest
 
 NO_PEER_WARNING = "toynic: warning: nic ne2k_isa.0 has no peer"
 IMR = 0x0F  # page 0: a write is one `ne2000_ioport_write` line of ~75 bytes
@@ -55,7 +56,7 @@ def ioport_writer(tmp_path: Path, writes: int, status: int) -> Path:
     asm.li("s0", ISA_BASE + NE2000_DEFAULT_IOBASE)
     asm.li("s1", writes)
     asm.label("loop")
-    asm.sb("zero", IMR, "s0")
+    asm.sb("zero", "s0", IMR)
     asm.addi("s1", "s1", -1)
     asm.bne("s1", "zero", "loop")
     power_off(asm, status)

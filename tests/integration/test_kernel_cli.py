@@ -13,7 +13,8 @@ import pytest
 
 from emu.board.layout import RAM_BASE, UART_BASE
 from emu.board.loader import build_elf
-from tests.unit.test_machine_guest import Asm, exit_with, power_off, write_guest
+from tests.rvasm import Asm
+from tests.rvguest import exit_with, power_off, write_guest
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / "emu" / "guests"
@@ -54,7 +55,7 @@ def test_append_words_become_argv(tmp_path: Path) -> None:
 
 def test_fatal_guest_trap_is_one_line_and_exit_1(tmp_path: Path) -> None:
     asm = Asm()
-    asm.emit(0xFFFF_FFFF)
+    asm.word(0xFFFF_FFFF)
     power_off(asm)
     path = write_guest(tmp_path, asm)
     result = toynic("-kernel", str(path))
@@ -119,7 +120,7 @@ def test_signal_ends_the_run_with_status_zero(tmp_path: Path, signum: int) -> No
     asm.li("s1", UART_BASE)
     for ch in b"R\n":
         asm.li("t0", ch)
-        asm.sb("t0", 0, "s1")
+        asm.sb("t0", "s1", 0)
     asm.label("spin")
     asm.j("spin")
     path = write_guest(tmp_path, asm)

@@ -8,9 +8,10 @@ import struct
 from hypothesis import given
 from hypothesis import strategies as st
 
-from netdev.framing import MAX_FRAME, Reassembler, encode
+from emu.testing import record
+from netdev.framing import NET_BUFSIZE, Reassembler
 
-frame_sizes = st.one_of(st.integers(0, 80), st.integers(0, MAX_FRAME), st.just(MAX_FRAME))
+frame_sizes = st.one_of(st.integers(0, 80), st.integers(0, NET_BUFSIZE), st.just(NET_BUFSIZE))
 
 
 @st.composite
@@ -35,7 +36,7 @@ def feed_in_pieces(reassembler: Reassembler, data: bytes, cuts: list[int]):
 @given(frames_and_cuts())
 def test_any_frames_any_chunking_round_trip(case: tuple[list[bytes], list[int]]) -> None:
     frames, cuts = case
-    stream = b"".join(encode(f) for f in frames)
+    stream = b"".join(record(f) for f in frames)
     reassembler = Reassembler()
     feeds = feed_in_pieces(reassembler, stream, cuts)
     got = [frame for feed in feeds for batch in feed.batches for frame in batch.frames()]
@@ -47,14 +48,14 @@ def test_any_frames_any_chunking_round_trip(case: tuple[list[bytes], list[int]])
 
 @given(
     before=st.lists(st.binary(min_size=1, max_size=40), max_size=4),
-    length=st.integers(MAX_FRAME + 1, 0xFFFFFFFF),
+    length=st.integers(NET_BUFSIZE + 1, 0xFFFFFFFF),
     junk=st.binary(max_size=64),
     cut=st.integers(0, 200),
 )
 def test_any_oversized_prefix_closes_and_resets(
     before: list[bytes], length: int, junk: bytes, cut: int
 ) -> None:
-    stream = b"".join(encode(f) for f in before) + struct.pack(">I", length) + junk
+    stream = b"".join(record(f) for f in before) + struct.pack(">I", length) + junk
     reassembler = Reassembler()
     feeds = feed_in_pieces(reassembler, stream, [min(cut, len(stream))])
     oversized_at = [i for i, feed in enumerate(feeds) if feed.oversized]
@@ -69,5 +70,5 @@ def test_any_oversized_prefix_closes_and_resets(
     fresh = Reassembler()
     if len(feeds) == oversized_at[0] + 1:
         assert reassembler.pending == fresh.pending == 0
-        after = reassembler.feed(encode(b"next"))
+        after = reassembler.feed(record(b"next"))
         assert [f for b in after.batches for f in b.frames()] == [b"next"]

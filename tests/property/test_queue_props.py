@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from emu.testing import RecordingClient
 from netdev.client import NetClient, connect_peers
 from netdev.framing import RecordBatch
 from netdev.queue import NetQueue
@@ -12,14 +13,13 @@ from netdev.queue import NetQueue
 SENDERS = 3
 
 
-class Receiver(NetClient):
+class Receiver(RecordingClient):
     """Accepts or refuses according to a script; sometimes sends while receiving."""
 
     def __init__(self, decisions: list[int]) -> None:
         super().__init__("rx", "test")
         self.decisions = decisions
         self.step = 0
-        self.got: list[bytes] = []
         self.depth = 0
         self.max_depth = 0
         self.reentrant_sender: NetClient | None = None
@@ -33,12 +33,12 @@ class Receiver(NetClient):
             self.step += 1
             if decision == 0:
                 return 0
-            self.got.append(frame)
+            taken = super().receive(frame)
             if decision == 2 and self.reentrant_sender is not None and frame[:1] != b"R":
                 extra = b"R" + frame
                 self.reentrant_frames.append(extra)
                 self.reentrant_sender.send(extra)
-            return len(frame)
+            return taken
         finally:
             self.depth -= 1
 
@@ -79,7 +79,7 @@ def test_queue_contract(ops: list[tuple[str, int, object]], decisions: list[int]
         def done(_sender: NetClient, result: int) -> None:
             callbacks.setdefault(key, []).append(result)
             if result == 0:
-                purged.update(f for f in frames if f not in rx.got)
+                purged.update(f for f in frames if f not in rx.received)
 
         return done
 
@@ -105,7 +105,7 @@ def test_queue_contract(ops: list[tuple[str, int, object]], decisions: list[int]
             rx.flush_queued()
         else:
             # Whatever this sender has not had delivered yet is queued, so purged now.
-            waiting = [f for f in sent[i] if f not in set(rx.got) and f not in purged]
+            waiting = [f for f in sent[i] if f not in set(rx.received) and f not in purged]
             queue.purge(senders[i])
             purged.update(waiting)
 
@@ -119,7 +119,7 @@ def test_queue_contract(ops: list[tuple[str, int, object]], decisions: list[int]
     assert set(callbacks) == with_cb
     assert all(len(results) == 1 for results in callbacks.values())
     # Everything sent was delivered once or purged, and each sender's order holds.
-    delivered = [f for f in rx.got if not f.startswith(b"R")]
+    delivered = [f for f in rx.received if not f.startswith(b"R")]
     assert len(delivered) == len(set(delivered))
     for i in range(SENDERS):
         mine = [f for f in delivered if f.startswith(f"{i}:".encode())]
@@ -127,5 +127,5 @@ def test_queue_contract(ops: list[tuple[str, int, object]], decisions: list[int]
         assert mine == expected
     # Re-entrant sends are delivered after the frame that triggered them.
     for extra in rx.reentrant_frames:
-        if extra in rx.got:
-            assert rx.got.index(extra) > rx.got.index(extra[1:])
+        if extra in rx.received:
+            assert rx.received.index(extra) > rx.received.index(extra[1:])

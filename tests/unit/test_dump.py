@@ -19,7 +19,7 @@ from scapy.utils import rdpcap
 from emu.board.layout import TIMEBASE_HZ
 from emu.core.errors import UserError
 from emu.core.opts import parse_opts
-from netdev.client import NetClient
+from emu.testing import RecordingClient
 from netdev.dump import DumpFilter
 from netdev.framing import RecordBatch
 from netdev.net import Net
@@ -28,14 +28,10 @@ from tests.netsupport import REPO
 YEAR_S = 365 * 24 * 3600
 
 
-class Nic(NetClient):
-    def __init__(self, name: str) -> None:
-        super().__init__(name, "ne2k_isa")
-        self.got: list[bytes] = []
+class Nic(RecordingClient):
+    """A RecordingClient that the net layer takes for a guest's card."""
 
-    def receive(self, frame: bytes) -> int:
-        self.got.append(frame)
-        return len(frame)
+    kind = "nic"
 
 
 def frame(tag: int, size: int = 60) -> bytes:
@@ -63,7 +59,7 @@ def build(net: Net, dump_opts: str) -> tuple[Nic, Nic]:
     """nicA - p0 [hub 0] p1 - nicB, with the dump filter on p0."""
     net.add_netdev(parse_opts("hubport,id=p0,hubid=0", "type"))
     net.add_netdev(parse_opts("hubport,id=p1,hubid=0", "type"))
-    a, b = Nic("a"), Nic("b")
+    a, b = Nic("a", "ne2k_isa"), Nic("b", "ne2k_isa")
     net.add_nic(a, "p0")
     net.add_nic(b, "p1")
     net.add_object(parse_opts(dump_opts, "qom-type"))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import struct
 
-from netdev.framing import MAX_FRAME, Reassembler, RecordBatch, encode
+from emu.testing import record
+from netdev.framing import NET_BUFSIZE, Reassembler, RecordBatch
 
 
 def frames_of(feed_batches: list[RecordBatch]) -> list[bytes]:
@@ -26,38 +27,38 @@ def test_s2_byte_by_byte_gives_one_frame() -> None:
 
 
 def test_s3_two_records_in_one_chunk_in_order() -> None:
-    feed = Reassembler().feed(encode(b"one") + encode(b"two"))
+    feed = Reassembler().feed(record(b"one") + record(b"two"))
     assert frames_of(feed.batches) == [b"one", b"two"]
     assert sum(batch.count for batch in feed.batches) == 2
 
 
 def test_s4_empty_record_is_skipped_and_counted() -> None:
-    feed = Reassembler().feed(encode(b"a") + encode(b"") + encode(b"b"))
+    feed = Reassembler().feed(record(b"a") + record(b"") + record(b"b"))
     assert frames_of(feed.batches) == [b"a", b"b"]
     assert feed.empty_records == 1
 
 
 def test_empty_record_at_chunk_end_is_counted_at_once() -> None:
     reassembler = Reassembler()
-    assert reassembler.feed(encode(b"")).empty_records == 1
+    assert reassembler.feed(record(b"")).empty_records == 1
     assert reassembler.pending == 0
 
 
 def test_largest_frame_accepted() -> None:
-    frame = bytes(range(256)) * (MAX_FRAME // 256)
-    assert len(frame) == MAX_FRAME
-    feed = Reassembler().feed(encode(frame))
+    frame = bytes(range(256)) * (NET_BUFSIZE // 256)
+    assert len(frame) == NET_BUFSIZE
+    feed = Reassembler().feed(record(frame))
     assert not feed.oversized
     assert frames_of(feed.batches) == [frame]
 
 
 def test_s5_oversized_prefix_keeps_earlier_frames_then_resets() -> None:
     reassembler = Reassembler()
-    feed = reassembler.feed(encode(b"ok") + struct.pack(">I", MAX_FRAME + 1) + b"x" * 100)
+    feed = reassembler.feed(record(b"ok") + struct.pack(">I", NET_BUFSIZE + 1) + b"x" * 100)
     assert feed.oversized
     assert frames_of(feed.batches) == [b"ok"]
     assert reassembler.pending == 0
-    assert frames_of(reassembler.feed(encode(b"again")).batches) == [b"again"]
+    assert frames_of(reassembler.feed(record(b"again")).batches) == [b"again"]
 
 
 def test_all_ones_prefix_split_across_chunks_is_oversized() -> None:

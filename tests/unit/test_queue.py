@@ -5,29 +5,27 @@ from __future__ import annotations
 import pytest
 
 from emu.core.errors import UserError
+from emu.testing import RecordingClient
 from netdev.client import NetClient, connect_peers
 from netdev.framing import RecordBatch
 from netdev.queue import MAX_QUEUED
 
 
-class Sink(NetClient):
-    """A receiver whose willingness the test controls."""
+class Sink(RecordingClient):
+    """A receiver whose willingness the test controls, each way apart: `accepting`
+    (receive says "not now"), `ready` (can_receive) and `result` (receive's answer)."""
 
     def __init__(self, name: str = "sink") -> None:
         super().__init__(name, "test")
-        self.got: list[bytes] = []
-        self.accept = True
         self.ready = True
-        self.result = None
+        self.result: int | None = None
 
     def can_receive(self) -> bool:
         return self.ready
 
     def receive(self, frame: bytes) -> int:
-        if not self.accept:
-            return 0
-        self.got.append(bytes(frame))
-        return len(frame) if self.result is None else self.result
+        taken = super().receive(frame)
+        return taken if self.result is None or not taken else self.result
 
 
 def pair() -> tuple[NetClient, Sink]:
@@ -40,21 +38,21 @@ def test_immediate_delivery_returns_receiver_result_and_no_callback() -> None:
     src, sink = pair()
     calls: list[int] = []
     assert src.send_async(b"abc", lambda _c, n: calls.append(n)) == 3
-    assert sink.got == [b"abc"]
+    assert sink.received == [b"abc"]
     assert calls == []
 
 
 def test_refused_frame_stays_at_head_and_is_reoffered_first() -> None:
     src, sink = pair()
-    sink.accept = False
+    sink.accepting = False
     calls: list[int] = []
     assert src.send_async(b"one", lambda _c, n: calls.append(n)) == 0
     assert sink.receive_disabled
     assert src.send(b"two") == 0
     assert len(sink.incoming_queue) == 2
-    sink.accept = True
+    sink.accepting = True
     sink.flush_queued()
-    assert sink.got == [b"one", b"two"]
+    assert sink.received == [b"one", b"two"]
     assert calls == [3]
     assert not sink.receive_disabled
     assert len(sink.incoming_queue) == 0
@@ -67,22 +65,22 @@ def test_can_receive_false_queues_and_new_frames_never_overtake() -> None:
     sink.ready = True
     # The queue is not empty, so a new frame waits behind the old one.
     assert src.send(b"2") == 0
-    assert sink.got == []
+    assert sink.received == []
     sink.flush_queued()
-    assert sink.got == [b"1", b"2"]
+    assert sink.received == [b"1", b"2"]
 
 
 def test_purge_fires_callbacks_with_zero_exactly_once() -> None:
     src, sink = pair()
-    sink.accept = False
+    sink.accepting = False
     calls: list[tuple[NetClient, int]] = []
     src.send_async(b"a", lambda c, n: calls.append((c, n)))
     src.send_async(b"b", lambda c, n: calls.append((c, n)))
     src.purge_queued()
     assert calls == [(src, 0), (src, 0)]
-    sink.accept = True
+    sink.accepting = True
     sink.flush_queued()
-    assert sink.got == []
+    assert sink.received == []
     assert calls == [(src, 0), (src, 0)]
 
 
@@ -90,13 +88,13 @@ def test_purge_keeps_other_senders_frames() -> None:
     sink = Sink()
     a, b = NetClient("a", "t"), NetClient("b", "t")
     connect_peers(a, sink)
-    sink.accept = False
+    sink.accepting = False
     a.send(b"from-a")
     sink.incoming_queue.send(b, b"from-b", None)
     a.purge_queued()
-    sink.accept = True
+    sink.accepting = True
     sink.flush_queued()
-    assert sink.got == [b"from-b"]
+    assert sink.received == [b"from-b"]
 
 
 def test_callbackless_frames_dropped_at_limit_callback_frames_kept() -> None:
@@ -110,8 +108,8 @@ def test_callbackless_frames_dropped_at_limit_callback_frames_kept() -> None:
     assert len(sink.incoming_queue) == MAX_QUEUED + 1
     sink.ready = True
     sink.flush_queued()
-    assert len(sink.got) == MAX_QUEUED + 1
-    assert sink.got[-1] == b"kept"
+    assert len(sink.received) == MAX_QUEUED + 1
+    assert sink.received[-1] == b"kept"
     assert calls == [4]
 
 
@@ -129,8 +127,8 @@ def test_delivery_is_not_reentrant() -> None:
             if frame == b"first" and self.sender is not None:
                 # A frame produced while receiving must be delivered after this returns.
                 assert self.sender.send(b"second") == 0
-                assert self.got == []
-            self.got.append(frame)
+                assert self.received == []
+            self.received.append(frame)
             self.depth -= 1
             return len(frame)
 
@@ -138,7 +136,7 @@ def test_delivery_is_not_reentrant() -> None:
     connect_peers(src, echo)
     echo.sender = src
     src.send(b"first")
-    assert echo.got == [b"first", b"second"]
+    assert echo.received == [b"first", b"second"]
     assert echo.max_depth == 1
 
 
@@ -146,7 +144,7 @@ def test_link_down_sender_drops_and_reports_success() -> None:
     src, sink = pair()
     src.link_down = True
     assert src.send(b"xyz") == 3
-    assert sink.got == []
+    assert sink.received == []
 
 
 def test_link_down_receiver_drops_and_reports_success() -> None:
@@ -154,7 +152,7 @@ def test_link_down_receiver_drops_and_reports_success() -> None:
     sink.link_down = True
     calls: list[int] = []
     assert src.send_async(b"xyz", lambda _c, n: calls.append(n)) == 3
-    assert sink.got == []
+    assert sink.received == []
     assert calls == []
 
 
@@ -175,9 +173,9 @@ def test_negative_result_drops_frame_and_queue_moves_on() -> None:
 def test_batch_partially_taken_rest_queued_with_one_callback() -> None:
     class Two(Sink):
         def receive(self, frame: bytes) -> int:
-            if len(self.got) >= self.limit:
+            if len(self.received) >= self.limit:
                 return 0
-            self.got.append(frame)
+            self.received.append(frame)
             return len(frame)
 
     src, sink = NetClient("src", "t"), Two()
@@ -193,7 +191,7 @@ def test_batch_partially_taken_rest_queued_with_one_callback() -> None:
     assert calls == []
     sink.limit = 5
     sink.flush_queued()
-    assert sink.got == frames
+    assert sink.received == frames
     assert len(calls) == 1
 
 

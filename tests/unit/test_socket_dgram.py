@@ -7,7 +7,8 @@ import socket
 
 from emu.core.loop import MainLoop
 from emu.core.opts import parse_opts
-from netdev.client import NetClient, connect_peers
+from emu.testing import RecordingClient
+from netdev.client import connect_peers
 from netdev.net import Net
 from netdev.socket_dgram import DgramSocket
 from tests.netsupport import free_ports, in_netns
@@ -15,20 +16,10 @@ from tests.netsupport import free_ports, in_netns
 TIMEOUT = 10.0
 
 
-class Nic(NetClient):
-    def __init__(self, name: str = "nic") -> None:
-        super().__init__(name, "test-nic")
-        self.got: list[bytes] = []
-
-    def receive(self, frame: bytes) -> int:
-        self.got.append(frame)
-        return len(frame)
-
-
-def dgram(net: Net, text: str) -> tuple[DgramSocket, Nic]:
+def dgram(net: Net, text: str) -> tuple[DgramSocket, RecordingClient]:
     client = net.add_netdev(parse_opts(text, "type"))
     assert isinstance(client, DgramSocket)
-    nic = Nic(f"nic-{client.name}")
+    nic = RecordingClient(f"nic-{client.name}", "test-nic")
     connect_peers(nic, client)
     return client, nic
 
@@ -40,9 +31,9 @@ def test_s11_udp_pair_exchanges_frames(net: Net) -> None:
     assert a.info_str == f"socket: udp=127.0.0.1:{pb}"
     nic_a.send(b"a->b")
     nic_b.send(b"b->a" * 300)
-    assert net.loop.run_until(lambda: nic_b.got and nic_a.got, TIMEOUT)
-    assert nic_b.got == [b"a->b"]
-    assert nic_a.got == [b"b->a" * 300]
+    assert net.loop.run_until(lambda: nic_b.received and nic_a.received, TIMEOUT)
+    assert nic_b.received == [b"a->b"]
+    assert nic_a.received == [b"b->a" * 300]
 
 
 def test_q7_zero_length_datagram_is_ignored_and_netdev_keeps_listening(net: Net) -> None:
@@ -51,8 +42,8 @@ def test_q7_zero_length_datagram_is_ignored_and_netdev_keeps_listening(net: Net)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as outside:
         outside.sendto(b"", ("127.0.0.1", pa))
         outside.sendto(b"still heard", ("127.0.0.1", pa))
-        assert net.loop.run_until(lambda: nic_a.got, TIMEOUT)
-    assert nic_a.got == [b"still heard"]
+        assert net.loop.run_until(lambda: nic_a.received, TIMEOUT)
+    assert nic_a.received == [b"still heard"]
     assert a.stats.empty_datagrams_in == 1
     # An empty frame from the NIC is not sent (a QEMU peer would go deaf, Q7).
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as listener:
@@ -69,8 +60,8 @@ def test_udp_accepts_any_source_q10(net: Net) -> None:
     _, nic_a = dgram(net, f"socket,id=a,udp=127.0.0.1:{pb},localaddr=127.0.0.1:{pa}")
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as stranger:
         stranger.sendto(b"from elsewhere", ("127.0.0.1", pa))
-        assert net.loop.run_until(lambda: nic_a.got, TIMEOUT)
-    assert nic_a.got == [b"from elsewhere"]
+        assert net.loop.run_until(lambda: nic_a.received, TIMEOUT)
+    assert nic_a.received == [b"from elsewhere"]
 
 
 def _mcast_pair_in_netns(port: int) -> dict[str, object]:
@@ -80,8 +71,8 @@ def _mcast_pair_in_netns(port: int) -> dict[str, object]:
         a, nic_a = dgram(net, f"socket,id=a,mcast=230.0.0.1:{port}")
         b, nic_b = dgram(net, f"socket,id=b,mcast=230.0.0.1:{port},localaddr=127.0.0.1")
         nic_a.send(b"hello from a")
-        ok = loop.run_until(lambda: nic_b.got and len(nic_a.got) >= 1, TIMEOUT)
-        return {"ok": ok, "a_got": nic_a.got, "b_got": nic_b.got,
+        ok = loop.run_until(lambda: nic_b.received and len(nic_a.received) >= 1, TIMEOUT)
+        return {"ok": ok, "a_got": nic_a.received, "b_got": nic_b.received,
                 "a_info": a.info_str, "b_info": b.info_str}
     finally:
         net.close()
@@ -110,8 +101,8 @@ def _fd_clone_in_netns(port: int) -> dict[str, object]:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as outside:
             outside.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1)
             outside.sendto(b"to group", ("230.0.0.2", port))
-            ok = loop.run_until(lambda: nic.got, TIMEOUT)
-        return {"ok": ok, "got": nic.got, "info": client.info_str, "same_fd": same_fd,
+            ok = loop.run_until(lambda: nic.received, TIMEOUT)
+        return {"ok": ok, "got": nic.received, "info": client.info_str, "same_fd": same_fd,
                 "member": member, "fd": fd}
     finally:
         net.close()

@@ -11,20 +11,11 @@ from hypothesis import strategies as st
 
 from emu.core.loop import MainLoop
 from emu.core.opts import parse_opts
-from netdev.client import NetClient, connect_peers
-from netdev.framing import MAX_FRAME
+from emu.testing import RecordingClient, record
+from netdev.client import connect_peers
+from netdev.framing import NET_BUFSIZE
 from netdev.net import Net
 from netdev.socket_stream import StreamSocket
-
-
-class Nic(NetClient):
-    def __init__(self) -> None:
-        super().__init__("nic", "test-nic")
-        self.got: list[bytes] = []
-
-    def receive(self, frame: bytes) -> int:
-        self.got.append(frame)
-        return len(frame)
 
 
 def reference_frames(data: bytes) -> tuple[list[bytes], bool]:
@@ -33,7 +24,7 @@ def reference_frames(data: bytes) -> tuple[list[bytes], bool]:
     offset = 0
     while offset + 4 <= len(data):
         (length,) = struct.unpack_from(">I", data, offset)
-        if length > MAX_FRAME:
+        if length > NET_BUFSIZE:
             return frames, True
         if offset + 4 + length > len(data):
             break
@@ -45,7 +36,7 @@ def reference_frames(data: bytes) -> tuple[list[bytes], bool]:
 
 pieces = st.one_of(
     st.binary(max_size=64),
-    st.builds(lambda f: struct.pack(">I", len(f)) + f, st.binary(max_size=300)),
+    st.builds(record, st.binary(max_size=300)),
     st.builds(struct.pack, st.just(">I"), st.integers(0, 0xFFFFFFFF)),
     st.just(b"\xff\xff\xff\xff"),
 )
@@ -63,7 +54,7 @@ def test_arbitrary_bytes_from_a_stream_peer(parts: list[bytes], chunk: int) -> N
         assert isinstance(client, StreamSocket)
         messages: list[str] = []
         client.report = messages.append
-        nic = Nic()
+        nic = RecordingClient("nic", "test-nic")
         connect_peers(nic, client)
         theirs.setblocking(False)
         for start in range(0, len(data), chunk):
@@ -74,7 +65,7 @@ def test_arbitrary_bytes_from_a_stream_peer(parts: list[bytes], chunk: int) -> N
             loop.run_once(0)
         theirs.close()
         assert loop.run_until(lambda: not client.connected, 10.0)
-        assert nic.got == expected
+        assert nic.received == expected
         assert len(messages) == int(oversized)
         assert client.link_down
     finally:

@@ -20,7 +20,7 @@ from emu.core.loop import MainLoop
 from emu.core.opts import parse_opts
 from emu.core.trace import Trace
 from netdev.client import NetClient, connect_peers
-from netdev.framing import MAX_FRAME, OVERSIZE_MESSAGE
+from netdev.framing import NET_BUFSIZE, OVERSIZE_MESSAGE
 from netdev.net import Net
 from netdev.socket_stream import IOV_MAX, StreamSocket
 from tests.netsupport import RecordReader, free_port, record, records
@@ -191,7 +191,7 @@ def test_s5_oversize_closes_and_next_client_is_served(loop: MainLoop, net: Net) 
     client.report = messages.append
     nic = with_nic(client)
     first = accepted(loop, client, port)
-    first.sendall(record(b"ok") + struct.pack(">I", MAX_FRAME + 1) + b"z" * 1000)
+    first.sendall(record(b"ok") + struct.pack(">I", NET_BUFSIZE + 1) + b"z" * 1000)
     assert loop.run_until(lambda: not client.connected, TIMEOUT)
     assert messages == [OVERSIZE_MESSAGE]
     assert client.link_down and client.info_str == ""

@@ -22,6 +22,7 @@ from emu.core.trace import (
     help_text,
     match_events,
 )
+from emu.testing import RecordingClient
 from netdev.client import NetClient, connect_peers
 from netdev.framing import RecordBatch
 from netdev.hub import Hub
@@ -31,17 +32,16 @@ ROOT = Path(__file__).resolve().parents[2]
 BROADCAST_FRAME = b"\xff" * 6 + bytes.fromhex("525400000001") + b"\x08\x06" + bytes(46)
 
 
-class Sink(NetClient):
-    def __init__(self, name: str, result: int | None = None) -> None:
-        super().__init__(name, "test")
-        self.result = result
-        self.ready = True
+class Sink(RecordingClient):
+    """A RecordingClient that answers `result` instead, when set (-1: dropped)."""
 
-    def can_receive(self) -> bool:
-        return self.ready
+    def __init__(self, name: str) -> None:
+        super().__init__(name, "test")
+        self.result: int | None = None
 
     def receive(self, frame: bytes) -> int:
-        return len(frame) if self.result is None else self.result
+        taken = super().receive(frame)
+        return taken if self.result is None or not taken else self.result
 
 
 def traced(*patterns: str) -> tuple[Trace, io.StringIO]:
@@ -292,7 +292,7 @@ def test_queue_drop_and_append_reasons() -> None:
         ("net_queue_drop", "no_peer"), ("net_queue_drop", "link_down"),
         ("net_queue_drop", "receiver_link_down"), ("net_queue_drop", "receiver_dropped")]
     sink.result = None
-    sink.ready = False
+    sink.accepting = False
     for _ in range(MAX_QUEUED + 1):
         src.send(b"e")
     events = lines(out)
@@ -301,7 +301,7 @@ def test_queue_drop_and_append_reasons() -> None:
     assert events[1][1]["reason"] == "backlog"
     assert events[-1] == ("net_queue_drop", {"sender": "src", "receiver": "dst", "frames": "1",
                                              "reason": "queue_full"})
-    sink.ready = True
+    sink.accepting = True
     sink.flush_queued()
     assert lines(out) == [("net_queue_flush",
                            {"receiver": "dst", "delivered": str(MAX_QUEUED), "queued": "0"})]
@@ -321,7 +321,7 @@ def test_hub_forward_and_hold() -> None:
     sinks[0].send_batch(RecordBatch.from_frames([b"q" * 10, b"r" * 20]))
     assert lines(out)[0][1] == {"hub": "7", "port": "p0", "to": "p2,p1", "frames": "2",
                                 "len": "30"}
-    sinks[2].ready = False
+    sinks[2].accepting = False
     sinks[1].send(b"w")
     assert lines(out) == [("net_hub_hold", {"hub": "7", "port": "p1"})]
 
