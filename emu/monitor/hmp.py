@@ -5,9 +5,10 @@
 on|off`, `trace-event NAME on|off`, `x/FMT ADDR`, `xp/FMT ADDR`, `help`, `quit`.
 Spelling and output follow QEMU 7.2's HMP; every bad command gets one line of error.
 Without a machine (a frame relay) only the network and tracing commands, `help` and
-`quit` exist. The commands only read and parse: `set_link` is the net layer's
-(`netdev.net.Net.set_link`), the `info ne2000` text the device's; the chardev a client
-types into is `emu.monitor.chardev`.
+`quit` exist. A command parses its arguments and leaves the work to its owner:
+`set_link` to the net layer (`netdev.net.Net.set_link`), `info ne2000` to the device
+(`devices.ne2000.Ne2000Isa.describe`). The chardev a client types into is
+`emu.monitor.chardev`.
 
 Deliberate differences from QEMU: `x`/`xp` read RAM only (QEMU would also read device
 registers, with their side effects) and dump at most MAX_DUMP_UNITS units per command.
@@ -18,7 +19,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from emu.board.layout import RAM_BASE
 from emu.board.machine import GuestCpu, Machine
@@ -290,7 +290,7 @@ class Monitor:
         assert self.machine is not None
         if not self.machine.nics:
             return "no NE2000 on this machine\n"
-        return "".join(describe_ne2000(board, self.net) for board in self.machine.nics)
+        return "".join(board.describe() for board in self.machine.nics)
 
 
 def parse_format(name: str, fmt: str) -> tuple[int, str, int]:
@@ -318,8 +318,3 @@ def format_unit(value: int, kind: str, size: int) -> str:
     if kind == "d" and value >= 1 << (bits - 1):
         value -= 1 << bits
     return f"{value:{digits}d}"
-
-
-def describe_ne2000(board: Any, net: Net) -> str:
-    """Every DP8390 register (datasheet names) by page, the ring, IRQ state and counters."""
-    return board.describe()
