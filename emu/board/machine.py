@@ -35,6 +35,7 @@ from collections.abc import Callable
 from typing import Protocol, TextIO
 
 from devices.clint import Clint
+from devices.ne2000 import MODEL as NE2000_MODEL
 from devices.ne2000 import Ne2000Isa, ne2k_isa_from_opts
 from devices.plic import Plic
 from devices.power import PowerDevice
@@ -197,7 +198,7 @@ class Machine:
     def add_device(self, opts: Opts, net: Net) -> Ne2000Isa:
         """Plug in a `-device` (only `ne2k_isa` exists on this board)."""
         driver = opts.require("driver")
-        if driver != "ne2k_isa":
+        if driver != NE2000_MODEL:
             raise UserError(f"'{driver}' is not a valid device model name")
         device_id = opts.get("id")
         if device_id is not None:
