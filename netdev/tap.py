@@ -9,7 +9,7 @@ exit; `no` or an empty value runs none. Those defaults are not installed by toyn
 users pass `script=no,downscript=no` and configure the interface themselves (`ip`).
 
 `tap,id=ID,fd=N` takes an already open tap descriptor instead (made by a parent process,
-libvirt style): it must be a tap without packet information and without vnet headers.
+libvirt style): a tap opened with IFF_TAP|IFF_NO_PI, without vnet headers.
 
 Reading and writing, with the queue contract, are `netdev.frame_fd.FrameFd`'s.
 `info network` shows `ifname=NAME,script=FILE,downscript=FILE` or `fd=N`, as QEMU does.
@@ -165,9 +165,10 @@ def tap_ifname(fd: int) -> str:
     if not flags & IFF_TAP:
         raise UserError(f"fd={fd} is a tun device ({ifname}), not a tap: it carries IP "
                         "packets, not Ethernet frames")
-    if not flags & IFF_NO_PI or flags & IFF_VNET_HDR:
-        raise UserError(f"fd={fd} (tap {ifname}) was opened with packet information or vnet "
-                        "headers; toynic takes a tap opened with IFF_TAP|IFF_NO_PI only")
+    # IFF_NO_PI cannot be checked: TUNGETIFF reports IFF_NOFILTER in the same bit.
+    if flags & IFF_VNET_HDR:
+        raise UserError(f"fd={fd} (tap {ifname}) was opened with vnet headers; toynic "
+                        "takes a tap opened with IFF_TAP|IFF_NO_PI only")
     return ifname
 
 
@@ -192,10 +193,8 @@ def run_script(script: str, ifname: str, fd: int) -> None:
         # stdin/stdout/stderr are inherited, as QEMU's; every other descriptor is closed.
         done = subprocess.run([script, ifname], pass_fds=(fd,), check=False)
     except OSError as err:
-        hint = " (pass script=no to run none)" if script == DEFAULT_SCRIPT else ""
-        hint = " (pass downscript=no to run none)" if script == DEFAULT_DOWNSCRIPT else hint
         raise UserError(f"could not launch network script {shown(script)}: "
-                        f"{err.strerror}{hint}") from None
+                        f"{err.strerror} (script=no / downscript=no run none)") from None
     if done.returncode != 0:
         raise UserError(f"network script {shown(script)} failed with status "
                         f"{_wait_status(done.returncode)}")
