@@ -13,9 +13,12 @@ from emu.core.loop import MainLoop
 from emu.core.opts import Opts, check_id, shown
 from netdev.client import NetClient, connect_peers
 from netdev.dump import DEFAULT_MAXLEN, DumpFilter
+from netdev.frame_fd import FrameFd
 from netdev.hub import Hub, HubPort
 from netdev.socket import create_socket_netdev
 from netdev.socket_poll import PolledSocket
+from netdev.tap import create_tap_netdev
+from netdev.vde import create_vde_netdev
 
 HUBPORT_KEYS = frozenset({"type", "id", "hubid", "netdev"})
 DUMP_KEYS = frozenset({"qom-type", "id", "netdev", "file", "maxlen", "queue", "status"})
@@ -50,6 +53,10 @@ class Net:
             raise UserError(f"Duplicate ID '{name}' for netdev")
         if kind == "socket":
             client = create_socket_netdev(self.loop, name, opts, self._taken_fds())
+        elif kind == "tap":
+            client = create_tap_netdev(self.loop, name, opts, self._taken_fds())
+        elif kind == "vde":
+            client = create_vde_netdev(self.loop, name, opts)
         elif kind == "hubport":
             client = self._add_hubport(name, opts)
         elif kind is None:
@@ -110,7 +117,7 @@ class Net:
         """Descriptors this process already uses, which `fd=` must not take over."""
         taken = {fd: "a descriptor of toynic's event loop" for fd in self.loop.own_fds()}
         for client in self.clients:
-            if isinstance(client, PolledSocket):
+            if isinstance(client, PolledSocket | FrameFd):
                 for fd in client.owned_fds():
                     taken[fd] = f"a socket of netdev {client.name}"
         return taken
