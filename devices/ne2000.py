@@ -2,9 +2,10 @@
 
 The board wraps a DP8390 chip core: it decodes the 32-byte ISA I/O window (chip
 registers 0x00-0x0F, data port 0x10, reset port 0x1F; access widths as QEMU's, see
-docs/qemu-behaviour.md §4.1), holds the station MAC that reset writes into the PROM, owns the
-IRQ line and the NetClient that connects the NIC to a netdev
-(`-device ne2k_isa,netdev=ID,iobase=0x300,irq=9,mac=52:54:00:12:34:56`).
+docs/qemu-behaviour.md §4.1), holds the station MAC and writes the PROM image (MAC and
+the NE2000 signature) on reset, owns the IRQ line and the NetClient that connects the NIC
+to a netdev (`-device ne2k_isa,netdev=ID,iobase=0x300,irq=9,mac=52:54:00:12:34:56`), and
+describes itself for the monitor's `info ne2000`.
 """
 
 from __future__ import annotations
