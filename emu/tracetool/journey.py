@@ -560,7 +560,7 @@ def _crossing(frame: Frame, tx: Segment, rx: Segment) -> Arrow:
                  f"{tx.machine}→{rx.machine}")
 
 
-def hex_preview(data: bytes, count: int = 18) -> str:
+def hex_preview(data: bytes, count: int = 16) -> str:
     more = " …" if len(data) > count else ""
     return " ".join(f"{b:02x}" for b in data[:count]) + more
 
