@@ -11,6 +11,7 @@ from collections.abc import Callable
 from emu.core.errors import UserError
 from emu.core.loop import MainLoop
 from emu.core.opts import Opts, check_id, shown
+from emu.core.timeline import HostTimeline, Timeline
 from netdev.client import NetClient, connect_peers
 from netdev.dump import DEFAULT_MAXLEN, DumpFilter
 from netdev.frame_fd import FrameFd
@@ -29,6 +30,9 @@ class Net:
 
     def __init__(self, loop: MainLoop) -> None:
         self.loop = loop
+        # What filters schedule on: real time here; a deterministic lab replaces it with
+        # its global virtual time before adding filters.
+        self.timeline: Timeline = HostTimeline(loop)
         self.clients: list[NetClient] = []
         self._netdevs: dict[str, NetClient] = {}
         self.hubs: dict[int, Hub] = {}
