@@ -2,8 +2,10 @@
 
 Machine A runs `pingd` at 10.0.0.1 on a listening stream socket netdev; machine B runs
 `ping 10.0.0.1 count=5` on a connecting one. Both consoles are shown prefixed by
-machine, a pcap of A's side of the wire is left in `demo.pcap`, and a one-line summary
-closes the run. Exit status 0 when every ping came back.
+machine, a pcap of A's side of the wire is left in `demo.pcap`, the journey of the first
+echo request and its reply through both machines in `demo-journey.svg` (drawn by
+`toynic-trace` from each machine's `-D` trace), and a short summary closes the run.
+Exit status 0 when every ping came back.
 """
 
 from __future__ import annotations
@@ -11,16 +13,22 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 
 from emu.board.loader import guest_elf
 from emu.testing import free_port
+from emu.tracetool.cli import write_journey
+from emu.tracetool.parse import TraceError
 from netdev.dump import read_pcap
 
 ROOT = Path(__file__).resolve().parent.parent
 PCAP = Path("demo.pcap")
+JOURNEY = Path("demo-journey.svg")
+# What the journey shows: every layer boundary a frame crosses.
+TRACE_EVENTS = ("-trace", "ne2000_*", "-trace", "net_*", "-trace", "irq_set")
 MAC_A = "52:54:00:00:00:0a"
 MAC_B = "52:54:00:00:00:0b"
 COUNT = 5
@@ -38,6 +46,7 @@ Console lines are prefixed with the machine they come from; times are virtual.
 """
 OUTRO = """\
 Look at the capture:  tshark -r {pcap}   (or open it in Wireshark)
+See one ping:         open {journey} in a browser (toynic-trace journey --help)
 Trace one ping:       see README.md, "A five-minute tour"
 """
 
@@ -90,7 +99,22 @@ def summarize(pcap: Path, ping_lines: list[str]) -> str:
     )
 
 
+def draw_journey(traces: Path) -> str:
+    """demo-journey.svg from both machines' traces and the pcap; the summary's line."""
+    try:
+        write_journey([str(traces / "B.trace"), str(traces / "A.trace"), str(PCAP)],
+                      str(JOURNEY), match="icmp", count=2)
+    except TraceError as err:
+        return f"journey: not drawn ({err})"
+    return f"journey: {JOURNEY.resolve()} (the first echo request and its reply)"
+
+
 def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="toynic-demo-") as traces:
+        return run(Path(traces))
+
+
+def run(traces: Path) -> int:
     port = free_port()
     print(INTRO.format(port=port, pcap=PCAP), flush=True)
     a = toynic(
@@ -99,6 +123,7 @@ def main() -> int:
         "-netdev", f"socket,id=n0,listen=127.0.0.1:{port}",
         "-device", f"ne2k_isa,netdev=n0,mac={MAC_A}",
         "-object", f"filter-dump,id=d0,netdev=n0,file={PCAP.resolve()}",
+        *TRACE_EVENTS, "-D", str(traces / "A.trace"),
     )
     a_lines: list[str] = []
     b_lines: list[str] = []
@@ -116,6 +141,7 @@ def main() -> int:
             "-append", f"ip=10.0.0.2 peer=10.0.0.1 count={COUNT} timeout=10",
             "-netdev", f"socket,id=n0,connect=127.0.0.1:{port}",
             "-device", f"ne2k_isa,netdev=n0,mac={MAC_B}",
+            *TRACE_EVENTS, "-D", str(traces / "B.trace"),
         )
         threads.append(relay_console("B", b, b_lines))
         b_status = b.wait(timeout=DEADLINE_S)
@@ -132,7 +158,8 @@ def main() -> int:
             thread.join(timeout=5)
     print()
     print(summarize(PCAP, b_lines))
-    print(OUTRO.format(pcap=PCAP), end="")
+    print(draw_journey(traces))
+    print(OUTRO.format(pcap=PCAP, journey=JOURNEY), end="")
     return 0 if a_status == 0 and b_status == 0 else 1
 
 
