@@ -18,7 +18,7 @@ from netdev.framing import Reassembler
 REPO = Path(__file__).resolve().parents[2]
 
 PUBLIC = {
-    "BROADCAST", "GUESTS", "NET_BUFSIZE", "FramePeer", "Lab", "LabMachine", "QTest",
+    "BROADCAST", "GUESTS", "MAX_RECORD", "NET_BUFSIZE", "FramePeer", "Lab", "LabMachine", "QTest",
     "RecordingClient", "RegWrite", "StreamCase", "apply_program", "arp_request",
     "corrupt_streams", "ethernet", "ethernet_frames", "free_port", "free_ports", "icmp_echo",
     "inet_checksum", "ipv4", "mac_addresses", "malformed_frames", "ne2000_programs",
@@ -32,6 +32,20 @@ def test_the_public_api_is_what_the_package_exports() -> None:
     assert set(emu.testing.__all__) == PUBLIC
     for name in PUBLIC:
         assert getattr(emu.testing, name) is not None, name
+
+
+# What toynic 0.1.0 exported: a test written against it must keep importing.
+RELEASED_0_1 = {
+    "BROADCAST", "FramePeer", "GUESTS", "Lab", "LabMachine", "MAX_RECORD", "QTest", "RegWrite",
+    "StreamCase", "apply_program", "arp_request", "corrupt_streams", "ethernet",
+    "ethernet_frames", "free_port", "icmp_echo", "inet_checksum", "ipv4", "mac_addresses",
+    "malformed_frames", "ne2000_programs", "socket_streams", "udp", "valid_frames",
+}
+
+
+def test_every_released_name_still_imports() -> None:
+    assert sorted(RELEASED_0_1 - set(emu.testing.__all__)) == []
+    assert emu.testing.MAX_RECORD == emu.testing.NET_BUFSIZE
 
 
 def test_every_public_name_is_documented() -> None:
