@@ -76,6 +76,8 @@ from devices.dp8390_regs import (
     ENRSR_PHY,
     ENRSR_RXOK,
     ENTSR_PTX,
+    ETH_MAX_FRAME,
+    ETH_ZLEN,
     MEM_SIZE,
     PAGE3_NAMES,
     PMEM_END,
@@ -88,8 +90,6 @@ from devices.dp8390_regs import (
 from emu.core.irq import IrqLine
 from emu.core.trace import DISABLED, Trace
 
-ETH_ZLEN = 60  # minimum frame length without FCS; runts are padded to this
-MAX_FRAME = 1518  # longest frame a real 8390 sees on Ethernet (1514 + 802.1Q tag)
 RX_HEADER = 4
 BROADCAST = b"\xff" * 6
 
@@ -99,7 +99,7 @@ RX_REASONS = (
     "bad_pointers",  # BNRY outside [PSTART, PSTOP): unread data unknown
     "ring_full",  # this frame would not fit
     "empty",  # zero-length frame
-    "oversize",  # longer than MAX_FRAME
+    "oversize",  # longer than ETH_MAX_FRAME
     "unicast",  # unicast to another station
     "broadcast",  # broadcast with RCR.AB clear
     "multicast_off",  # multicast with RCR.AM clear
@@ -113,7 +113,7 @@ def pages_for(size: int) -> int:
     return (size + RX_HEADER + 4 + RING_PAGE - 1) // RING_PAGE
 
 
-FULL_FRAME_PAGES = pages_for(MAX_FRAME)
+FULL_FRAME_PAGES = pages_for(ETH_MAX_FRAME)
 
 
 def multicast_index(dst: bytes) -> int:
@@ -671,7 +671,7 @@ class Dp8390:
         if size == 0:
             self._reject("empty")
             return -1
-        if size > MAX_FRAME:
+        if size > ETH_MAX_FRAME:
             self._reject("oversize")
             return -1
         if size < ETH_ZLEN:

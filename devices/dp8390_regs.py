@@ -169,3 +169,8 @@ PROM_SIZE = 0x20  # the station PROM at 0x0000, each byte doubled
 PMEM_START = 0x4000
 PMEM_END = MEM_SIZE
 RING_PAGE = 256  # receive-ring and TPSR page size
+
+# ---- frame sizes on the wire (without the 4-byte FCS) -------------------------------------
+
+ETH_ZLEN = 60  # minimum frame length; runts are padded to this
+ETH_MAX_FRAME = 1518  # longest frame a real 8390 sees on Ethernet (1514 + 802.1Q tag)

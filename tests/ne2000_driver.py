@@ -42,7 +42,7 @@ from devices.dp8390_regs import (
     ENISR_TX,
     ENRSR_RXOK,
 )
-from emu.testing import QTest, RecordingClient
+from emu.testing import QTest
 
 DATA = 0x10
 RESET = 0x1F
@@ -235,14 +235,3 @@ class Ne2000Driver:
         self.outb(EN0_ISR, ENISR_RX)
         return frames
 
-
-class RecordingPeer(RecordingClient):
-    """The NE2000 tests' netdev stand-in: the kit's RecordingClient, with the frames the
-    NIC transmitted also under the name `frames`."""
-
-    def __init__(self, name: str = "peer") -> None:
-        super().__init__(name, "test-peer")
-
-    @property
-    def frames(self) -> list[bytes]:
-        return self.received

@@ -33,9 +33,9 @@ from devices.dp8390_regs import (
     ENISR_TX,
 )
 from devices.ne2000 import Ne2000Isa
-from emu.testing.qtest import QTest
+from emu.testing import QTest, RecordingClient
 from netdev.client import connect_peers
-from tests.ne2000_driver import IOBASE, RecordingPeer, rd, reg, remote
+from tests.ne2000_driver import IOBASE, rd, reg, remote
 
 DATA = IOBASE + 0x10
 RESET = IOBASE + 0x1F
@@ -43,8 +43,8 @@ MAC = bytes.fromhex("525400123456")
 
 
 @pytest.fixture
-def peer(card: Ne2000Isa) -> RecordingPeer:
-    p = RecordingPeer()
+def peer(card: Ne2000Isa) -> RecordingClient:
+    p = RecordingClient(model="test-peer")
     connect_peers(card.nc, p)
     return p
 
@@ -111,7 +111,7 @@ def test_n3_zero_length_remote_dma_completes(qt: QTest, card: Ne2000Isa) -> None
     assert rd(qt, EN0_ISR) & ENISR_RDC
 
 
-def test_n4_transmit(qt: QTest, card: Ne2000Isa, peer: RecordingPeer) -> None:
+def test_n4_transmit(qt: QTest, card: Ne2000Isa, peer: RecordingClient) -> None:
     frame = bytes(range(60))
     reg(qt, E8390_CMD, 0x22)
     reg(qt, EN0_DCFG, 0x49)
@@ -122,13 +122,13 @@ def test_n4_transmit(qt: QTest, card: Ne2000Isa, peer: RecordingPeer) -> None:
     reg(qt, EN0_TCNTLO, 60)
     reg(qt, EN0_TCNTHI, 0)
     reg(qt, E8390_CMD, 0x26)
-    assert peer.frames == [frame]
+    assert peer.received == [frame]
     assert rd(qt, EN0_TSR) == 0x01
     assert rd(qt, EN0_ISR) & ENISR_TX
     assert rd(qt, E8390_CMD) == 0x22
 
 
-def test_n4_transmitted_frame_is_a_copy(qt: QTest, card: Ne2000Isa, peer: RecordingPeer) -> None:
+def test_n4_transmitted_frame_is_a_copy(qt: QTest, card: Ne2000Isa, peer: RecordingClient) -> None:
     reg(qt, E8390_CMD, 0x22)
     reg(qt, EN0_DCFG, 0x49)
     remote(qt, 0x12, 0x4000, 64)
@@ -138,11 +138,11 @@ def test_n4_transmitted_frame_is_a_copy(qt: QTest, card: Ne2000Isa, peer: Record
     reg(qt, E8390_CMD, 0x26)
     remote(qt, 0x12, 0x4000, 64)
     qt.outsw(DATA, b"B" * 64)
-    assert peer.frames == [b"A" * 64]
-    assert type(peer.frames[0]) is bytes
+    assert peer.received == [b"A" * 64]
+    assert type(peer.received[0]) is bytes
 
 
-def test_n5_receive_unicast(qt: QTest, card: Ne2000Isa, peer: RecordingPeer) -> None:
+def test_n5_receive_unicast(qt: QTest, card: Ne2000Isa, peer: RecordingClient) -> None:
     setup_ring(qt, rcr=0, imr=0)
     frame = MAC + bytes(range(6, 60))
     assert peer.send(frame) == 60
@@ -159,7 +159,7 @@ def test_n5_receive_unicast(qt: QTest, card: Ne2000Isa, peer: RecordingPeer) -> 
     assert not qt.irq_level(9)
 
 
-def test_n5_runt_padded_to_60(qt: QTest, card: Ne2000Isa, peer: RecordingPeer) -> None:
+def test_n5_runt_padded_to_60(qt: QTest, card: Ne2000Isa, peer: RecordingClient) -> None:
     setup_ring(qt, rcr=0x10)
     assert peer.send(b"TEST\0") == 5
     assert read_mem(qt, 0x4700, 4) == bytes.fromhex("01484000")
@@ -171,7 +171,7 @@ def test_n5_runt_padded_to_60(qt: QTest, card: Ne2000Isa, peer: RecordingPeer) -
     [(248, 0x00FC, 0x48), (249, 0x00FD, 0x49), (1514, 0x05EE, 0x4D)],
 )
 def test_n5_worked_numbers(
-    qt: QTest, card: Ne2000Isa, peer: RecordingPeer, size: int, count: int, nxt: int
+    qt: QTest, card: Ne2000Isa, peer: RecordingClient, size: int, count: int, nxt: int
 ) -> None:
     setup_ring(qt, rcr=0x10)
     peer.send(bytes(size))
@@ -179,7 +179,7 @@ def test_n5_worked_numbers(
     assert header == bytes((0x01, nxt, count & 0xFF, count >> 8))
 
 
-def test_n5_wrap_at_pstop(qt: QTest, card: Ne2000Isa, peer: RecordingPeer) -> None:
+def test_n5_wrap_at_pstop(qt: QTest, card: Ne2000Isa, peer: RecordingClient) -> None:
     setup_ring(qt, rcr=0x10)
     reg(qt, EN0_BOUNDARY, 0x7E)
     reg(qt, E8390_CMD, 0x62)
@@ -192,7 +192,7 @@ def test_n5_wrap_at_pstop(qt: QTest, card: Ne2000Isa, peer: RecordingPeer) -> No
     assert read_mem(qt, 0x4600, 1514 - 0xFC) == frame[0xFC:]
 
 
-def test_n6_broadcast_needs_ab(qt: QTest, card: Ne2000Isa, peer: RecordingPeer) -> None:
+def test_n6_broadcast_needs_ab(qt: QTest, card: Ne2000Isa, peer: RecordingClient) -> None:
     setup_ring(qt, rcr=0)
     frame = b"\xff" * 6 + MAC + bytes(48)
     assert peer.send(frame) == 60, "filtered frames are consumed"
@@ -205,7 +205,7 @@ def test_n6_broadcast_needs_ab(qt: QTest, card: Ne2000Isa, peer: RecordingPeer) 
     assert read_mem(qt, 0x4700, 1) == b"\x21"
 
 
-def test_n7_multicast_hash(qt: QTest, card: Ne2000Isa, peer: RecordingPeer) -> None:
+def test_n7_multicast_hash(qt: QTest, card: Ne2000Isa, peer: RecordingClient) -> None:
     setup_ring(qt, rcr=0)
     frame = bytes.fromhex("01005e000001") + MAC + bytes(48)
     peer.send(frame)
@@ -223,7 +223,7 @@ def test_n7_multicast_hash(qt: QTest, card: Ne2000Isa, peer: RecordingPeer) -> N
 
 
 def test_n8_par_does_not_filter_prom_does(
-    qt: QTest, card: Ne2000Isa, peer: RecordingPeer
+    qt: QTest, card: Ne2000Isa, peer: RecordingClient
 ) -> None:
     setup_ring(qt, rcr=0)
     other = bytes.fromhex("020000000001")
@@ -244,7 +244,7 @@ def test_n8_par_does_not_filter_prom_does(
 
 
 def test_n9_ring_full_queues_instead_of_dropping(
-    qt: QTest, card: Ne2000Isa, peer: RecordingPeer
+    qt: QTest, card: Ne2000Isa, peer: RecordingClient
 ) -> None:
     """toynic: frames wait in the net queue (QEMU drops them, returning -1)."""
     setup_ring(qt, rcr=0x10)
@@ -288,22 +288,22 @@ def test_n10_pstart_equals_pstop_drops(qt: QTest, card: Ne2000Isa) -> None:
     assert card.stats.filtered["no_ring"] == 1
 
 
-def test_n10_transmit_out_of_range(qt: QTest, card: Ne2000Isa, peer: RecordingPeer) -> None:
+def test_n10_transmit_out_of_range(qt: QTest, card: Ne2000Isa, peer: RecordingClient) -> None:
     reg(qt, E8390_CMD, 0x22)
     reg(qt, EN0_ISR, 0xFF)
     reg(qt, EN0_TPSR, 0xBF)
     reg(qt, EN0_TCNTLO, 0x01)
     reg(qt, EN0_TCNTHI, 0x01)  # 0xBF00 + 0x101 > 0xC000
     reg(qt, E8390_CMD, 0x26)
-    assert peer.frames == []
+    assert peer.received == []
     assert rd(qt, EN0_ISR) & ENISR_TX
     assert card.stats.tx_out_of_range == 1
     reg(qt, EN0_TCNTHI, 0x00)  # 0xBF00 + 1 fits
     reg(qt, E8390_CMD, 0x26)
-    assert len(peer.frames) == 1
+    assert len(peer.received) == 1
 
 
-def test_n10_netware_tpsr_hack(qt: QTest, card: Ne2000Isa, peer: RecordingPeer) -> None:
+def test_n10_netware_tpsr_hack(qt: QTest, card: Ne2000Isa, peer: RecordingClient) -> None:
     reg(qt, E8390_CMD, 0x22)
     reg(qt, EN0_DCFG, 0x48)
     remote(qt, 0x12, 0x4000, 4)
@@ -312,7 +312,7 @@ def test_n10_netware_tpsr_hack(qt: QTest, card: Ne2000Isa, peer: RecordingPeer) 
     reg(qt, EN0_TCNTLO, 4)
     reg(qt, EN0_TCNTHI, 0)
     reg(qt, E8390_CMD, 0x26)
-    assert peer.frames == [b"WXYZ"]
+    assert peer.received == [b"WXYZ"]
 
 
 def test_n11_dword_data_port(qt: QTest, card: Ne2000Isa) -> None:

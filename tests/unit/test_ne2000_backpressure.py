@@ -14,7 +14,7 @@ import pytest
 
 from emu.core.loop import MainLoop
 from emu.core.opts import parse_opts
-from emu.testing.qtest import QTest
+from emu.testing import QTest, free_port, record
 from netdev.client import NetClient, connect_peers
 from netdev.hub import Hub
 from netdev.net import Net
@@ -37,14 +37,7 @@ def frame(seq: int) -> bytes:
 
 def records() -> Iterator[bytes]:
     for seq in range(FRAMES):
-        data = frame(seq)
-        yield struct.pack(">I", len(data)) + data
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        yield record(frame(seq))
 
 
 def test_ten_thousand_frames_no_loss_bounded_queue() -> None:
