@@ -11,8 +11,8 @@ and write interest is switched on; the writable callback flushes the queue.
 
 A read error other than EAGAIN (the interface or the switch went away) is reported
 once on stderr and reading stops for good: an error that repeats on every poll must not
-spin the loop. Each subclass names its trace events by `TRACE_PREFIX`
-(`<prefix>_read`, `_write`, `_backpressure`, `_error`).
+spin the loop. Each subclass emits its own trace events (`_trace_read`, `_trace_write`,
+`_trace_backpressure`, `_trace_error`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
 
 from emu.core.loop import MainLoop
 from netdev.client import NetClient
@@ -47,8 +46,6 @@ class FrameFdStats:
 class FrameFd(NetClient):
     """A NetClient over one descriptor carrying a frame per read and per write."""
 
-    TRACE_PREFIX: ClassVar[str] = ""
-
     def __init__(self, loop: MainLoop, name: str, model: str, fd: int) -> None:
         super().__init__(name, model)
         self._loop = loop
@@ -58,11 +55,6 @@ class FrameFd(NetClient):
         self._outstanding = 0
         self.stats = FrameFdStats()
         self.report: Callable[[str], None] = _report_stderr
-        prefix = self.TRACE_PREFIX
-        self._ev_read = f"{prefix}_read"
-        self._ev_write = f"{prefix}_write"
-        self._ev_backpressure = f"{prefix}_backpressure"
-        self._ev_error = f"{prefix}_error"
         os.set_blocking(fd, False)
 
     @property
@@ -73,8 +65,19 @@ class FrameFd(NetClient):
         """The descriptors this netdev holds open (`fd=` must not take them over)."""
         return [] if self._fd is None else [self._fd]
 
-    def _tracing(self, event: str) -> bool:
-        return bool(getattr(self.trace, event))
+    # -- trace hooks (each subclass emits its own events) -----------------------------------
+
+    def _trace_read(self, length: int) -> None:
+        raise NotImplementedError
+
+    def _trace_write(self, length: int) -> None:
+        raise NotImplementedError
+
+    def _trace_backpressure(self, direction: str, state: str) -> None:
+        raise NotImplementedError
+
+    def _trace_error(self, op: str, error: str) -> None:
+        raise NotImplementedError
 
     # -- polling ---------------------------------------------------------------------------
 
@@ -108,30 +111,23 @@ class FrameFd(NetClient):
                 self.stats.empty_in += 1
                 continue
             self.stats.frames_in += 1
-            if self._tracing(self._ev_read):
-                self.trace.emit(self._ev_read, netdev=self.name, len=len(frame))
+            self._trace_read(len(frame))
             if self.send_async(frame, self._on_sent) == 0:
                 self._outstanding += 1
         if self._outstanding and self._reading:
-            if self._tracing(self._ev_backpressure):
-                self.trace.emit(self._ev_backpressure, netdev=self.name, dir="read",
-                                state="on")
+            self._trace_backpressure("read", "on")
             self._set_reading(False)
 
     def _on_sent(self, _sender: NetClient, _result: int) -> None:
         self._outstanding -= 1
         if self._outstanding == 0 and self._fd is not None and not self.stats.read_errors:
-            if self._tracing(self._ev_backpressure):
-                self.trace.emit(self._ev_backpressure, netdev=self.name, dir="read",
-                                state="off")
+            self._trace_backpressure("read", "off")
             self._set_reading(True)
 
     def _read_failed(self, err: OSError) -> None:
         self.stats.read_errors += 1
         self._set_reading(False)
-        if self._tracing(self._ev_error):
-            self.trace.emit(self._ev_error, netdev=self.name, op="read",
-                            error=err.strerror or err.errno)
+        self._trace_error("read", err.strerror or str(err.errno))
         self.report(f"toynic: netdev {self.name}: read failed: {err.strerror}; "
                     "no more frames from it")
 
@@ -144,27 +140,22 @@ class FrameFd(NetClient):
         try:
             written = os.write(fd, frame)
         except (BlockingIOError, InterruptedError):
-            if not self._writing and self._tracing(self._ev_backpressure):
-                self.trace.emit(self._ev_backpressure, netdev=self.name, dir="write",
-                                state="on")
+            if not self._writing:
+                self._trace_backpressure("write", "on")
             self._set_writing(True)
             return 0
         except OSError as err:
             # The interface is down, the switch is gone: the frame is dropped, as a
             # cable would drop it, and the guest goes on.
             self.stats.write_errors += 1
-            if self._tracing(self._ev_error):
-                self.trace.emit(self._ev_error, netdev=self.name, op="write",
-                                error=err.strerror or err.errno)
+            self._trace_error("write", err.strerror or str(err.errno))
             return -1
         self.stats.frames_out += 1
-        if self._tracing(self._ev_write):
-            self.trace.emit(self._ev_write, netdev=self.name, len=written)
+        self._trace_write(written)
         return written or 1
 
     def _on_writable(self) -> None:
-        if self._tracing(self._ev_backpressure):
-            self.trace.emit(self._ev_backpressure, netdev=self.name, dir="write", state="off")
+        self._trace_backpressure("write", "off")
         self._set_writing(False)
         self.flush_queued()
 

@@ -51,8 +51,6 @@ NEEDS_PRIVILEGE = "tap needs root or CAP_NET_ADMIN"
 class TapNetdev(FrameFd):
     """A tap interface of the host kernel: one read or write is one Ethernet frame."""
 
-    TRACE_PREFIX = "net_tap"
-
     def __init__(self, loop: MainLoop, name: str, fd: int, ifname: str, info: str,
                  downscript: str | None = None) -> None:
         super().__init__(loop, name, "tap", fd)
@@ -60,6 +58,23 @@ class TapNetdev(FrameFd):
         self.info_str = info
         self._downscript = downscript
         self._set_reading(True)
+
+    def _trace_read(self, length: int) -> None:
+        if self.trace.net_tap_read:
+            self.trace.emit("net_tap_read", netdev=self.name, len=length)
+
+    def _trace_write(self, length: int) -> None:
+        if self.trace.net_tap_write:
+            self.trace.emit("net_tap_write", netdev=self.name, len=length)
+
+    def _trace_backpressure(self, direction: str, state: str) -> None:
+        if self.trace.net_tap_backpressure:
+            self.trace.emit("net_tap_backpressure", netdev=self.name, dir=direction,
+                            state=state)
+
+    def _trace_error(self, op: str, error: str) -> None:
+        if self.trace.net_tap_error:
+            self.trace.emit("net_tap_error", netdev=self.name, op=op, error=error)
 
     def cleanup(self) -> None:
         # As QEMU: the down script runs while the interface still exists.

@@ -56,8 +56,6 @@ ANSWER_TIMEOUT = 5.0
 class VdeNetdev(FrameFd):
     """One port of a vde_switch: frames are unix datagrams on a connected socket."""
 
-    TRACE_PREFIX = "net_vde"
-
     def __init__(self, loop: MainLoop, name: str, control: socket.socket,
                  data: socket.socket, data_path: str, sock_text: str) -> None:
         super().__init__(loop, name, "vde", data.detach())
@@ -69,6 +67,23 @@ class VdeNetdev(FrameFd):
         # means it closed, i.e. the switch went away.
         loop.set_read_handler(control.fileno(), self._on_control)
         self._set_reading(True)
+
+    def _trace_read(self, length: int) -> None:
+        if self.trace.net_vde_read:
+            self.trace.emit("net_vde_read", netdev=self.name, len=length)
+
+    def _trace_write(self, length: int) -> None:
+        if self.trace.net_vde_write:
+            self.trace.emit("net_vde_write", netdev=self.name, len=length)
+
+    def _trace_backpressure(self, direction: str, state: str) -> None:
+        if self.trace.net_vde_backpressure:
+            self.trace.emit("net_vde_backpressure", netdev=self.name, dir=direction,
+                            state=state)
+
+    def _trace_error(self, op: str, error: str) -> None:
+        if self.trace.net_vde_error:
+            self.trace.emit("net_vde_error", netdev=self.name, op=op, error=error)
 
     def owned_fds(self) -> list[int]:
         control = [] if self._control is None else [self._control.fileno()]
@@ -87,8 +102,7 @@ class VdeNetdev(FrameFd):
         if data:
             return
         self._loop.remove_fd(control.fileno())
-        if self.trace.net_vde_error:
-            self.trace.emit("net_vde_error", netdev=self.name, op="control", error="closed")
+        self._trace_error("control", "closed")
         self.report(f"toynic: netdev {self.name}: the VDE switch closed the control "
                     "connection; frames to it are dropped")
 
