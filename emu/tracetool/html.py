@@ -60,7 +60,7 @@ SCRIPT = """
     arrow.addEventListener("click", function () { show(arrow); });
   });
   // #arrow=N opens with arrow N selected: a link to one step (and a test's click)
-  var wanted = /^#arrow=(\d+)$/.exec(window.location.hash);
+  var wanted = /^#arrow=(\\d+)$/.exec(window.location.hash);
   var first = wanted && document.querySelector('svg .arrow[data-i="' + wanted[1] + '"]');
   if (first) { show(first); }
   document.body.dataset.ready = "yes";

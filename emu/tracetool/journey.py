@@ -180,6 +180,16 @@ class _Splitter:
             else:
                 self.pending.append(event)
         self.flush(self.current)
+        # Events join their segment out of order (a transmit's tail arrives after its
+        # socket write): each segment tells its part in the machine's own order.
+        position = {id(event): index for index, event in enumerate(self.events)}
+
+        def key(event: Event) -> tuple[int, int]:
+            anchor = event.drawn_after
+            return (position[id(anchor)], 1) if anchor else (position[id(event)], 0)
+
+        for segment in self.segments:
+            segment.events.sort(key=key)
 
     # the guest's side of the card
 
@@ -261,7 +271,10 @@ class _Splitter:
                 self.sock_out.append([target, target.length + RECORD_HEADER])
         elif self.last_read:
             for segment in self.last_read:
-                _insert_after(segment, segment.wire_event, event)
+                segment.events.append(event)
+            # Printed when the delivery returns, after the ring write it caused; drawn
+            # right after the socket read, where it happened.
+            event.drawn_after = self.last_read[0].wire_event
         else:
             self.pending.append(event)
 
@@ -324,13 +337,6 @@ def _preamble_start(pending: list[Event]) -> int:
         start -= 1
     acks = [i for i in range(start, len(pending)) if pending[i].fields.get("reg") == "ISR"]
     return acks[-1] if acks else start
-
-
-def _insert_after(segment: Segment, anchor: Event | None, event: Event) -> None:
-    """Put `event` right after `anchor`: a batch line is printed when the delivery
-    returns, after the ring write it caused, but it happened first."""
-    index = segment.events.index(anchor) + 1 if anchor in segment.events else 0
-    segment.events.insert(index, event)
 
 
 # -- joining machines ------------------------------------------------------------------
@@ -534,21 +540,18 @@ def _keep(arrow: Arrow, level: str) -> bool:
 
 
 def frame_arrows(frame: Frame, level: str) -> list[Arrow]:
-    """The arrows of one frame: the sender's, the wire crossing, each receiver's."""
-    arrows: list[Arrow] = []
+    """The arrows of one frame in the story's order: the sender's, the wire crossing
+    right after the sender's socket write, each receiver's."""
+    placed: list[tuple[float, Arrow]] = []
+    for segment in frame.segments:
+        placed += [(e.place(), event_arrow(e, segment.direction == "tx"))
+                   for e in segment.events]
     tx = frame.tx
-    if tx is not None:
-        arrows += _segment_arrows(tx, level)
-    for rx in frame.rx:
-        if tx is not None:
-            arrows.append(_crossing(frame, tx, rx))
-        arrows += _segment_arrows(rx, level)
-    return arrows
-
-
-def _segment_arrows(segment: Segment, level: str) -> list[Arrow]:
-    arrows = [event_arrow(e, segment.direction == "tx") for e in segment.events]
-    return [arrow for arrow in arrows if _keep(arrow, level)]
+    if tx is not None and tx.events:
+        sent = tx.wire_event or tx.events[-1]
+        placed += [(sent.seq + 0.5, _crossing(frame, tx, rx)) for rx in frame.rx]
+    placed.sort(key=lambda item: item[0])
+    return [arrow for _, arrow in placed if _keep(arrow, level)]
 
 
 def _crossing(frame: Frame, tx: Segment, rx: Segment) -> Arrow:

@@ -51,7 +51,12 @@ class Event:
     source: str
     lineno: int
     time_ns: int | None = None
-    seq: int = 0  # position in the merged, causally ordered story (journey.order)
+    seq: int = 0  # position in the merged, causally ordered story (journey._order)
+    drawn_after: Event | None = None  # printed late: drawn right after this event
+
+    def place(self) -> float:
+        """Where the diagram draws this event in the merged order."""
+        return self.drawn_after.seq + 0.25 if self.drawn_after else float(self.seq)
 
     @property
     def ref(self) -> str:

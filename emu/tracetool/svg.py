@@ -78,6 +78,8 @@ def _attrs(arrow: Arrow, index: int) -> str:
     data = {"data-i": str(index), "data-line": arrow.trace_line, "data-ref": arrow.ref,
             "data-time": when, "data-toynic": toynic, "data-qemu": qemu,
             "data-event": arrow.event.name if arrow.event else "wire"}
+    if arrow.time_ns is not None:
+        data["data-ns"] = str(arrow.time_ns)
     if arrow.style == "wire" and arrow.detail and not arrow.detail.startswith("("):
         data["data-hex"] = arrow.detail
     return " ".join(f"{key}={quoteattr(value)}" for key, value in data.items())
