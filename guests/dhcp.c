@@ -22,11 +22,11 @@ int main(void)
 
     arg_check("dhcp", known);
     count = arg_uint("count", 0);
-    timeout_ms = arg_uint("timeout", 10) * 1000;
+    timeout_ms = arg_ms("timeout", 10 * 1000);
     retry_ms = arg_uint("retry", 1000);
     net_open(&n, "dhcp");
     if (dhcp_obtain(&n, &l, deadline_in_ms(timeout_ms), retry_ms) < 0) {
-        printf("dhcp: no lease after %u s\n", timeout_ms / 1000);
+        printf("dhcp: no lease after %u.%03u s\n", timeout_ms / 1000, timeout_ms % 1000);
         return 1;
     }
     printf("dhcp: lease address=%s", ip_str(l.addr, a));
@@ -43,8 +43,8 @@ int main(void)
     while (n.echo_replies < count) {
         enum net_kind k = net_recv(&n, deadline_in_ms(timeout_ms));
         if (k == NET_TIMEOUT) {
-            printf("dhcp: no ping for %u s, %u replies sent\n", timeout_ms / 1000,
-                   n.echo_replies);
+            printf("dhcp: no ping for %u.%03u s, %u replies sent\n",
+                   timeout_ms / 1000, timeout_ms % 1000, n.echo_replies);
             return 1;
         }
         if (k == NET_ECHO_REQUEST)

@@ -20,7 +20,7 @@ int main(void)
 
     arg_check("echo", known);
     count = arg_uint("count", 0);
-    timeout_ms = arg_uint("timeout", 0) * 1000;
+    timeout_ms = arg_ms("timeout", 0);
     net_open(&n, "echo");
     printf("echo: returning every frame to its sender\n");
 
@@ -29,7 +29,8 @@ int main(void)
         int len;
         while ((len = ne2k_recv(&n.nic, n.rx, sizeof(n.rx))) == 0)
             if (!ne2k_wait(&n.nic, deadline)) {
-                printf("echo: idle for %u s, %u frames returned\n", timeout_ms / 1000, echoed);
+                printf("echo: idle for %u.%03u s, %u frames returned\n",
+                       timeout_ms / 1000, timeout_ms % 1000, echoed);
                 return count && echoed < count ? 1 : 0;
             }
         /* never bounce our own frames (a multicast socket loops them back) */

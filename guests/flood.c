@@ -182,11 +182,11 @@ int main(void)
         memcpy(dst, eth_broadcast, ETH_ALEN);
     if (strcmp(mode, "send") && strcmp(mode, "sink")) {
         printf("flood: usage: mode=send|sink [size=N] [count=N] [gap=US] [delay=US] "
-               "[timeout=S]\n");
+               "[timeout=S|timeout_ms=MS]\n");
         return 2;
     }
     net_open(&n, "flood");
     if (!strcmp(mode, "send"))
-        return do_send(count, arg_uint("size", 64), type, dst, arg_uint("timeout", 10) * 1000);
-    return do_sink(count, type, arg_uint("timeout", 5) * 1000);
+        return do_send(count, arg_uint("size", 64), type, dst, arg_ms("timeout", 10 * 1000));
+    return do_sink(count, type, arg_ms("timeout", 5 * 1000));
 }

@@ -100,7 +100,7 @@ int main(void)
     expect = arg_uint("expect", count);
     type = arg_uint("type", 0x88b5);
     interval_ms = arg_uint("interval", 100);
-    timeout_ms = arg_uint("timeout", 5) * 1000;
+    timeout_ms = arg_ms("timeout", 5 * 1000);
     if (!arg_mac("dst", dst))
         memcpy(dst, eth_broadcast, ETH_ALEN);
     net_open(&n, "hello-eth");

@@ -25,7 +25,7 @@ int main(void)
     arg_check("ping", known);
     if (!arg_ip("ip", &n.ip) || !arg_ip("peer", &peer)) {
         printf("ping: usage: ip=A.B.C.D peer=A.B.C.D [count=N] [size=N] [interval=MS] "
-               "[timeout=S]\n");
+               "[timeout=S|timeout_ms=MS]\n");
         return 2;
     }
     count = arg_uint("count", 5);
@@ -33,7 +33,7 @@ int main(void)
     if (size > sizeof(data))
         size = sizeof(data);
     interval = arg_uint("interval", 0);
-    timeout_ms = arg_uint("timeout", 5) * 1000;
+    timeout_ms = arg_ms("timeout", 5 * 1000);
     {
         uint32_t ip = n.ip;
         net_open(&n, "ping");

@@ -21,11 +21,11 @@ int main(void)
 
     arg_check("pingd", known);
     if (!arg_ip("ip", &ip)) {
-        printf("pingd: usage: ip=A.B.C.D [count=N] [timeout=S]\n");
+        printf("pingd: usage: ip=A.B.C.D [count=N] [timeout=S|timeout_ms=MS]\n");
         return 2;
     }
     count = arg_uint("count", 0);
-    timeout_ms = arg_uint("timeout", 0) * 1000;
+    timeout_ms = arg_ms("timeout", 0);
     net_open(&n, "pingd");
     n.ip = ip;
     n.answer_ping = 1;
@@ -38,8 +38,8 @@ int main(void)
         uint64_t deadline = timeout_ms ? deadline_in_ms(timeout_ms) : ~0ull;
         enum net_kind k = net_recv(&n, deadline);
         if (k == NET_TIMEOUT) {
-            printf("pingd: no request for %u s, %u replies sent\n", timeout_ms / 1000,
-                   n.echo_replies);
+            printf("pingd: no request for %u.%03u s, %u replies sent\n",
+                   timeout_ms / 1000, timeout_ms % 1000, n.echo_replies);
             return count ? 1 : 0;
         }
         if (k == NET_ECHO_REQUEST) {

@@ -20,12 +20,12 @@ int main(void)
 
     arg_check("udp-echo", known);
     if (!arg_ip("ip", &ip)) {
-        printf("udp-echo: usage: ip=A.B.C.D [port=N] [count=N] [timeout=S]\n");
+        printf("udp-echo: usage: ip=A.B.C.D [port=N] [count=N] [timeout=S|timeout_ms=MS]\n");
         return 2;
     }
     port = arg_uint("port", 7);
     count = arg_uint("count", 0);
-    timeout_ms = arg_uint("timeout", 0) * 1000;
+    timeout_ms = arg_ms("timeout", 0);
     net_open(&n, "udp-echo");
     n.ip = ip;
     n.answer_ping = 1;
@@ -35,7 +35,8 @@ int main(void)
         uint64_t deadline = timeout_ms ? deadline_in_ms(timeout_ms) : ~0ull;
         enum net_kind k = net_recv(&n, deadline);
         if (k == NET_TIMEOUT) {
-            printf("udp-echo: idle for %u s, %u datagrams echoed\n", timeout_ms / 1000, echoed);
+            printf("udp-echo: idle for %u.%03u s, %u datagrams echoed\n",
+                   timeout_ms / 1000, timeout_ms % 1000, echoed);
             return count && echoed < count ? 1 : 0;
         }
         if (k != NET_UDP || n.dport != port || n.ip_dst != ip)

@@ -131,6 +131,29 @@ uint32_t arg_uint(const char *key, uint32_t def)
     return n;
 }
 
+uint32_t arg_ms(const char *key, uint32_t def_ms)
+{
+    char ms_key[32];
+    const char *secs = lookup(key), *ms;
+    uint32_t n;
+
+    snprintf(ms_key, sizeof ms_key, "%s_ms", key);
+    ms = lookup(ms_key);
+    if (secs && ms) {
+        printf("%s: give %s= (seconds) or %s= (milliseconds), not both\n", prog_name(), key,
+               ms_key);
+        exit(2);
+    }
+    if (ms)
+        return arg_uint(ms_key, def_ms);
+    if (!secs)
+        return def_ms;
+    /* seconds beyond 2^32 ms (about 49 days) would wrap into a short timeout */
+    if (!parse_uint(secs, &n) || n > 0xFFFFFFFFu / 1000)
+        bad_value(key, secs);
+    return n * 1000;
+}
+
 int arg_ip(const char *key, uint32_t *out)
 {
     const char *v = lookup(key);

@@ -117,6 +117,6 @@ const char *ip_str(uint32_t ip, char buf[16]);
 const char *mac_str(const uint8_t *mac, char buf[18]);
 
 /* -append keys every network program accepts */
-#define NET_COMMON_ARGS "iobase", "irq", "poll", "promisc", "timeout"
+#define NET_COMMON_ARGS "iobase", "irq", "poll", "promisc", "timeout", "timeout_ms"
 
 #endif

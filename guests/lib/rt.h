@@ -85,6 +85,9 @@ void rt_trap(struct trap_frame *f);
 /* ---- -append arguments: key=value words ---- */
 const char *arg_str(const char *key, const char *def);
 uint32_t arg_uint(const char *key, uint32_t def);   /* decimal or 0x hex */
+/* A duration in milliseconds from "KEY_ms=N" (milliseconds) or "KEY=N" (seconds), def_ms
+ * if neither is given; both at once exits with status 2. */
+uint32_t arg_ms(const char *key, uint32_t def_ms);
 int arg_ip(const char *key, uint32_t *out);         /* dotted quad -> host order; 1 if present */
 int arg_mac(const char *key, uint8_t out[6]);       /* aa:bb:cc:dd:ee:ff; 1 if present */
 int arg_has(const char *key);
