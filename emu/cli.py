@@ -36,6 +36,8 @@ usage: toynic [options]
   -netdev socket,id=ID,listen=[HOST]:PORT | connect=HOST:PORT | fd=N
                       | mcast=MADDR:PORT[,localaddr=IP] | udp=HOST:PORT,localaddr=HOST:PORT
   -netdev hubport,id=ID,hubid=N[,netdev=ID]
+  -netdev tap,id=ID[,ifname=NAME][,script=FILE|no][,downscript=FILE|no] | fd=N
+  -netdev vde,id=ID[,sock=DIR][,port=N][,group=GROUP][,mode=OCTAL]
   -object filter-dump,id=ID,netdev=ID,file=PATH[,maxlen=N]
   -kernel ELF         guest program to run (RISC-V RV32IM ELF)
   -append TEXT        command line handed to the guest's main(argc, argv)
