@@ -18,6 +18,11 @@ CPU idles in `wfi`:
   and the CPU continues from there — the only source of non-determinism.
 - with no deadline at all, only an interrupt from host I/O can wake the CPU.
 
+Driven instead (a deterministic lab, emu.board.scheduler): the machine never touches the
+loop; `run_to(ns)` executes until the virtual clock reaches `ns`, jumping idle time to
+each timer deadline and then to `ns`, and `next_event_ns()` tells the scheduler when the
+machine next needs to run (Renode's time sink under a global time source).
+
 Ends: the power device (exit status = the guest's code; the OS keeps its low 8 bits), a
 fatal guest trap (one line on stderr, status GUEST_FAULT_STATUS), or `loop.stop()` from
 SIGINT/SIGTERM (status 0, as QEMU's "terminating on signal"); the command line also stops
@@ -284,6 +289,53 @@ class Machine:
         finally:
             self._flush_console()
             self._reraise()
+
+    def run_to(self, target_ns: int) -> None:
+        """Driven mode: run until the virtual clock reaches `target_ns` (it may pass it by
+        less than one instruction's worth), power-off or a fatal trap. Idle time inside
+        jumps to each timer deadline, then to `target_ns`; only what the guest does and
+        what is delivered to it between calls decides the outcome. An exception inside
+        the emulator propagates."""
+        if self._started:
+            raise RuntimeError("run_to: this machine runs on its loop (start() was called)")
+        clock = self.clock
+        while self.exit_code is None:
+            clock.run_timers()
+            if self.exit_code is not None:
+                break
+            now = clock.now()
+            if now >= target_ns:
+                break
+            deadline = clock.next_deadline()
+            if self.cpu.waiting:
+                stop = target_ns if deadline is None else min(deadline, target_ns)
+                clock.advance(stop - now)
+                continue
+            budget = min(SLICE_INSNS, clock.insns_until(target_ns))
+            if deadline is not None:
+                budget = min(budget, clock.insns_until(deadline))
+            self._run_cpu(max(1, budget))
+        self._flush_console()
+
+    def _run_cpu(self, budget: int) -> None:
+        self._slice_end_ns = self.clock.now() + (budget << self.clock.shift)
+        self._in_slice = True
+        try:
+            self.cpu.run(budget)
+        except GuestFault as fault:
+            self._report_fault(fault)
+        finally:
+            self._in_slice = False
+
+    def next_event_ns(self) -> int | None:
+        """Driven mode: when this machine next has work — now if its CPU can run, its next
+        timer deadline if it idles in `wfi`, None if only an interrupt from outside (or
+        nothing, after power-off) can wake it."""
+        if self.exit_code is not None:
+            return None
+        if not self.cpu.waiting:
+            return self.clock.now()
+        return self.clock.next_deadline()
 
     def _reraise(self) -> None:
         if self._crash is not None:

@@ -11,10 +11,11 @@ site costs one attribute test when tracing is off and builds nothing:
 Objects that trace (NetClient, NetQueue, IrqLine, the NE2000) hold a `trace` attribute
 that starts as `DISABLED` (a Trace that can never be turned on); `Trace.attach` hands
 them a live one. One line per event, as QEMU's log backend prints it:
-`<event> key=value key=value`. Lines go through the standard `logging` module, one
-logger per subsystem (`toynic.trace.ne2000`, `.net`, `.net_socket`, `.net_tap`,
-`.net_vde`, `.hub`, `.irq`),
-at DEBUG level; `open_log` adds a handler writing to stderr, a stream or a file (`-D`).
+`<event> key=value key=value`; a Trace with a stamp (`set_stamp`, a deterministic lab's
+machines) puts `t=NS machine=NAME` before the event. Lines go through the standard
+`logging` module, one logger per subsystem (`toynic.trace.ne2000`, `.net`,
+`.net_socket`, `.net_tap`, `.net_vde`, `.hub`, `.irq`), at DEBUG level; `open_log` adds
+a handler writing to stderr, a stream or a file (`-D`).
 
 Patterns follow QEMU: `*` and `?` globs, a leading `-` disables, a name without a glob
 that matches nothing earns the warning "trace event 'x' does not exist"; an events file
@@ -203,7 +204,7 @@ def help_text() -> str:
 class Trace:
     """Which events are on, and where their lines go. Flip events at any time."""
 
-    __slots__ = (*EVENT_NAMES, "_frozen", "_handler", "_loggers", "_extra")
+    __slots__ = (*EVENT_NAMES, "_frozen", "_handler", "_loggers", "_extra", "_stamp")
 
     def __init__(self, *, frozen: bool = False) -> None:
         init = object.__setattr__
@@ -214,6 +215,7 @@ class Trace:
         init(self, "_loggers", {name: logging.getLogger(logger_name(sub))
                                 for name, sub in _SUBSYSTEM_OF.items()})
         init(self, "_extra", {"toynic_trace": self})
+        init(self, "_stamp", None)
 
     # -- choosing events -------------------------------------------------------------------
 
@@ -264,7 +266,16 @@ class Trace:
     def emit(self, event: str, **fields: Any) -> None:
         """Write one event line: `event key=value ...` (call only when the event is on)."""
         text = " ".join([event, *(f"{key}={value}" for key, value in fields.items())])
+        if self._stamp is not None:
+            text = f"{self._stamp()} {text}"
         self._loggers[event].debug(text, extra=self._extra)
+
+    def set_stamp(self, stamp: Callable[[], str] | None) -> None:
+        """Put `stamp()` (e.g. `t=1200 machine=A`: the global virtual time and the machine,
+        in a deterministic lab) before each line's event name; None: no prefix."""
+        if self._frozen:
+            raise RuntimeError("DISABLED cannot trace: make a Trace() and attach it")
+        object.__setattr__(self, "_stamp", stamp)
 
     def open_log(self, target: str | TextIO | None = None,
                  on_error: Callable[[str], None] | None = None) -> None:

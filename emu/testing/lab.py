@@ -5,7 +5,13 @@ frame peers of one test on one MainLoop (docs/testing-kit.md explains it step by
 - `Lab`: each machine's console captured, everything closed on exit (`with Lab() as lab:`);
 - `LabMachine`: one machine of a lab, its console output and its NICs;
 - `FramePeer`: the test's own NetClient, plugged into a NIC or a netdev by name: it
-  records every frame it receives and sends frames with `send(frame)`.
+  records every frame it receives (and when) and sends frames with `send(frame)`, now or
+  at a later instant (`at_ns=`).
+
+`Lab(deterministic=True)` runs every machine and peer on one global virtual time
+(emu.board.scheduler.QuantumScheduler): the test drives time with `run_for` and
+`run_until`, whose timeouts are virtual, and the run is a function of its inputs alone.
+Host sockets, taps and VDE have no place in it and are refused.
 """
 
 from __future__ import annotations
@@ -14,13 +20,17 @@ import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from devices.ne2000 import DEFAULT_MAC
 from emu.board.loader import GUEST_DIR
 from emu.board.machine import Machine
+from emu.board.scheduler import DEFAULT_QUANTUM_NS, QuantumScheduler
+from emu.core.errors import UserError
 from emu.core.loop import MainLoop
 from emu.core.opts import parse_opts
+from emu.core.timeline import Timeline
+from emu.core.trace import Trace
 from emu.monitor.hmp import Monitor
 from emu.testing.clients import RecordingClient
 from netdev.client import NetClient, connect_peers
@@ -28,15 +38,37 @@ from netdev.net import Net
 
 GUESTS = GUEST_DIR
 LAB_MAC_BASE = DEFAULT_MAC
+# Real seconds a deterministic lab may spend on one run_for/run_until before it raises.
+DEFAULT_WALL_CAP = 300.0
+# What a deterministic lab accepts from `netdev`: nothing that talks to the host.
+DETERMINISTIC_NETDEVS = frozenset({"hubport"})
 
 
 class FramePeer(RecordingClient):
     """The RecordingClient a Lab plugs in by name: `received` holds every frame delivered
-    to it, in order; `send(frame)` sends one; `accepting`/`resume()` model a slow reader."""
+    to it, in order, and `received_at` the lab time (ns) each arrived; `send(frame)` sends
+    one; `accepting`/`resume()` model a slow reader."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, timeline: Timeline) -> None:
         super().__init__(name, "peer")
         self.info_str = "test peer"
+        self.timeline = timeline
+        self.received_at: list[int] = []
+
+    def receive(self, frame: bytes) -> int:
+        taken = super().receive(frame)
+        if taken > 0:
+            self.received_at.append(self.timeline.now_ns())
+        return taken
+
+    def send(self, frame: bytes, at_ns: int | None = None) -> int:
+        """Send `frame` now, or at lab time `at_ns` (virtual ns in a deterministic lab,
+        the host's monotonic ns otherwise); a scheduled frame counts as taken."""
+        if at_ns is None:
+            return super().send(frame)
+        data = bytes(frame)
+        self.timeline.call_at(at_ns, lambda: RecordingClient.send(self, data))
+        return len(data) or 1
 
 
 @dataclass
@@ -47,6 +79,7 @@ class LabMachine:
     console: io.BytesIO
     errors: io.StringIO
     boards: list[Any] = field(default_factory=list)
+    name: str = ""
 
     @property
     def output(self) -> str:
@@ -63,15 +96,37 @@ class LabMachine:
 
 
 class Lab:
-    """Machines, netdevs and peers of one test on one MainLoop; `close()` releases all."""
+    """Machines, netdevs and peers of one test on one MainLoop; `close()` releases all.
 
-    def __init__(self) -> None:
+    deterministic=True: one global virtual time for the whole lab, advanced in quanta of
+    `quantum_ns` (a frame crosses the network at the end of the quantum it was sent in,
+    or `link_delay_ns` after it was sent if that is later); `wall_cap` real seconds bound
+    each run_for/run_until (TimeoutError past it)."""
+
+    def __init__(self, deterministic: bool = False, quantum_ns: int = DEFAULT_QUANTUM_NS,
+                 *, link_delay_ns: int = 0, wall_cap: float = DEFAULT_WALL_CAP) -> None:
         self.loop = MainLoop()
         self.net = Net(self.loop)
+        self.deterministic = deterministic
+        self.wall_cap = wall_cap
+        self.scheduler: QuantumScheduler | None = None
+        if deterministic:
+            self.scheduler = QuantumScheduler(quantum_ns, link_delay_ns)
+            self.net.timeline = self.scheduler.timeline
+            self.net.set_clock(self.scheduler.now_ns)
         self.machines: list[LabMachine] = []
         self.peers: dict[str, FramePeer] = {}
         self._nics = 0
         self._closed = False
+        self._trace: Trace | None = None
+        self._traces: list[Trace] = []
+        self._trace_file: TextIO | None = None
+        self._trace_target: TextIO | None = None
+
+    @property
+    def now_ns(self) -> int:
+        """The lab's time: global virtual ns (deterministic), else host monotonic ns."""
+        return self.net.timeline.now_ns()
 
     def __enter__(self) -> Lab:
         return self
@@ -80,13 +135,24 @@ class Lab:
         self.close()
 
     def netdev(self, text: str) -> NetClient:
-        """A `-netdev` as on the command line: `socket,id=n0,listen=127.0.0.1:5555`."""
-        return self.net.add_netdev(parse_opts(text, "type"))
+        """A `-netdev` as on the command line: `socket,id=n0,listen=127.0.0.1:5555`.
+        A deterministic lab takes only hubports."""
+        opts = parse_opts(text, "type")
+        kind = opts.get("type")
+        if self.deterministic and kind not in DETERMINISTIC_NETDEVS:
+            raise UserError(f"-netdev {kind}: a deterministic lab has no host I/O; connect "
+                            "its machines with hubports and lab peers")
+        return self.net.add_netdev(opts)
+
+    def object(self, text: str) -> None:
+        """An `-object` as on the command line: `filter-netem,id=f0,netdev=n0,loss=10%`
+        or `filter-dump,id=d0,netdev=n0,file=x.pcap`."""
+        self.net.add_object(parse_opts(text, "qom-type"))
 
     def peer(self, name: str, netdev: str | None = None) -> FramePeer:
         """A FramePeer; with `netdev`, joined to that netdev now, else named later by a
         device's `netdev=NAME`."""
-        peer = FramePeer(name)
+        peer = FramePeer(name, self.net.timeline)
         if netdev is not None:
             connect_peers(peer, self.net.find_netdev(netdev))
         self.peers[name] = peer
@@ -95,7 +161,7 @@ class Lab:
 
     def machine(self, kernel: str | Path, append: str = "", devices: Sequence[str] = (),
                 *, ram_size: int = 16 << 20, icount_shift: int = 0,
-                icount_sleep: bool = True) -> LabMachine:
+                icount_sleep: bool = True, name: str | None = None) -> LabMachine:
         """A machine running `kernel` (a path, or a name in emu/guests such as "echo").
 
         `devices` are `-device` strings; a NIC without `id=` is named `ne2k_isa.N` and
@@ -104,7 +170,9 @@ class Lab:
         waits in real time for its next timer, so frames the test sends while the guest
         waits arrive "in time". With icount_sleep=False idle time jumps straight to the
         next timer (deterministic and fast, but a guest waiting with a timeout gives up
-        at once unless its input is already there)."""
+        at once unless its input is already there). A deterministic lab ignores
+        icount_sleep: its scheduler drives the machine. `name` (default mN, N counting the
+        lab's machines) labels the machine's trace lines."""
         path = Path(kernel)
         if not path.exists() and (GUESTS / f"{kernel}.elf").exists():
             path = GUESTS / f"{kernel}.elf"
@@ -112,11 +180,19 @@ class Lab:
         machine = Machine(self.loop, ram_size=ram_size, icount_shift=icount_shift,
                           icount_sleep=icount_sleep, console=console, stderr=errors)
         machine.load_kernel(str(path), append)
-        lab_machine = LabMachine(machine, console, errors)
+        lab_machine = LabMachine(machine, console, errors,
+                                 name=name if name is not None else f"m{len(self.machines)}")
         for text in devices:
             lab_machine.boards.append(self._add_device(machine, text))
         self.machines.append(lab_machine)
-        machine.start()
+        if self.scheduler is not None:
+            self.scheduler.add_machine(machine)
+            for board in lab_machine.boards:
+                self.scheduler.hold_nic(machine, board)
+        else:
+            machine.start()
+        if self._trace is not None:
+            self._trace_machine(lab_machine, self._trace)
         return lab_machine
 
     def _add_device(self, machine: Machine, text: str) -> Any:
@@ -139,9 +215,60 @@ class Lab:
         """The HMP monitor over this lab's network (and `machine`, if given)."""
         return Monitor(self.net, machine.machine if machine is not None else None)
 
+    def trace(self, patterns: str | Sequence[str], target: str | TextIO | None = None) -> Trace:
+        """Trace the lab's machines (present and later) and net with QEMU `-trace` patterns,
+        into `target` (a path, a text stream; default stderr). In a deterministic lab
+        every line starts `t=NS machine=NAME` (global virtual time; NAME is `net` for
+        hubs and peers), so the lines of all machines form one ordered story."""
+        if self._trace is not None:
+            raise UserError("this lab is already traced")
+        if isinstance(target, str):
+            target = self._trace_file = open(target, "w", encoding="utf-8")  # noqa: SIM115
+        self._trace_target = target
+        trace = self._trace = self._new_trace(patterns, target)
+        if self.scheduler is not None:
+            trace.set_stamp(lambda: f"t={self.now_ns} machine=net")
+        trace.attach(self.net)
+        for lab_machine in self.machines:
+            self._trace_machine(lab_machine, trace)
+        return trace
+
+    def _new_trace(self, patterns: str | Sequence[str], target: TextIO | None) -> Trace:
+        trace = Trace()
+        for pattern in [patterns] if isinstance(patterns, str) else patterns:
+            warning = trace.apply(pattern)
+            if warning is not None:
+                raise UserError(f"-trace {pattern}: {warning}")
+        trace.open_log(target)
+        self._traces.append(trace)
+        return trace
+
+    def _trace_machine(self, lab_machine: LabMachine, net_trace: Trace) -> None:
+        trace = net_trace
+        if self.scheduler is not None:
+            # A trace of its own: its lines say which machine and its clock's time.
+            trace = self._new_trace(net_trace.enabled(), self._trace_target)
+            clock, name = lab_machine.machine.clock, lab_machine.name
+            trace.set_stamp(lambda: f"t={clock.now()} machine={name}")
+        lab_machine.machine.set_trace(trace)
+        for board in lab_machine.boards:
+            trace.attach(board.nc)
+
+    def run_for(self, seconds: float) -> None:
+        """Let `seconds` pass: virtual seconds in a deterministic lab, real ones otherwise."""
+        if self.scheduler is None:
+            self.run_until(lambda: False, seconds)
+            return
+        self.scheduler.run(self.now_ns + round(seconds * 1e9), None, self.wall_cap)
+
     def run_until(self, predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
-        """Run every machine and socket until `predicate()` holds (True) or `timeout` real
-        seconds pass (False). An exception inside the emulator re-raises here."""
+        """Run every machine and socket until `predicate()` holds (True) or `timeout`
+        seconds pass (False): virtual seconds in a deterministic lab (checked at each
+        quantum's end; past `wall_cap` real seconds TimeoutError), real ones otherwise.
+        An exception inside the emulator re-raises here."""
+        if self.scheduler is not None:
+            return self.scheduler.run(self.now_ns + round(timeout * 1e9), predicate,
+                                      self.wall_cap)
         reached = self.loop.run_until(predicate, timeout)
         for lab_machine in self.machines:
             lab_machine.machine.run_until(lambda: True, 0)
@@ -154,5 +281,10 @@ class Lab:
         if self._closed:
             return
         self._closed = True
+        for trace in self._traces:
+            trace.close()
+        if self._trace_file is not None:
+            self._trace_file.close()
         self.net.close()
         self.loop.close()
+
