@@ -10,10 +10,15 @@ Subclasses override the hooks `receive`, `can_receive`, `cleanup` and, for speed
 `receive_batch` (frames in wire format, see `netdev.framing.RecordBatch`). The owner of
 a client calls `send` / `send_async` / `send_batch`, `flush_queued` and `purge_queued`.
 Observers (pcap dump filters) hang on `filters` and see frames in both directions.
+Shapers (`netdev.filter_netem.NetemFilter`) hang on `shapers`: they sit on the path
+before the observers and may pass, drop, delay, duplicate or alter each frame, handing
+what goes on to the next stage (the next shaper, then the observers and the peer's
+queue) through a `forward` callable, now or later.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar, Literal, Protocol
 
 from emu.core.errors import UserError
@@ -30,6 +35,19 @@ class FrameObserver(Protocol):
     def observe(self, frame: bytes, sent_by_owner: bool) -> None: ...
 
     def observe_batch(self, batch: RecordBatch, sent_by_owner: bool) -> None: ...
+
+
+class FrameShaper(Protocol):
+    """A filter on the path that may alter traffic (QEMU's NetFilterClass.receive_iov,
+    which may pass a frame, consume it, or hold it and pass it on later)."""
+
+    def shape(self, frame: bytes, sent_by_owner: bool, forward: Forward) -> int:
+        """Hand `frame` (or copies, or nothing) to `forward`, now or later. Return what the
+        sender sees: the first immediate `forward`'s result, or > 0 if nothing went on now."""
+        ...
+
+
+Forward = Callable[[bytes], int]
 
 
 class NetClient:
@@ -49,6 +67,7 @@ class NetClient:
         self.queue_index = 0
         self.incoming_queue = NetQueue(self)
         self.filters: list[FrameObserver] = []
+        self.shapers: list[FrameShaper] = []
         self.trace: Trace = DISABLED
 
     def set_trace(self, trace: Trace) -> None:
@@ -98,9 +117,39 @@ class NetClient:
             if self.trace.net_queue_drop:
                 self._trace_drop(1, peer)
             return len(frame) or 1
+        if self.shapers or peer.shapers:
+            return self._send_shaped(frame, on_sent, 0)
         if self.filters or peer.filters:
             self._observe(frame, peer)
         return peer.incoming_queue.send(self, frame, on_sent)
+
+    def _send_shaped(self, frame: bytes, on_sent: SentCallback | None, stage: int) -> int:
+        """Send `frame` through the shapers from `stage` on (ours in the tx direction, then
+        the peer's in the rx direction), then to the observers and the peer's queue. A
+        frame a shaper passes on later finds the link as it is then."""
+        peer = self.peer
+        if self.link_down or peer is None:
+            if self.trace.net_queue_drop:
+                self._trace_drop(1, peer)
+            return len(frame) or 1
+        own = self.shapers
+        if stage == len(own) + len(peer.shapers):
+            if self.filters or peer.filters:
+                self._observe(frame, peer)
+            return peer.incoming_queue.send(self, frame, on_sent)
+        shaper = own[stage] if stage < len(own) else peer.shapers[stage - len(own)]
+        # Only the first frame passed on while shape() runs carries the callback: it fires
+        # once, and a copy or a frame passed on later has no sender waiting for it.
+        pending = [on_sent]
+
+        def forward(out: bytes) -> int:
+            callback = pending.pop() if pending else None
+            return self._send_shaped(out, callback, stage + 1)
+
+        try:
+            return shaper.shape(frame, stage < len(own), forward)
+        finally:
+            pending.clear()
 
     def send_batch(self, batch: RecordBatch, on_sent: SentCallback | None = None) -> int:
         """Send a batch; returns how many frames were taken at once. If fewer than all,
@@ -109,6 +158,12 @@ class NetClient:
         if self.link_down or peer is None:
             if self.trace.net_queue_drop:
                 self._trace_drop(batch.count, peer)
+            return batch.count
+        if self.shapers or peer.shapers:
+            # Frame by frame and without backpressure: a shaped link takes every frame
+            # (the queue's 10000-frame limit still drops beyond that).
+            for frame in batch.frames():
+                self._send_shaped(bytes(frame), None, 0)
             return batch.count
         if self.filters or peer.filters:
             self._observe_batch(batch, peer)

@@ -14,6 +14,7 @@ from emu.core.opts import Opts, check_id, shown
 from emu.core.timeline import HostTimeline, Timeline
 from netdev.client import NetClient, connect_peers
 from netdev.dump import DEFAULT_MAXLEN, DumpFilter
+from netdev.filter_netem import NETEM_KEYS, NetemFilter, NetemParams
 from netdev.frame_fd import FrameFd
 from netdev.hub import Hub, HubPort
 from netdev.socket import create_socket_netdev
@@ -38,6 +39,7 @@ class Net:
         self.hubs: dict[int, Hub] = {}
         self._hub_order: list[Hub] = []
         self.dumps: dict[str, DumpFilter] = {}
+        self.netems: dict[str, NetemFilter] = {}
         self._clock: Callable[[], int] | None = None
         self._closed = False
 
@@ -128,11 +130,14 @@ class Net:
 
     def add_object(self, opts: Opts) -> None:
         kind = opts.get("qom-type")
+        if kind == "filter-netem":
+            self._add_netem(opts)
+            return
         if kind != "filter-dump":
             raise UserError(f"invalid object type: {kind}")
         opts.check_keys(DUMP_KEYS)
         name = check_id(opts.require("id"))
-        if name in self.dumps:
+        if name in self.dumps or name in self.netems:
             raise UserError(f"attempt to add duplicate property '{name}' to object")
         netdev_id = opts.require("netdev")
         path = opts.get("file")
@@ -148,6 +153,20 @@ class Net:
         self.dumps[name] = dump
         if opts.get("status", "on") == "on":
             target.filters.append(dump)
+
+    def _add_netem(self, opts: Opts) -> None:
+        opts.check_keys(NETEM_KEYS)
+        name = check_id(opts.require("id"))
+        if name in self.dumps or name in self.netems:
+            raise UserError(f"attempt to add duplicate property '{name}' to object")
+        target = self.find_netdev(opts.require("netdev"))
+        if opts.get("status", "on") not in ("on", "off"):
+            raise UserError("Parameter 'status' expects 'on' or 'off'")
+        netem = NetemFilter(name, target, self.timeline, NetemParams.from_opts(opts),
+                            queue=opts.get("queue", "all") or "all")
+        self.netems[name] = netem
+        if opts.get("status", "on") == "on":
+            netem.attach()
 
     def find_netdev(self, netdev_id: str) -> NetClient:
         client = self._netdevs.get(netdev_id)
@@ -211,7 +230,13 @@ class Net:
 
     def _line(self, client: NetClient) -> str:
         kind = "nic" if client.kind == "nic" else client.model
-        return f"{client.name}: index={client.queue_index},type={kind},{client.info_str}"
+        return (f"{client.name}: index={client.queue_index},type={kind},{client.info_str}"
+                + self._filter_lines(client))
+
+    def _filter_lines(self, client: NetClient) -> str:
+        """QEMU lists a netdev's filters under it, one indented line each."""
+        return "".join(f"\n    {netem.describe()}" for netem in self.netems.values()
+                       if netem.netdev is client)
 
     def info_network(self) -> str:
         """HMP `info network` (QEMU 7.2 layout): hubs first, then the other clients."""
@@ -220,9 +245,10 @@ class Net:
             lines.append(f"hub {hub.id}")
             for port in hub.ports:
                 if port.peer is None:
-                    lines.append(f" \\ {port.name}")
+                    lines.append(f" \\ {port.name}{self._filter_lines(port)}")
                 else:
-                    lines.append(f" \\ {port.name}: {self._line(port.peer)}")
+                    lines.append(f" \\ {port.name}: {self._line(port.peer)}"
+                                 f"{self._filter_lines(port)}")
         for client in self.clients:
             peer = client.peer
             if isinstance(client, HubPort) or isinstance(peer, HubPort):
@@ -247,3 +273,5 @@ class Net:
                 client.cleanup()
         for dump in self.dumps.values():
             dump.close()
+        for netem in self.netems.values():
+            netem.close()

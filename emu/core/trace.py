@@ -144,6 +144,10 @@ EVENTS: tuple[EventInfo, ...] = (
     EventInfo("net_vde_error", "net_vde", "netdev op error",
               "a read, a write or the control connection (op=control: the switch closed "
               "it) failed"),
+    # toynic's filter-netem (netdev/filter_netem.py; after Linux netem, QEMU has none)
+    EventInfo("net_filter_netem", "net", "filter netdev dir fate len delay_ns",
+              "filter-netem gave a frame a fate other than passing unchanged: "
+              "drop|duplicate|corrupt|reorder|delay (held `delay_ns` on the net's timeline)"),
     # hubs (QEMU: net/hub.c)
     EventInfo("net_hub_forward", "hub", "hub port to frames len",
               "a hub port copied frames to every other port"),
