@@ -61,7 +61,7 @@ QEMU_MAP: dict[str, tuple[str, str]] = {
                          "net_socket_send (net/socket.c)"),
     "net_hub_forward": ("netdev.hub.HubPort.receive", "net_hub_receive (net/hub.c)"),
     "net_hub_hold": ("netdev.hub.HubPort.can_receive",
-                     "net_hub_port_can_receive (net/hub.c)"),
+                     "net_hub_receive, net_hub_port_can_receive (net/hub.c)"),
 }
 
 # The step between two machines has no trace line of its own: one side's socket write,
@@ -71,5 +71,6 @@ WIRE = ("netdev.framing.pack_len, then the peer's netdev.framing.Reassembler.fee
 
 
 def lookup(event: str) -> tuple[str, str]:
-    """(toynic function, QEMU function) for a trace event; unknown events say so."""
-    return QEMU_MAP.get(event, ("(unknown event)", "(unknown event)"))
+    """(toynic function, QEMU function) for a trace event; an event not in the table
+    (newer than it) points the reader at the docs."""
+    return QEMU_MAP.get(event, ("see docs/trace-events.md", "see docs/qemu-map.md"))
