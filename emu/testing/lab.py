@@ -142,7 +142,10 @@ class Lab:
         if self.deterministic and kind not in DETERMINISTIC_NETDEVS:
             raise UserError(f"-netdev {kind}: a deterministic lab has no host I/O; connect "
                             "its machines with hubports and lab peers")
-        return self.net.add_netdev(opts)
+        client = self.net.add_netdev(opts)
+        if self._trace is not None:
+            self._trace.attach(client)
+        return client
 
     def object(self, text: str) -> None:
         """An `-object` as on the command line: `filter-netem,id=f0,netdev=n0,loss=10%`
@@ -157,6 +160,8 @@ class Lab:
             connect_peers(peer, self.net.find_netdev(netdev))
         self.peers[name] = peer
         self.net.add_client(peer)
+        if self._trace is not None:
+            self._trace.attach(peer)
         return peer
 
     def machine(self, kernel: str | Path, append: str = "", devices: Sequence[str] = (),
@@ -216,10 +221,10 @@ class Lab:
         return Monitor(self.net, machine.machine if machine is not None else None)
 
     def trace(self, patterns: str | Sequence[str], target: str | TextIO | None = None) -> Trace:
-        """Trace the lab's machines (present and later) and net with QEMU `-trace` patterns,
-        into `target` (a path, a text stream; default stderr). In a deterministic lab
-        every line starts `t=NS machine=NAME` (global virtual time; NAME is `net` for
-        hubs and peers), so the lines of all machines form one ordered story."""
+        """Trace the lab's machines, netdevs and peers (present and later) with QEMU
+        `-trace` patterns, into `target` (a path, a text stream; default stderr). In a
+        deterministic lab every line starts `t=NS machine=NAME` (virtual ns; NAME is `net`
+        for hubs and peers), so the lines of all machines merge into one ordered story."""
         if self._trace is not None:
             raise UserError("this lab is already traced")
         if isinstance(target, str):
