@@ -4,7 +4,6 @@ section of docs/qemu-behaviour.md, and nothing points outside the repository."""
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -15,15 +14,20 @@ CITATION = re.compile(r"qemu-behaviour\.md[^.\n]*?§(\d+(?:\.\d+)?)|\(§(\d+(?:\
 HEADING = re.compile(r"^#{2,3} (\d+(?:\.\d+)?)\.? ", re.M)
 
 
+NOT_SOURCES = {".git", ".venv", ".hypothesis", ".pytest_cache", "__pycache__", "build"}
+
+
 def tracked_text_files() -> list[Path]:
-    names = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True,
-                           check=True).stdout.split()
-    paths = [REPO / n for n in names if not n.startswith("emu/guests/")]
+    """The repository's text files (binary ones, such as the guest ELFs, are left out)."""
     texts = []
-    for path in paths:
+    for path in sorted(REPO.rglob("*")):
+        parts = path.relative_to(REPO).parts
+        if not path.is_file() or NOT_SOURCES & set(parts) \
+                or any(part.endswith(".egg-info") for part in parts):
+            continue
         try:
             path.read_text()
-        except (UnicodeDecodeError, FileNotFoundError, IsADirectoryError):
+        except UnicodeDecodeError:
             continue
         texts.append(path)
     return texts
