@@ -22,9 +22,9 @@ QEMU_MAP: dict[str, tuple[str, str]] = {
                          "ne2000_ioport_write (hw/net/ne2000.c), the E8390_CMD case"),
     "ne2000_dma_done": ("devices.dp8390.Dp8390._dma_advance",
                         "ne2000_dma_update (hw/net/ne2000.c)"),
-    "ne2000_transmit": ("devices.dp8390.Dp8390._transmit",
+    "ne2000_transmit": ("devices.dp8390.Dp8390.write_cr (CR.TXP)",
                         "the E8390_TRANS branch of ne2000_ioport_write (hw/net/ne2000.c)"),
-    "ne2000_transmit_error": ("devices.dp8390.Dp8390._transmit",
+    "ne2000_transmit_error": ("devices.dp8390.Dp8390.write_cr (CR.TXP)",
                               "the E8390_TRANS branch of ne2000_ioport_write "
                               "(hw/net/ne2000.c)"),
     "ne2000_receive": ("devices.dp8390.Dp8390.receive", "ne2000_receive (hw/net/ne2000.c)"),
