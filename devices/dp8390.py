@@ -9,9 +9,26 @@ its `sink` (the board's NetClient).
 
 Baseline semantics are QEMU's (docs/qemu-behaviour.md §4) with every security guard of §4.10;
 the deliberate differences are listed in docs/quirks.md ("NE2000"). The main ones:
-receive is lossless (`can_receive()` is false until a full-size frame fits, and the
-board flushes the net queue when room appears), page-2 registers read back, reset
+receive is lossless by default (`can_receive()` is false until a full-size frame fits,
+and the board flushes the net queue when room appears), page-2 registers read back, reset
 recomputes the IRQ line, and frames over 1518 bytes are dropped and counted.
+
+Beyond QEMU, the chip behaves as the DP8390 datasheet says where drivers depend on it:
+
+- TCR loopback (LB=1..3): a transmitted frame never reaches the wire; it comes back
+  through the address filter into the ring (RSR, ISR.PRX, and ISR.PTX for the
+  transmit). With TCR.CRC (inhibit) set the receiver checks the frame's last 4 bytes as
+  its FCS. Wire frames are not received meanwhile. One TXP loops one frame: nothing
+  re-enters the net layer, so a loopback storm is as long as the guest's loop.
+- Tally counters CNTR0-2 (alignment, CRC, missed) count to 0xC0, set ISR.CNT there and
+  clear when read. Frames earn CRC errors through `Dp8390.receive_bad_crc` (the hook a
+  link filter corrupting frames calls, see `devices.ne2000.Ne2000Client`).
+- `lossless=False`: the hardware's overflow. A frame that finds no room is missed
+  (CNTR2, RSR.MPA, ISR.OVW and RXE) and receive stays halted, every later frame missed,
+  until the driver's recovery sequence stops the chip (CR.STP), as Linux's
+  `ei_rx_overrun` does.
+- `tx_clock`: transmit completes (CR.TXP clears, TSR, ISR.PTX; the frame leaves) after
+  its 10 Mbit/s wire time on that clock; a STOP meanwhile cuts the transmit off.
 """
 
 from __future__ import annotations
@@ -23,6 +40,10 @@ from functools import partial
 from typing import Protocol
 
 from devices.dp8390_regs import (
+    CNTR_CRC,
+    CNTR_MAX,
+    CNTR_MPA,
+    CNTR_NAMES,
     CR_PAGE_SHIFT,
     E8390_CMD,
     E8390_RREAD,
@@ -30,6 +51,7 @@ from devices.dp8390_regs import (
     E8390_STOP,
     E8390_TRANS,
     EN0_BOUNDARY,
+    EN0_COUNTER0,
     EN0_CRDAHI,
     EN0_CRDALO,
     EN0_DCFG,
@@ -66,17 +88,28 @@ from devices.dp8390_regs import (
     EN3_CONFIG3_FULL_DUPLEX,
     ENDCFG_WTS,
     ENISR_ALL,
+    ENISR_COUNTERS,
+    ENISR_OVER,
     ENISR_RDC,
     ENISR_RESET,
     ENISR_RX,
+    ENISR_RX_ERR,
     ENISR_TX,
     ENRCR_AB,
     ENRCR_AM,
     ENRCR_PRO,
+    ENRCR_SEP,
+    ENRSR_CRC,
+    ENRSR_MPA,
     ENRSR_PHY,
     ENRSR_RXOK,
+    ENTCR_CRC,
+    ENTCR_LB,
     ENTSR_PTX,
+    ETH_FCS_LEN,
+    ETH_IFG_LEN,
     ETH_MAX_FRAME,
+    ETH_PREAMBLE_LEN,
     ETH_ZLEN,
     MEM_SIZE,
     PAGE3_NAMES,
@@ -86,6 +119,9 @@ from devices.dp8390_regs import (
     RING_PAGE,
     RTL8029_ID0,
     RTL8029_ID1,
+    TCR_LB_MODES,
+    TCR_LB_SHIFT,
+    WIRE_NS_PER_BYTE,
 )
 from emu.core.irq import IrqLine
 from emu.core.trace import DISABLED, Trace
@@ -105,6 +141,8 @@ RX_REASONS = (
     "multicast_off",  # multicast with RCR.AM clear
     "multicast_hash",  # multicast whose MAR hash bit is clear
     "reentrant",  # offered while the chip is delivering a transmit
+    "loopback",  # from the wire while TCR selects loopback: the receiver hears only itself
+    "bad_crc",  # failed the CRC check (counted in CNTR1) and RCR.SEP is clear
 )
 
 
@@ -121,6 +159,21 @@ def multicast_index(dst: bytes) -> int:
     crc = zlib.crc32(dst) ^ 0xFFFFFFFF
     # zlib's CRC is bit-reflected; its 6 lowest bits, reversed, are the MSB-first top 6.
     return int(f"{crc & 0x3F:06b}"[::-1], 2)
+
+
+def wire_time_ns(size: int, fcs: bool = True) -> int:
+    """10 Mbit/s time a `size`-byte frame holds the wire: preamble, frame (padded to 60),
+    the FCS the transmitter appends unless inhibited, and the inter-frame gap."""
+    on_wire = ETH_PREAMBLE_LEN + max(size, ETH_ZLEN) + (ETH_FCS_LEN if fcs else 0) + ETH_IFG_LEN
+    return on_wire * WIRE_NS_PER_BYTE
+
+
+def fcs_ok(frame: bytes) -> bool:
+    """True if the last 4 bytes are the Ethernet FCS (CRC-32, little-endian) of the rest."""
+    if len(frame) <= ETH_FCS_LEN:
+        return False
+    body = frame[:-ETH_FCS_LEN]
+    return zlib.crc32(body).to_bytes(4, "little") == bytes(frame[-ETH_FCS_LEN:])
 
 
 def _with_low(word: int, byte: int) -> int:
@@ -144,16 +197,36 @@ class FrameSink(Protocol):
     def flush_queued(self) -> None: ...
 
 
+class TxTimer(Protocol):
+    def mod(self, deadline_ns: int) -> None: ...
+
+    def cancel(self) -> None: ...
+
+
+class TxClock(Protocol):
+    """What wire-timed transmit needs of a clock (`emu.core.clock.VirtualClock` fits)."""
+
+    def now(self) -> int: ...
+
+    def timer(self, callback: Callable[[], object]) -> TxTimer: ...
+
+
 @dataclass
 class NicStats:
-    """Every frame offered to the NIC is accepted or filtered for exactly one reason."""
+    """Every frame offered to the NIC (from the wire or looped back) is accepted, filtered
+    for exactly one reason, or missed (no room, or receive halted after an overflow):
+    `offered = accepted + total_filtered() + missed`."""
 
     offered: int = 0
     accepted: int = 0
     filtered: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RX_REASONS, 0))
+    missed: int = 0
+    looped: int = 0  # of `offered`, frames the chip's own transmit looped back
+    overflows: int = 0  # times receive halted on a full ring (lossless=False)
     tx_sent: int = 0
     tx_out_of_range: int = 0
     tx_empty: int = 0
+    tx_aborted: int = 0  # wire-timed transmits a STOP cut off before they completed
 
     def total_filtered(self) -> int:
         return sum(self.filtered.values())
@@ -162,9 +235,16 @@ class NicStats:
 class Dp8390:
     """The chip: registers, command, ISR/IMR, remote DMA, receive ring, filter, transmit."""
 
-    def __init__(self, irq: IrqLine, sink: FrameSink | None = None) -> None:
+    def __init__(self, irq: IrqLine, sink: FrameSink | None = None, *, lossless: bool = True,
+                 tx_clock: TxClock | None = None) -> None:
         self.irq = irq
         self.sink = sink
+        self.lossless = lossless
+        self.tx_clock = tx_clock
+        self._tx_timer = tx_clock.timer(self._tx_complete) if tx_clock is not None else None
+        self._tx_frame: bytes | None = None
+        self.cntr = [0, 0, 0]
+        self.rx_halted = False
         self.mem = bytearray(MEM_SIZE)
         self.stats = NicStats()
         self.cmd = 0
@@ -207,11 +287,15 @@ class Dp8390:
         self._writes[self.cmd >> CR_PAGE_SHIFT][offset & 0xF](value & 0xFF)
 
     def peek(self, page: int, offset: int) -> int:
-        """What a read of `offset` on `page` 0-2 answers, whichever page CR selects. Those
-        reads change nothing, so a display may call this (page-3 reads are traced)."""
+        """What a read of `offset` on `page` 0-2 answers, whichever page CR selects,
+        without its side effects (the tally counters are not cleared), so a display may
+        call this (page-3 reads are traced)."""
         if not 0 <= page <= 2:
             raise ValueError(f"page {page}: only pages 0-2 can be peeked")
-        return self._reads[page][offset & 0xF]()
+        offset &= 0xF
+        if page == 0 and offset >= EN0_COUNTER0:
+            return self.cntr[offset - EN0_COUNTER0]
+        return self._reads[page][offset]()
 
     def _page0_reads(self) -> tuple[Reader, ...]:
         regs: list[Reader] = [self._zero] * 16
@@ -224,6 +308,8 @@ class Dp8390:
         regs[EN0_RCNTLO] = self._r_8029id0
         regs[EN0_RCNTHI] = self._r_8029id1
         regs[EN0_RSR] = self._r_rsr
+        for i in range(len(CNTR_NAMES)):
+            regs[EN0_COUNTER0 + i] = partial(self._r_cntr, i)
         return tuple(regs)
 
     def _page1_reads(self) -> tuple[Reader, ...]:
@@ -306,7 +392,8 @@ class Dp8390:
         regs[E8390_CMD] = self.write_cr
         return tuple(regs)
 
-    # Register reads. Those of pages 0-2 have no side effects (`peek` relies on it).
+    # Register reads. Those of pages 0-2 have no side effects but the counters' clearing
+    # (`peek` relies on it).
 
     def _zero(self) -> int:
         return 0
@@ -337,6 +424,11 @@ class Dp8390:
 
     def _r_rsr(self) -> int:
         return self.rsr
+
+    def _r_cntr(self, index: int) -> int:
+        value = self.cntr[index]
+        self.cntr[index] = 0
+        return value
 
     def _r_par(self, index: int) -> int:
         return self.par[index]
@@ -420,7 +512,9 @@ class Dp8390:
         self.rcr = value
 
     def _w_tcr(self, value: int) -> None:
-        self.tcr = value  # stored for read-back only
+        self.tcr = value
+        # Leaving loopback lets wire frames in again.
+        self._ring_changed()
 
     def _w_dcr(self, value: int) -> None:
         self.dcr = value
@@ -476,20 +570,30 @@ class Dp8390:
         self.update_irq()
 
     def write_cr(self, value: int) -> None:
-        self.cmd = value
+        transmitting = self._tx_frame is not None
+        # TXP reads back as 1 while a wire-timed transmit is under way; writing 0 there
+        # does not cancel it.
+        self.cmd = value | (E8390_TRANS if transmitting else 0)
         if value & E8390_STOP:
+            self._stop()
             return
         self.isr &= ~ENISR_RESET
         if value & (E8390_RREAD | E8390_RWRITE) and self.rbcr == 0:
             self.isr |= ENISR_RDC
             self.update_irq()
-        if value & E8390_TRANS:
-            self._transmit()
-            self.tsr = ENTSR_PTX
-            self.isr |= ENISR_TX
-            self.cmd &= ~E8390_TRANS
-            self.update_irq()
+        if value & E8390_TRANS and not transmitting:
+            self._start_transmit()
         self._ring_changed()
+
+    def _stop(self) -> None:
+        """CR.STP: a transmit on the wire is cut off (no PTX: the driver resends it), and
+        the receiver, halted by an overflow, is reset."""
+        if self._tx_frame is not None and self._tx_timer is not None:
+            self._tx_timer.cancel()
+            self._tx_frame = None
+            self.cmd &= ~E8390_TRANS
+            self.stats.tx_aborted += 1
+        self.rx_halted = False
 
     def update_irq(self) -> None:
         self.irq.set(self.isr & self.imr & ENISR_ALL != 0)
@@ -505,9 +609,10 @@ class Dp8390:
     # ---- reset -----------------------------------------------------------------------
 
     def reset(self) -> None:
-        """The chip's part of the board's reset: ISR=RST; no other register changes (QEMU).
-        The PROM bytes are the board's to write."""
+        """The chip's part of the board's reset: ISR=RST; no other register changes (QEMU),
+        but an overflow's receive halt ends. The PROM bytes are the board's to write."""
         self.isr = ENISR_RESET
+        self.rx_halted = False
         self.update_irq()
 
     # ---- remote DMA (data port) ------------------------------------------------------
@@ -563,7 +668,41 @@ class Dp8390:
 
     # ---- transmit --------------------------------------------------------------------
 
-    def _transmit(self) -> None:
+    @property
+    def transmitting(self) -> bool:
+        """A wire-timed transmit is under way (CR.TXP reads 1)."""
+        return self._tx_frame is not None
+
+    def _start_transmit(self) -> None:
+        frame = self._read_tx_frame()
+        if frame is None or self._tx_timer is None or self.tx_clock is None:
+            if frame is not None:
+                self._emit(frame)
+            self._tx_done()
+            return
+        self._tx_frame = frame
+        self.cmd |= E8390_TRANS
+        fcs = not self.tcr & ENTCR_CRC
+        self._tx_timer.mod(self.tx_clock.now() + wire_time_ns(len(frame), fcs))
+
+    def _tx_complete(self) -> None:
+        frame = self._tx_frame
+        if frame is None:
+            return
+        self._tx_frame = None
+        self.cmd &= ~E8390_TRANS
+        self._emit(frame)
+        self._tx_done()
+        self._ring_changed()
+
+    def _tx_done(self) -> None:
+        self.tsr = ENTSR_PTX
+        self.isr |= ENISR_TX
+        self.cmd &= ~E8390_TRANS
+        self.update_irq()
+
+    def _read_tx_frame(self) -> bytes | None:
+        """The frame TPSR/TBCR describe, or None (counted) if there is nothing to send."""
         index = self.tpsr << 8
         if index >= MEM_SIZE:
             index -= 0x8000  # NetWare 3.11 uses TPSR >= 0xC0 (QEMU's compatibility hack)
@@ -573,16 +712,23 @@ class Dp8390:
             stats.tx_out_of_range += 1
             if self.trace.ne2000_transmit_error:
                 self._trace_tx_error("out_of_range", count)
-            return
+            return None
         if count == 0:
             stats.tx_empty += 1
             if self.trace.ne2000_transmit_error:
                 self._trace_tx_error("empty", count)
+            return None
+        return bytes(self.mem[index:index + count])
+
+    def _emit(self, frame: bytes) -> None:
+        """The frame leaves the transmitter: onto the wire, or back to our own receiver."""
+        mode = (self.tcr & ENTCR_LB) >> TCR_LB_SHIFT
+        if mode:
+            self._loop_back(frame, TCR_LB_MODES[mode])
             return
-        frame = bytes(self.mem[index:index + count])
-        stats.tx_sent += 1
+        self.stats.tx_sent += 1
         if self.trace.ne2000_transmit:
-            self.trace.emit("ne2000_transmit", nic=self.name, len=count,
+            self.trace.emit("ne2000_transmit", nic=self.name, len=len(frame),
                             tpsr=f"{self.tpsr:#04x}")
         if self.sink is None:
             return
@@ -618,9 +764,15 @@ class Dp8390:
         return (bnry - curr) % ring
 
     def receive_ready(self) -> bool:
-        """True while a full-size frame fits with a page to spare (so CURR never meets BNRY),
-        the chip is started and not delivering a transmit. A pure query, for displays."""
-        return not self._delivering and not self.cmd & E8390_STOP \
+        """Lossless: true while a full-size frame fits with a page to spare (so CURR never
+        meets BNRY), the chip is started, not in loopback and not delivering a transmit.
+        Otherwise (the wire does not wait): true unless delivering a transmit. A pure
+        query, for displays."""
+        if self._delivering:
+            return False
+        if not self.lossless:
+            return True
+        return not self.cmd & E8390_STOP and not self.tcr & ENTCR_LB \
             and self.free_pages() > FULL_FRAME_PAGES
 
     def can_receive(self) -> bool:
@@ -655,13 +807,46 @@ class Dp8390:
         return "unicast"
 
     def receive(self, frame: bytes) -> int:
-        """Store one frame in the ring: its size if stored or filtered out, -1 if dropped."""
-        stats = self.stats
-        stats.offered += 1
-        size = len(frame)
+        """Store one frame from the wire in the ring: its size if stored, filtered out or
+        missed, -1 if dropped."""
+        return self._receive(frame, crc_ok=True)
+
+    def receive_bad_crc(self, frame: bytes) -> int:
+        """A frame from the wire whose FCS is wrong (a corrupting link filter's hook): if the
+        address filter takes it, CNTR1 counts it, RSR.CRC and ISR.RXE are set, and it is
+        stored (with RSR.CRC in its header) only if RCR.SEP asks for errored frames."""
+        return self._receive(frame, crc_ok=False)
+
+    def _receive(self, frame: bytes, crc_ok: bool) -> int:
+        self.stats.offered += 1
         if self._delivering:
             self._reject("reentrant")
             return -1
+        if self.tcr & ENTCR_LB:
+            self._reject("loopback")
+            return -1
+        return self._rx_path(frame, crc_ok, looped=False)
+
+    def _loop_back(self, frame: bytes, mode: str) -> None:
+        """The transmitter's frame enters our own receiver, never the wire. With TCR.CRC
+        (inhibit) its last 4 bytes are the software FCS the receiver checks; otherwise
+        the chip generated the FCS and cannot check it (one CRC unit, AN-937)."""
+        crc_ok = True
+        if self.tcr & ENTCR_CRC:
+            crc_ok = fcs_ok(frame)
+            frame = frame[:-ETH_FCS_LEN] if len(frame) > ETH_FCS_LEN else frame
+        stats = self.stats
+        stats.offered += 1
+        stats.looped += 1
+        accepted = stats.accepted
+        self._rx_path(frame, crc_ok, looped=True)
+        if self.trace.ne2000_loopback:
+            self.trace.emit("ne2000_loopback", nic=self.name, mode=mode, len=len(frame),
+                            crc="ok" if crc_ok else "bad",
+                            stored="yes" if stats.accepted > accepted else "no")
+
+    def _rx_path(self, frame: bytes, crc_ok: bool, looped: bool) -> int:
+        size = len(frame)
         if self.cmd & E8390_STOP:
             self._reject("stopped")
             return -1
@@ -680,6 +865,20 @@ class Dp8390:
         if reason is not None:
             self._reject(reason)
             return size
+        rsr = 0
+        if not crc_ok:
+            # Counted for frames that pass the address filter, stored or not.
+            rsr = ENRSR_CRC
+            self.rsr = ENRSR_CRC
+            self.isr |= ENISR_RX_ERR
+            self._count(CNTR_CRC)
+            if not self.rcr & ENRCR_SEP:
+                self._reject("bad_crc")
+                self.update_irq()
+                return size
+        if self.rx_halted:
+            self._miss("halted")
+            return size
         free = self.free_pages()
         if free == 0:
             self._reject("bad_pointers")
@@ -687,13 +886,46 @@ class Dp8390:
         stored = len(frame)
         pages = pages_for(stored)
         if pages >= free:
-            self._reject("ring_full")
-            return -1
-        self._store(frame, stored, pages)
-        stats.accepted += 1
+            if self.lossless and not looped:
+                self._reject("ring_full")
+                return -1
+            self._miss("ring_full")
+            return size
+        self._store(frame, stored, pages, rsr)
+        self.stats.accepted += 1
         return size
 
-    def _store(self, frame: bytes, size: int, pages: int) -> None:
+    def _count(self, index: int) -> None:
+        """One more on tally counter `index`; ISR.CNT when it reaches 0xC0, where it stops."""
+        value = self.cntr[index]
+        if value >= CNTR_MAX:
+            return
+        self.cntr[index] = value + 1
+        if value + 1 == CNTR_MAX:
+            self.isr |= ENISR_COUNTERS
+            if self.trace.ne2000_counter_overflow:
+                self.trace.emit("ne2000_counter_overflow", nic=self.name,
+                                counter=CNTR_NAMES[index], isr=f"{self.isr:#04x}")
+
+    def _miss(self, reason: str) -> None:
+        """A frame the ring has no room for: missed (CNTR2, RSR.MPA, ISR.OVW and RXE), and
+        receive halts until a STOP command (the driver's overrun recovery)."""
+        self.stats.missed += 1
+        self._count(CNTR_MPA)
+        self.rsr = ENRSR_MPA
+        self.isr |= ENISR_OVER | ENISR_RX_ERR
+        if not self.rx_halted:
+            self.rx_halted = True
+            self.stats.overflows += 1
+            if self.trace.ne2000_overflow:
+                self.trace.emit("ne2000_overflow", nic=self.name, curr=f"{self.curr:#04x}",
+                                bnry=f"{self.bnry:#04x}", free=self.free_pages())
+        if self.trace.ne2000_missed:
+            self.trace.emit("ne2000_missed", nic=self.name, reason=reason,
+                            cntr2=self.cntr[CNTR_MPA])
+        self.update_irq()
+
+    def _store(self, frame: bytes, size: int, pages: int, errors: int = 0) -> None:
         start, stop = self.pstart, self.pstop
         index = self.curr << 8
         if not start <= index < stop:
@@ -701,7 +933,7 @@ class Dp8390:
         nxt = index + pages * RING_PAGE
         if nxt >= stop:
             nxt -= stop - start
-        rsr = ENRSR_RXOK | (ENRSR_PHY if frame[0] & 1 else 0)
+        rsr = (errors or ENRSR_RXOK) | (ENRSR_PHY if frame[0] & 1 else 0)
         total = size + RX_HEADER
         mem = self.mem
         mem[index:index + 4] = bytes((rsr, nxt >> 8, total & 0xFF, total >> 8))

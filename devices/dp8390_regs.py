@@ -116,6 +116,13 @@ ENTCR_LB0 = 0x02
 ENTCR_LB1 = 0x04
 ENTCR_ATD = 0x08
 ENTCR_OFST = 0x10
+ENTCR_LB = ENTCR_LB0 | ENTCR_LB1  # the loopback mode field
+TCR_LB_SHIFT = 1
+# LB1:LB0 — 0 normal; 1 internal (through the controller); 2 through the ENDEC; 3 external
+# (through the transceiver and, on coax, the cable).
+TCR_LB_MODES = ("normal", "internal", "endec", "external")
+
+TCR_BITS = ("CRC", "LB0", "LB1", "ATD", "OFST")
 
 ENDCFG_WTS = 0x01  # word-wide remote DMA
 ENDCFG_BOS = 0x02
@@ -139,6 +146,14 @@ ENTSR_CRS = 0x10
 ENTSR_FU = 0x20
 ENTSR_CDH = 0x40
 ENTSR_OWC = 0x80
+
+# ---- network tally counters (CNTR0-2, page 0 reads 0x0D-0x0F; cleared when read) -------
+
+CNTR_FAE = 0  # CNTR0: frame alignment errors
+CNTR_CRC = 1  # CNTR1: CRC errors
+CNTR_MPA = 2  # CNTR2: missed packets
+CNTR_NAMES = ("CNTR0", "CNTR1", "CNTR2")
+CNTR_MAX = 0xC0  # a counter stops at 192; reaching it sets ISR.CNT
 
 # ---- register names per page, as the datasheet (and the RTL8029 on page 3) has them -----
 
@@ -174,3 +189,10 @@ RING_PAGE = 256  # receive-ring and TPSR page size
 
 ETH_ZLEN = 60  # minimum frame length; runts are padded to this
 ETH_MAX_FRAME = 1518  # longest frame a real 8390 sees on Ethernet (1514 + 802.1Q tag)
+ETH_FCS_LEN = 4  # the CRC the transmitter appends (unless TCR.CRC inhibits it)
+
+# 10 Mbit/s wire time: 800 ns a byte for preamble + SFD (8), the frame (60 at least), the
+# FCS and the 96-bit inter-frame gap (12).
+WIRE_NS_PER_BYTE = 800
+ETH_PREAMBLE_LEN = 8
+ETH_IFG_LEN = 12

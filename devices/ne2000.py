@@ -6,23 +6,33 @@ docs/qemu-behaviour.md §4.1), holds the station MAC and writes the PROM image (
 the NE2000 signature) on reset, owns the IRQ line and the NetClient that connects the NIC
 to a netdev (`-device ne2k_isa,netdev=ID,iobase=0x300,irq=9,mac=52:54:00:12:34:56`), and
 describes itself for the monitor's `info ne2000`.
+
+Two properties choose how real the chip is (QEMU has neither): `lossless=on|off` (on:
+the net queue holds frames while the ring is full; off: the DP8390's overflow, frames
+missed until the driver recovers) and `tx-timing=immediate|wire` (wire: transmit
+completes after the frame's 10 Mbit/s wire time in virtual time).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from devices.dp8390 import Dp8390, NicStats
+from devices.dp8390 import Dp8390, NicStats, TxClock
 from devices.dp8390_regs import (
+    CNTR_NAMES,
     CR_BITS,
     CR_PAGE_SHIFT,
     E8390_CMD,
     E8390_RREAD,
     E8390_RWRITE,
     E8390_STOP,
+    ENTCR_LB,
     ISR_BITS,
     RCR_BITS,
     READ_NAMES,
+    TCR_BITS,
+    TCR_LB_MODES,
+    TCR_LB_SHIFT,
     WRITE_NAMES,
 )
 from emu.core.bus import IsaBus
@@ -41,7 +51,9 @@ RESET_PORT = 0x1F
 DEFAULT_IOBASE = 0x300
 DEFAULT_IRQ = 9
 DEFAULT_MAC = bytes.fromhex("525400123456")
-OPTION_KEYS = frozenset({"driver", "id", "netdev", "iobase", "irq", "mac"})
+OPTION_KEYS = frozenset({"driver", "id", "netdev", "iobase", "irq", "mac", "lossless",
+                         "tx-timing"})
+TX_TIMINGS = ("immediate", "wire")
 
 # The NE2000 signature after the MAC in the PROM (bytes 14-15; 'W' for word-wide cards):
 # NE2000 drivers (Linux ne.c, guests/lib/ne2000.c) check it.
@@ -106,17 +118,30 @@ class Ne2000Client(NetClient):
     def can_receive(self) -> bool:
         return self.chip.can_receive()
 
+    def receive_bad_crc(self, frame: bytes) -> int:
+        """The hook for a link filter that corrupts frames (filter-netem's `corrupt=`): on
+        a real wire the flipped bit fails the FCS check, so instead of `receive` the
+        filter may hand the NIC the frame here. The chip counts a CRC error (CNTR1) if the
+        frame is for this station and stores it only if RCR.SEP asks for errored frames.
+        Returns as `receive` does (0: not now, the ring is full and the NIC lossless)."""
+        chip = self.chip
+        if not chip.can_receive():
+            return 0
+        return chip.receive_bad_crc(frame)
+
 
 class Ne2000Isa:
     """The board: a Region for the I/O window, the chip, its IRQ line and NetClient."""
 
-    def __init__(self, mac: bytes = DEFAULT_MAC, name: str = MODEL) -> None:
+    def __init__(self, mac: bytes = DEFAULT_MAC, name: str = MODEL, *, lossless: bool = True,
+                 tx_clock: TxClock | None = None) -> None:
+        """`tx_clock` given: wire-timed transmit on it (`tx-timing=wire`)."""
         if len(mac) != 6:
             raise ValueError("a MAC address is 6 bytes")
         self._mac = bytes(mac)
         self.name = name
         self.irq = IrqLine(f"{name}.irq")
-        self.chip = Dp8390(self.irq)
+        self.chip = Dp8390(self.irq, lossless=lossless, tx_clock=tx_clock)
         self.chip.name = name
         self.nc = Ne2000Client(name, self.chip, self._mac)
         self.chip.sink = self.nc
@@ -161,6 +186,10 @@ class Ne2000Isa:
         filtered = " ".join(f"{k}={v}" for k, v in stats.filtered.items() if v) or "none"
         peer = nc.peer.name if nc.peer is not None else "none"
         ring_pages = max(0, (chip.pstop - chip.pstart) >> 8)
+        mode = TCR_LB_MODES[(chip.tcr & ENTCR_LB) >> TCR_LB_SHIFT]
+        counters = " ".join(f"{name}={value}" for name, value in zip(CNTR_NAMES, chip.cntr,
+                                                                     strict=True))
+        timing = "wire" if chip.tx_clock is not None else "immediate"
         lines = [
             f"{nc.name}: {nc.info_str},link={'down' if nc.link_down else 'up'},peer={peer},"
             f"irq={'high' if self.irq.level else 'low'}",
@@ -178,9 +207,15 @@ class Ne2000Isa:
             f"  ISR=0x{chip.isr:02x} ({decode_bits(ISR_BITS, chip.isr, ' ')}) "
             f"IMR=0x{chip.imr:02x} ({decode_bits(ISR_BITS, chip.imr, ' ')}) "
             f"RCR=0x{chip.rcr:02x} ({decode_bits(RCR_BITS, chip.rcr, ' ')})",
-            f"  rx: offered={stats.offered} accepted={stats.accepted} filtered: {filtered}",
+            f"  TCR=0x{chip.tcr:02x} ({decode_bits(TCR_BITS, chip.tcr, ' ')}) loopback={mode} "
+            f"RSR=0x{chip.rsr:02x} lossless={'on' if chip.lossless else 'off'} "
+            f"tx-timing={timing}{' (transmitting)' if chip.transmitting else ''}",
+            f"  tally: {counters} overflow={'halted' if chip.rx_halted else 'no'} "
+            f"overflows={stats.overflows}",
+            f"  rx: offered={stats.offered} accepted={stats.accepted} missed={stats.missed} "
+            f"looped={stats.looped} filtered: {filtered}",
             f"  tx: sent={stats.tx_sent} out_of_range={stats.tx_out_of_range} "
-            f"empty={stats.tx_empty}",
+            f"empty={stats.tx_empty} aborted={stats.tx_aborted}",
             f"  queue: {len(nc.incoming_queue)} frames waiting"
             f"{' (receive disabled)' if nc.receive_disabled else ''}",
         ]
@@ -257,9 +292,17 @@ def ne2k_isa_from_opts(
     isa_irq: Callable[[int], IrqLine],
     net: Net,
     nic_index: int,
+    clock: TxClock | None = None,
 ) -> Ne2000Isa:
-    """Build `-device ne2k_isa,...`, map it into `isa`, wire its IRQ and peer it with its netdev."""
+    """Build `-device ne2k_isa,...`, map it into `isa`, wire its IRQ and peer it with its
+    netdev. `clock` is the machine's virtual clock, which `tx-timing=wire` needs."""
     opts.check_keys(OPTION_KEYS)
+    lossless = opts.get_bool("lossless", True)
+    timing = opts.get("tx-timing", "immediate")
+    if timing not in TX_TIMINGS:
+        raise UserError(f"Property 'tx-timing' expects immediate or wire, not '{timing}'")
+    if timing == "wire" and clock is None:
+        raise UserError("ne2k_isa: tx-timing=wire needs a machine's virtual clock")
     iobase = opts.get_int("iobase", DEFAULT_IOBASE)
     irq = opts.get_int("irq", DEFAULT_IRQ)
     assert iobase is not None and irq is not None
@@ -275,7 +318,8 @@ def ne2k_isa_from_opts(
     netdev_id = opts.get("netdev")
     # QEMU names an anonymous NIC after its model and index: ne2k_isa.0, ne2k_isa.1, ...
     name = opts.get("id") or f"{MODEL}.{nic_index}"
-    board = Ne2000Isa(mac, name)
+    board = Ne2000Isa(mac, name, lossless=lossless,
+                      tx_clock=clock if timing == "wire" else None)
     try:
         isa.map(iobase, IO_SIZE, board, name)
     except ValueError as err:

@@ -46,6 +46,7 @@ usage: toynic [options]
   -icount shift=N[,sleep=on|off]
                       virtual time: 2^N ns per instruction (default shift=0)
   -device ne2k_isa,netdev=ID[,iobase=0x300][,irq=9][,mac=52:54:00:12:34:56]
+                      [,lossless=on|off][,tx-timing=immediate|wire]
   -monitor stdio | unix:PATH,server,nowait | tcp:HOST:PORT,server,nowait
                       the human monitor (info network, set_link, info registers, ...)
   -trace [enable=]PATTERN[,events=FILE][,file=FILE]

@@ -213,7 +213,7 @@ class Machine:
             if any(nic.name == device_id for nic in self.nics):
                 raise UserError(f"Duplicate ID '{device_id}' for device")
         nic = ne2k_isa_from_opts(opts, isa=self.isa, isa_irq=self.isa_irq, net=net,
-                                 nic_index=len(self.nics))
+                                 nic_index=len(self.nics), clock=self.clock)
         nic.set_trace(self.trace)
         self.nics.append(nic)
         return nic

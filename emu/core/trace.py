@@ -84,6 +84,16 @@ EVENTS: tuple[EventInfo, ...] = (
               "before->after, ISR after"),
     EventInfo("ne2000_receive_drop", "ne2000", "nic reason",
               "a frame offered to the chip was filtered or dropped, and why"),
+    EventInfo("ne2000_loopback", "ne2000", "nic mode len crc stored",
+              "TCR loopback: a transmitted frame came back to the receiver instead of the "
+              "wire (crc=ok|bad: the receiver's FCS check with TCR.CRC; stored=yes|no)"),
+    EventInfo("ne2000_overflow", "ne2000", "nic curr bnry free",
+              "lossless=off: a frame found no room in the ring; ISR.OVW, receive halted "
+              "until the driver stops the chip"),
+    EventInfo("ne2000_missed", "ne2000", "nic reason cntr2",
+              "a frame was missed (reason=ring_full|halted): RSR.MPA, CNTR2 after"),
+    EventInfo("ne2000_counter_overflow", "ne2000", "nic counter isr",
+              "a tally counter (CNTR0-2) reached 0xC0: ISR.CNT set"),
     # interrupt lines (QEMU: hw/core/irq.c)
     EventInfo("irq_set", "irq", "line level",
               "an interrupt line changed level"),
