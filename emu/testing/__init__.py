@@ -22,6 +22,7 @@ from emu.testing.qtest import QTest
 from emu.testing.strategies import (
     corrupt_streams,
     ethernet_frames,
+    frame_sizes,
     mac_addresses,
     malformed_frames,
     ne2000_programs,
@@ -51,6 +52,7 @@ __all__ = [
     "corrupt_streams",
     "ethernet",
     "ethernet_frames",
+    "frame_sizes",
     "free_port",
     "free_ports",
     "icmp_echo",

@@ -5,6 +5,9 @@ Tests drive devices exactly as a guest would, but from Python: `outb/inb`, `outw
 `irq_level(n)` for ISA interrupt lines and `clock_step(ns)` on a pluggable clock (any
 object with `step(ns) -> int`; the machine's virtual clock can be plugged in later).
 `insw` is the `rep insw` of a guest driver: many 16-bit data-port reads in one call.
+`peer(board)` is the other end of a board's cable (libqtest's socket pair in
+tests/qtest/ne2000-test.c's spirit): frames it sends arrive at the NIC at once, frames the
+NIC transmits land in its `received`.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from devices.ne2000 import DEFAULT_IOBASE, DEFAULT_IRQ, DEFAULT_MAC, IO_SIZE, MO
 from emu.board.layout import ISA_BASE, ISA_IRQS, ISA_SIZE, RAM_BASE
 from emu.core.bus import Bus, IsaBus, Ram, Region
 from emu.core.irq import IrqLine
+from emu.testing.clients import RecordingClient
+from netdev.client import connect_peers
 
 DEFAULT_RAM = 1 << 20
 
@@ -67,6 +72,18 @@ class QTest:
         self.map_io(iobase, IO_SIZE, board, board.nc.name)
         board.irq.connect(self.irqs[irq].set)
         return board
+
+    def peer(self, board: Ne2000Isa, name: str = "wire") -> RecordingClient:
+        """The other end of `board`'s cable, plugged in now. `send(frame)` offers a frame to
+        the NIC at once and returns the frame's length when the NIC took it (stored in the
+        ring, or dropped by its address filter), or 0 when the NIC cannot take frames now
+        (stopped, or the ring has no room for a full-size frame): the frame then waits in
+        the NIC's queue and enters when the driver starts the NIC or frees ring pages.
+        Every frame the NIC transmits is appended to the peer's `received`. A board has
+        one cable: a second `peer(board)` raises UserError."""
+        client = RecordingClient(name)
+        connect_peers(board.nc, client)
+        return client
 
     # ---- port I/O --------------------------------------------------------------------
 

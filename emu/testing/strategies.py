@@ -17,10 +17,14 @@ from emu.testing.frames import (
     BROADCAST,
     ETH_P_ARP,
     ETH_P_IP,
+    IPv4Like,
+    MacLike,
     arp_request,
     ethernet,
     icmp_echo,
+    ip_bytes,
     ipv4,
+    mac_bytes,
     udp,
 )
 from emu.testing.programs import RegWrite
@@ -33,6 +37,20 @@ except ModuleNotFoundError:
     st = None
 
 Strategy = TypeVar("Strategy", bound=Callable[..., object])
+
+# Where receivers go wrong, in bytes of frame (no CRC). The 8390 stores a frame in 256-byte
+# ring pages behind a 4-byte header and keeps 4 bytes for the CRC, so a frame of n bytes
+# takes ceil((n + 8) / 256) pages: 248 is the largest in one page, 249 the smallest in two,
+# and so on up the ring. 14 is the Ethernet header, 60 the minimum frame (shorter ones are
+# padded), 1514 the longest untagged frame, 1518 the longest the NE2000 takes.
+RING_PAGE = 256
+RX_OVERHEAD = 8
+PAGE_EDGES = tuple(n for k in range(1, 7) for n in (RING_PAGE * k - RX_OVERHEAD - 1,
+                                                    RING_PAGE * k - RX_OVERHEAD,
+                                                    RING_PAGE * k - RX_OVERHEAD + 1))
+SIZE_EDGES = (0, 1, 13, 14, 15, 59, 60, 61, *PAGE_EDGES, 1513, 1514, 1515, 1517, 1518, 1519)
+# IPv4 + ICMP echo / UDP headers behind the Ethernet header: payload = frame size - 42.
+IP_OVERHEAD = 14 + 20 + 8
 
 
 def _needs_hypothesis(strategy: Strategy) -> Strategy:
@@ -62,30 +80,60 @@ def mac_addresses(own: bytes | None = None) -> st.SearchStrategy[bytes]:
 
 
 @_needs_hypothesis
-def ethernet_frames(own: bytes | None = None, *, min_size: int = 0,
-                    max_size: int = 2000) -> st.SearchStrategy[bytes]:
-    """Raw frames of any length in [min_size, max_size] whose first 6 bytes (when the
-    frame is that long) are a destination from `mac_addresses(own)`."""
-    return st.builds(lambda dst, raw: (dst + raw[6:])[:len(raw)], mac_addresses(own),
-                     st.binary(min_size=min_size, max_size=max_size))
+def frame_sizes(min_size: int = 0, max_size: int = 1518) -> st.SearchStrategy[int]:
+    """Frame lengths in [min_size, max_size], most of them drawn from the edges where
+    receivers go wrong (`SIZE_EDGES`: empty, the 14-byte header, the 60-byte minimum,
+    each ring-page boundary 247/248/249, 503/504/505, ..., 1514 and 1518), the rest
+    anywhere in the range. Shrinks towards `min_size` and the smallest edges."""
+    if not 0 <= min_size <= max_size:
+        raise ValueError(f"frame_sizes: need 0 <= min_size <= max_size, got {min_size}, "
+                         f"{max_size}")
+    edges = [n for n in SIZE_EDGES if min_size <= n <= max_size]
+    anywhere = st.integers(min_size, max_size)
+    if not edges:
+        return anywhere
+    # Three edge draws to one free draw (one_of would weigh them 1:1): a bug at one edge
+    # should show within a hundred examples, where uniform sizes hit 249 once in 1500.
+    edge = st.sampled_from(edges)
+    return st.integers(0, 3).flatmap(lambda k: edge if k else anywhere)
 
 
 @_needs_hypothesis
-def valid_frames(dst: bytes, src: bytes, src_ip: bytes = bytes((10, 0, 0, 2)),
-                 dst_ip: bytes = bytes((10, 0, 0, 1))) -> st.SearchStrategy[bytes]:
-    """Well-formed ARP requests, ICMP echo requests and UDP datagrams from src to dst."""
-    payloads = st.binary(max_size=1400)
+def ethernet_frames(own: bytes | None = None, *, min_size: int = 0,
+                    max_size: int = 2000) -> st.SearchStrategy[bytes]:
+    """Raw frames whose length is drawn by `frame_sizes(min_size, max_size)` (so the ring's
+    page boundaries and the 60/1514/1518 edges come up often) and whose first 6 bytes
+    (when the frame is that long) are a destination from `mac_addresses(own)`."""
+    return st.builds(lambda dst, raw: (dst + raw[6:])[:len(raw)], mac_addresses(own),
+                     frame_sizes(min_size, max_size).flatmap(
+                         lambda n: st.binary(min_size=n, max_size=n)))
+
+
+@_needs_hypothesis
+def valid_frames(dst: MacLike, src: MacLike, src_ip: IPv4Like = "10.0.0.2",
+                 dst_ip: IPv4Like = "10.0.0.1") -> st.SearchStrategy[bytes]:
+    """Well-formed frames from `src` to `dst`: ARP requests for `dst_ip` (sent to `dst`
+    like every other frame: pass dst=BROADCAST for the usual broadcast who-has), ICMP
+    echo requests and UDP datagrams from `src_ip` to `dst_ip`, their sizes biased to the
+    ring edges of `frame_sizes` (60 to 1514 bytes). Addresses as in emu.testing.frames:
+    "10.0.0.1", an ipaddress.IPv4Address or 4 bytes; "52:54:00:12:34:56" or 6 bytes. A
+    wrong address is a ValueError now, naming the argument."""
+    dst, src = mac_bytes(dst, "valid_frames dst"), mac_bytes(src, "valid_frames src")
+    src_ip = ip_bytes(src_ip, "valid_frames src_ip")
+    dst_ip = ip_bytes(dst_ip, "valid_frames dst_ip")
+    payloads = frame_sizes(IP_OVERHEAD, 1514).flatmap(
+        lambda n: st.binary(min_size=n - IP_OVERHEAD, max_size=n - IP_OVERHEAD))
     ports = st.integers(1, 0xFFFF)
     ping = st.builds(lambda i, s, d: ethernet(dst, src, ETH_P_IP, ipv4(
         src_ip, dst_ip, 1, icmp_echo(i, s, d))), st.integers(0, 0xFFFF), st.integers(0, 0xFFFF),
         payloads)
     datagram = st.builds(lambda sp, dp, d: ethernet(dst, src, ETH_P_IP, ipv4(
         src_ip, dst_ip, 17, udp(src_ip, dst_ip, sp, dp, d))), ports, ports, payloads)
-    return st.one_of(st.just(arp_request(src, src_ip, dst_ip)), ping, datagram)
+    return st.one_of(st.just(arp_request(src, src_ip, dst_ip, dst=dst)), ping, datagram)
 
 
 @_needs_hypothesis
-def malformed_frames(dst: bytes, src: bytes) -> st.SearchStrategy[bytes]:
+def malformed_frames(dst: MacLike, src: MacLike) -> st.SearchStrategy[bytes]:
     """Frames a stack must ignore: valid ones truncated, with a flipped byte in the IPv4
     header or ICMP/UDP part, or with an unknown ethertype."""
     base = valid_frames(dst, src)

@@ -20,12 +20,12 @@ REPO = Path(__file__).resolve().parents[2]
 PUBLIC = {
     "BROADCAST", "GUESTS", "MAX_RECORD", "NET_BUFSIZE", "FramePeer", "Lab", "LabMachine", "QTest",
     "RecordingClient", "RegWrite", "StreamCase", "apply_program", "arp_request",
-    "corrupt_streams", "ethernet", "ethernet_frames", "free_port", "free_ports", "icmp_echo",
-    "inet_checksum", "ipv4", "mac_addresses", "malformed_frames", "ne2000_programs",
+    "corrupt_streams", "ethernet", "ethernet_frames", "frame_sizes", "free_port", "free_ports",
+    "icmp_echo", "inet_checksum", "ipv4", "mac_addresses", "malformed_frames", "ne2000_programs",
     "record", "records", "socket_streams", "udp", "valid_frames",
 }
-STRATEGIES = ("mac_addresses", "ethernet_frames", "valid_frames", "malformed_frames",
-              "ne2000_programs", "socket_streams", "corrupt_streams")
+STRATEGIES = ("mac_addresses", "frame_sizes", "ethernet_frames", "valid_frames",
+              "malformed_frames", "ne2000_programs", "socket_streams", "corrupt_streams")
 
 
 def test_the_public_api_is_what_the_package_exports() -> None:
