@@ -192,3 +192,17 @@ def test_hypothesis_sees_one_outcome_per_example(count: int, quantum_us: int) ->
         assert lab.run_until(both_done(a, b), 10)
         assert f"{count} packets transmitted, {count} received" in b.output
         assert len(lab.peers["tap"].received) == 2 + 2 * count
+
+
+def test_the_testing_kit_example_holds() -> None:
+    """docs/testing-kit.md's first deterministic example, as written there."""
+    with Lab(deterministic=True, quantum_ns=100_000) as lab:
+        for port in ("h0", "h1", "h2"):
+            lab.netdev(f"hubport,id={port},hubid=0")
+        tap = lab.peer("tap", "h2")
+        lab.machine("pingd", "ip=10.0.0.1 count=5", ["ne2k_isa,netdev=h0"], name="A")
+        b = lab.machine("ping", "ip=10.0.0.2 peer=10.0.0.1 count=5",
+                        ["ne2k_isa,netdev=h1"], name="B")
+        assert lab.run_until(lambda: b.exit_code is not None, timeout=10)
+        assert "5 packets transmitted, 5 received" in b.output
+        assert len(tap.received) == 12 and tap.received_at[0] == 100_000
