@@ -128,6 +128,57 @@ class NetemParams:
                    limit=limit, seed=seed)
 
 
+class HeldFrames:
+    """Frames held until their instant on a Timeline, then passed on in (instant, arrival)
+    order; one timer armed for the earliest (netem's time-sorted queue)."""
+
+    def __init__(self, timeline: Timeline) -> None:
+        self._timeline = timeline
+        # (instant, arrival number, frame, where it goes): the arrival number keeps equal
+        # instants in arrival order and the heap from comparing callables.
+        self._held: list[tuple[int, int, bytes, Forward]] = []
+        self._arrivals = 0
+        self._timer: TimerHandle | None = None
+        self._timer_ns = 0
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def hold(self, when_ns: int, frame: bytes, forward: Forward) -> None:
+        self._arrivals += 1
+        heapq.heappush(self._held, (when_ns, self._arrivals, frame, forward))
+        self._arm()
+
+    def _arm(self) -> None:
+        if not self._held:
+            return
+        first = self._held[0][0]
+        if self._timer is not None:
+            if self._timer_ns <= first:
+                return
+            self._timer.cancel()
+        self._timer_ns = first
+        self._timer = self._timeline.call_at(first, self._release)
+
+    def _release(self) -> None:
+        self._timer = None
+        now = self._timeline.now_ns()
+        held = self._held
+        # Bounded: each pass takes one held frame; a frame forwarded now goes on to the
+        # next stage and cannot come back into this heap from inside forward.
+        while held and held[0][0] <= now:
+            _, _, frame, forward = heapq.heappop(held)
+            forward(frame)
+        self._arm()
+
+    def clear(self) -> None:
+        """Drop every held frame and the timer."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._held.clear()
+
+
 class NetemFilter:
     """One filter-netem object: the fates of the frames crossing `netdev` in the chosen
     directions. Attach with `attach()`; `close()` drops what it still holds."""
@@ -145,13 +196,8 @@ class NetemFilter:
         self._want_tx = queue in ("all", "tx")
         self._want_rx = queue in ("all", "rx")
         self._random = random.Random(params.seed)
-        # (instant, arrival number, frame, where it goes): the arrival number keeps equal
-        # instants in arrival order and the heap from comparing callables.
-        self._held: list[tuple[int, int, bytes, Forward]] = []
-        self._arrivals = 0
+        self._held = HeldFrames(timeline)
         self._link_free_ns = 0
-        self._timer: TimerHandle | None = None
-        self._timer_ns = 0
 
     def attach(self) -> None:
         self.netdev.shapers.append(self)
@@ -206,11 +252,9 @@ class NetemFilter:
                 self.stats.dropped += 1
                 self._trace("drop", frame, sent_by_owner)
                 continue
-            self._arrivals += 1
-            heapq.heappush(self._held, (when, self._arrivals, frame, forward))
+            self._held.hold(when, frame, forward)
             self.stats.delayed += 1
             self._trace("delay", frame, sent_by_owner, when - now)
-        self._arm()
         return len(frame) or 1
 
     def _now(self, frame: bytes, copies: int, forward: Forward) -> int:
@@ -218,30 +262,6 @@ class NetemFilter:
         for _ in range(copies - 1):
             forward(frame)
         return result
-
-    # -- held frames -----------------------------------------------------------------------
-
-    def _arm(self) -> None:
-        if not self._held:
-            return
-        first = self._held[0][0]
-        if self._timer is not None:
-            if self._timer_ns <= first:
-                return
-            self._timer.cancel()
-        self._timer_ns = first
-        self._timer = self._timeline.call_at(first, self._release)
-
-    def _release(self) -> None:
-        self._timer = None
-        now = self._timeline.now_ns()
-        held = self._held
-        # Bounded: each pass takes one held frame; frames forwarded now cannot come back
-        # into this filter's heap from inside forward (the queue never re-enters it).
-        while held and held[0][0] <= now:
-            _, _, frame, forward = heapq.heappop(held)
-            forward(frame)
-        self._arm()
 
     def _trace(self, fate: str, frame: bytes, sent_by_owner: bool, delay_ns: int = 0) -> None:
         trace = self.netdev.trace
@@ -252,9 +272,6 @@ class NetemFilter:
 
     def close(self) -> None:
         """Detach and drop the held frames (the link is gone)."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
         self._held.clear()
         if self in self.netdev.shapers:
             self.netdev.shapers.remove(self)

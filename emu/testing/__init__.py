@@ -5,6 +5,8 @@ QTest, ...`, documented in docs/testing-kit.md); the modules behind it may move:
 
 - emu.testing.lab: `Lab`, `LabMachine`, `FramePeer`, `GUESTS`;
 - emu.testing.qtest: `QTest`; emu.testing.programs: `RegWrite`, `apply_program`;
+- emu.testing.faults: `Fate`, `FaultSchedule`, `FaultFilter`, `apply_faults` and the
+  strategies `fates`, `fault_schedules` (link faults Hypothesis can shrink);
 - emu.testing.clients: `RecordingClient`; emu.testing.ports: `free_port`, `free_ports`;
 - emu.testing.frames: `ethernet`, `ipv4`, `udp`, `icmp_echo`, `arp_request`, ...;
 - emu.testing.streams: `record`, `records`, `StreamCase` (and `NET_BUFSIZE`);
@@ -14,6 +16,15 @@ QTest, ...`, documented in docs/testing-kit.md); the modules behind it may move:
 """
 
 from emu.testing.clients import RecordingClient
+from emu.testing.faults import (
+    DELIVER,
+    Fate,
+    FaultFilter,
+    FaultSchedule,
+    apply_faults,
+    fates,
+    fault_schedules,
+)
 from emu.testing.frames import BROADCAST, arp_request, ethernet, icmp_echo, inet_checksum, ipv4, udp
 from emu.testing.lab import GUESTS, FramePeer, Lab, LabMachine
 from emu.testing.ports import free_port, free_ports
@@ -37,9 +48,13 @@ MAX_RECORD = NET_BUFSIZE
 
 __all__ = [
     "BROADCAST",
+    "DELIVER",
     "GUESTS",
     "MAX_RECORD",
     "NET_BUFSIZE",
+    "Fate",
+    "FaultFilter",
+    "FaultSchedule",
     "FramePeer",
     "Lab",
     "LabMachine",
@@ -47,11 +62,14 @@ __all__ = [
     "RecordingClient",
     "RegWrite",
     "StreamCase",
+    "apply_faults",
     "apply_program",
     "arp_request",
     "corrupt_streams",
     "ethernet",
     "ethernet_frames",
+    "fates",
+    "fault_schedules",
     "frame_sizes",
     "free_port",
     "free_ports",
