@@ -20,7 +20,7 @@ def add(net: Net, text: str) -> None:
     ("text", "message"),
     [
         ("socket,listen=:1", "Parameter 'id' is missing"),
-        ("tap,id=t", "Parameter 'type' does not accept value 'tap'"),
+        ("l2tpv3,id=t", "Parameter 'type' does not accept value 'l2tpv3'"),
         ("hubport,id=h,hubid=0,listen=:1", "Parameter 'listen' is unexpected"),
         ("hubport,id=h,hubid=zero", "Parameter 'hubid' expects a number, not 'zero'"),
     ],
