@@ -8,6 +8,7 @@ QTest, ...`, documented in docs/testing-kit.md); the modules behind it may move:
 - emu.testing.faults: `Fate`, `FaultSchedule`, `FaultFilter`, `apply_faults` and the
   strategies `fates`, `fault_schedules` (link faults Hypothesis can shrink);
 - emu.testing.clients: `RecordingClient`; emu.testing.ports: `free_port`, `free_ports`;
+- emu.testing.links: `FrameWatch` (Lab.on_frame), `Middlebox` (Lab.splice);
 - emu.testing.frames: `ethernet`, `ipv4`, `udp`, `icmp_echo`, `arp_request`, ...;
 - emu.testing.streams: `record`, `records`, `StreamCase` (and `NET_BUFSIZE`);
 - emu.testing.strategies: the Hypothesis strategies, the one part that needs Hypothesis.
@@ -27,6 +28,7 @@ from emu.testing.faults import (
 )
 from emu.testing.frames import BROADCAST, arp_request, ethernet, icmp_echo, inet_checksum, ipv4, udp
 from emu.testing.lab import GUESTS, FramePeer, Lab, LabMachine
+from emu.testing.links import FrameWatch, Middlebox
 from emu.testing.ports import free_port, free_ports
 from emu.testing.programs import RegWrite, apply_program
 from emu.testing.qtest import QTest
@@ -56,8 +58,10 @@ __all__ = [
     "FaultFilter",
     "FaultSchedule",
     "FramePeer",
+    "FrameWatch",
     "Lab",
     "LabMachine",
+    "Middlebox",
     "QTest",
     "RecordingClient",
     "RegWrite",

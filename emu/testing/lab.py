@@ -17,6 +17,7 @@ Host sockets, taps and VDE have no place in it and are refused.
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ from emu.core.timeline import Timeline
 from emu.core.trace import Trace
 from emu.monitor.hmp import Monitor
 from emu.testing.clients import RecordingClient
+from emu.testing.links import Direction, FrameCallback, FrameWatch, Middlebox, splice
 from netdev.client import NetClient, connect_peers
 from netdev.net import Net
 
@@ -178,6 +180,13 @@ class Lab:
         at once unless its input is already there). A deterministic lab ignores
         icount_sleep: its scheduler drives the machine. `name` (default mN, N counting the
         lab's machines) labels the machine's trace lines."""
+        if self.scheduler is None and not all(
+                m.machine.icount_sleep and icount_sleep for m in self.machines):
+            # Each machine would jump its own clock to its next timer, racing ahead of
+            # the others: a guest waiting for a reply gives up at once.
+            warnings.warn("a free-running Lab with several machines and icount_sleep=False "
+                          "gives wrong protocol results (guests time out at once); use "
+                          "Lab(deterministic=True)", RuntimeWarning, stacklevel=2)
         path = Path(kernel)
         if not path.exists() and (GUESTS / f"{kernel}.elf").exists():
             path = GUESTS / f"{kernel}.elf"
@@ -215,6 +224,48 @@ class Lab:
         if peer is not None:
             connect_peers(board.nc, peer)
         return board
+
+    def on_frame(self, name: str, callback: FrameCallback) -> FrameWatch:
+        """Call `callback(frame, direction)` for each frame crossing the link of the client
+        called `name` (a netdev id, a NIC id, a peer's name) at the moment it crosses,
+        before the next one ("tx": sent by that client, "rx": sent to it); what the
+        callback does happens exactly between two frames. `.close()` stops it."""
+        return FrameWatch(self._client(name), callback)
+
+    def run_until_frame(self, name: str,
+                        match: Callable[[bytes, Direction], bool] | None = None,
+                        timeout: float = 30.0) -> bytes | None:
+        """Run until a frame (one `match(frame, direction)` accepts) crosses the link of
+        `name`; that frame, or None after `timeout` (as run_until's). The lab stops at its
+        next stopping point: in a deterministic lab the end of the round the frame crossed
+        in (other frames of that round may follow it), in a free-running one the end of
+        the CPU slice. To act exactly after a frame, use on_frame."""
+        seen: list[bytes] = []
+
+        def note(frame: bytes, direction: Direction) -> None:
+            if not seen and (match is None or match(frame, direction)):
+                seen.append(frame)
+
+        watch = self.on_frame(name, note)
+        try:
+            self.run_until(lambda: bool(seen), timeout)
+        finally:
+            watch.close()
+        return seen[0] if seen else None
+
+    def splice(self, name: str, box: Middlebox, to: str | None = None) -> Middlebox:
+        """Put your own `Middlebox` between the client called `name` (a netdev id or a
+        peer's name) and its peer (e.g. the NIC of a machine added with `netdev=name`), or
+        with `to` between two free netdevs; see emu.testing.links. Frames then pass
+        through `box.receive`."""
+        other = self._client(to) if to is not None else None
+        return splice(self.net, self._client(name), box, self.net.timeline, other)
+
+    def _client(self, name: str) -> NetClient:
+        client = next((c for c in self.net.clients if c.name == name), None)
+        if client is None:
+            raise UserError(f"Device '{name}' not found")
+        return client
 
     def monitor(self, machine: LabMachine | None = None) -> Monitor:
         """The HMP monitor over this lab's network (and `machine`, if given)."""

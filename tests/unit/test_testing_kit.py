@@ -23,6 +23,8 @@ PUBLIC = {
     "corrupt_streams", "ethernet", "ethernet_frames", "frame_sizes", "free_port", "free_ports",
     "icmp_echo", "inet_checksum", "ipv4", "mac_addresses", "malformed_frames", "ne2000_programs",
     "record", "records", "socket_streams", "udp", "valid_frames",
+    "DELIVER", "Fate", "FaultFilter", "FaultSchedule", "apply_faults", "fates", "fault_schedules",
+    "FrameWatch", "Middlebox",
 }
 STRATEGIES = ("mac_addresses", "frame_sizes", "ethernet_frames", "valid_frames",
               "malformed_frames", "ne2000_programs", "socket_streams", "corrupt_streams")
