@@ -1,6 +1,7 @@
 """The `toynic` command line — QEMU's vl.c option handling, with QEMU's option names.
 
-`toynic [-netdev ...]... [-object filter-dump,...]... [-kernel ELF [-append TEXT] [-m SIZE]
+`toynic [-netdev ...]... [-object filter-dump|filter-netem,...]...
+[-kernel ELF [-append TEXT] [-m SIZE]
 [-icount shift=N] [-device ne2k_isa,...]...]`
 
 With a kernel, the machine runs until the guest powers off (exit status = the guest's
@@ -39,6 +40,9 @@ usage: toynic [options]
   -netdev tap,id=ID[,ifname=NAME][,script=FILE|no][,downscript=FILE|no] | fd=N
   -netdev vde,id=ID[,sock=DIR][,port=N][,group=GROUP][,mode=OCTAL]
   -object filter-dump,id=ID,netdev=ID,file=PATH[,maxlen=N]
+  -object filter-netem,id=ID,netdev=ID[,queue=all|rx|tx][,loss=P%][,duplicate=P%]
+                      [,reorder=P%][,delay=T][,jitter=T][,corrupt=P%][,rate=BITS]
+                      [,limit=N][,seed=N]  a lossy, slow link (T: 10ms, 500us, 1s)
   -kernel ELF         guest program to run (RISC-V RV32IM ELF)
   -append TEXT        command line handed to the guest's main(argc, argv)
   -m SIZE             guest RAM (default 16M): a number and one of B, K, M, G
