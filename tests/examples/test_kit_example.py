@@ -61,14 +61,16 @@ def expected_echo(frame: bytes) -> bytes | None:
 
     The NIC drops empty and over-long frames, pads short ones to 60 bytes, and (the
     guest sets RCR to accept broadcast) takes only its own address and broadcast; the
-    guest ignores frames that claim to come from itself and swaps the addresses."""
+    guest ignores frames that claim to come from itself and swaps the addresses. Its
+    driver transmits at most 1514 bytes (ETH_FRAME_MAX in guests/lib/ne2000.h), so a
+    1515-1518-byte frame (802.1Q size, which the NIC takes) comes back cut to 1514."""
     if not 0 < len(frame) <= 1518:
         return None
     padded = frame + bytes(max(0, 60 - len(frame)))
     dst, src = padded[:6], padded[6:12]
     if dst not in (MAC, BROADCAST) or src == MAC:
         return None
-    return src + MAC + padded[12:]
+    return (src + MAC + padded[12:])[:1514]
 
 
 @BOUNDED
