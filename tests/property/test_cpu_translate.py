@@ -1,9 +1,15 @@
 """Translator vs reference interpreter: random RV32IM programs must leave identical state.
 
-Programs mix arithmetic, loads and stores (RAM, an MMIO RAM window, unmapped addresses),
-forward and backward branches, jumps, CSR access (counter reads and writes) and trapping
-instructions; a handler skips the faulting instruction and returns. Both CPUs run the
-same slices, so budget boundaries inside translated regions are exercised too.
+Programs mix arithmetic, loads and stores (RAM, an MMIO RAM window, unmapped addresses,
+and two logging devices: one mapped on the bus, one behind an ISA window), forward and
+backward branches (so device accesses happen inside loops, where translated code keeps
+routes cached), jumps, CSR access (counter reads and writes) and trapping instructions.
+Device accesses can fault (past a device's end), land misaligned on the ISA window, raise
+an interrupt or ask the Cpu to stop; each device logs every access with the pc and
+instret the Cpu showed at that moment. A handler skips the faulting instruction and
+returns, or masks the external interrupt. Both CPUs run the same slices, so budget
+boundaries inside translated regions are exercised too. Self-modifying code (a store
+into code, then fence.i) is checked by its own property.
 """
 
 from __future__ import annotations
@@ -12,15 +18,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emu.core.bus import Bus, Ram
+from emu.core.bus import Bus, IsaBus, Ram
 from emu.cpu import csr
 from emu.cpu.cpu import Cpu
-from emu.cpu.csr import MCYCLE, MCYCLEH, MINSTRET, MINSTRETH
+from emu.cpu.csr import MCYCLE, MCYCLEH, MINSTRET, MINSTRETH, MIP_MEIP, MSTATUS_MIE
 from tests.rvasm import _BRANCHES, _I_OPS, _LOADS, _R_OPS, _STORES, Asm, boot
 
 RAM = 0x8000_0000
 DATA = RAM + 0x4000  # x30 points here
 MMIO = 0x1000_0000  # x29 points here: a RAM-like region reached through the bus
+LOGDEV = 0x1100_0000  # x28 points at LOGDEV + 0x20: a logging device on the bus
+LOGDEV_SIZE = 0x40
+ISA = 0x2000_0000  # x27 points at port 0x310: a logging board at ports 0x300-0x31f
+ISA_PORT, ISA_PORTS = 0x300, 0x20
+DEVICE_REGS = [28, 28, 27, 27, 28]
 PROGRAM_SLOTS = 60
 HANDLER = RAM + 0x2000
 WORK_REGS = st.integers(min_value=1, max_value=8)
@@ -42,8 +53,42 @@ jump = st.tuples(st.just("jal"), st.sampled_from([0, 1, 3]), st.integers(0, PROG
 odd = st.tuples(st.just("odd"), st.sampled_from(
     ["ecall", "ebreak", "illegal", "csr", "csrw_counter", "fence", "jalr", "misaligned"]),
     WORK_REGS)
+# Offsets around the ends of both devices and of the ISA board, aligned and not.
+DEVICE_OFFSETS = st.sampled_from([-34, -33, -32, -2, -1, 0, 1, 2, 3, 4, 30, 31])
+device_load = st.tuples(st.just("load"), st.sampled_from(sorted(_LOADS)), WORK_REGS,
+                        st.sampled_from(DEVICE_REGS), DEVICE_OFFSETS)
+device_store = st.tuples(st.just("store"), st.sampled_from(sorted(_STORES)), WORK_REGS,
+                         st.sampled_from(DEVICE_REGS), DEVICE_OFFSETS)
 insn = st.one_of(r_insn, r_insn, i_insn, i_insn, shift, upper, load, load, store, store,
-                 branch, jump, odd)
+                 device_load, device_store, branch, branch, jump, odd)
+
+
+class LogDevice:
+    """Logs every access with the Cpu's pc and instret; reads answer a value that depends
+    on the access count. A write with bit 4 set raises the external interrupt, one with
+    bit 5 set asks the Cpu to stop: both must be seen at the same instruction boundary
+    by translated and interpreted code."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.cpu: Cpu | None = None
+        self.log: list[tuple] = []
+
+    def _note(self, *entry: object) -> None:
+        assert self.cpu is not None
+        self.log.append((*entry, self.cpu.pc, self.cpu.instret))
+
+    def read(self, offset: int, size: int) -> int:
+        self._note("r", offset, size)
+        return (len(self.log) * 0x9E3779B1 ^ offset) & ((1 << (8 * size)) - 1)
+
+    def write(self, offset: int, size: int, value: int) -> None:
+        self._note("w", offset, size, value)
+        assert self.cpu is not None
+        if value & 0x10:
+            self.cpu.set_irq(MIP_MEIP, True)
+        if value & 0x20:
+            self.cpu.request_stop()
 
 
 def assemble(program: list[tuple]) -> Asm:
@@ -82,10 +127,17 @@ def assemble(program: list[tuple]) -> Asm:
 
 
 def handler() -> bytes:
+    """An exception: skip the faulting instruction. The interrupt: mask it (mie.MEIE)."""
     asm = Asm(HANDLER)
+    asm.csrrs(31, "mcause", "zero")
+    asm.blt(31, "zero", "irq")
     asm.csrrs(31, "mepc", "zero")
     asm.addi(31, 31, 4)
     asm.csrrw("zero", "mepc", 31)
+    asm.mret()
+    asm.label("irq")
+    asm.li(31, MIP_MEIP)
+    asm.csrrc("zero", "mie", 31)
     asm.mret()
     return asm.code()
 
@@ -93,23 +145,42 @@ def handler() -> bytes:
 def make_cpu(code: bytes, translate: bool, seed: list[int], translate_after: int = 0) -> Cpu:
     bus = Bus()
     bus.map(MMIO, 0x100, Ram(0x100), "mmio-ram")
+    devices = LogDevice("bus"), LogDevice("isa")
+    bus.map(LOGDEV, LOGDEV_SIZE, devices[0], "logdev")
+    isa = IsaBus()
+    bus.map(ISA, IsaBus.SIZE, isa, "isa-io")
+    isa.map(ISA_PORT, ISA_PORTS, devices[1], "logboard")  # mapped after the window: routes follow
     cpu = boot(code, translate=translate, bus=bus, translate_after=translate_after)
-    cpu.ram[HANDLER - RAM:HANDLER - RAM + 16] = handler()
+    for device in devices:
+        device.cpu = cpu
+    code = handler()
+    cpu.ram[HANDLER - RAM:HANDLER - RAM + len(code)] = code
     cpu.ram[DATA - RAM - 64:DATA - RAM + 64] = bytes(i * 37 & 0xFF for i in range(128))
     cpu.mtvec = HANDLER
+    cpu.mstatus = MSTATUS_MIE
+    cpu.mie = MIP_MEIP
     for r, v in enumerate(seed, start=1):
         cpu.x[r] = v
+    cpu.x[27] = ISA + ISA_PORT + 0x10
+    cpu.x[28] = LOGDEV + 0x20
     cpu.x[29] = MMIO + 0x80
     cpu.x[30] = DATA
     return cpu
 
 
+def device_at(cpu: Cpu, addr: int) -> LogDevice:
+    route = cpu.bus.route(addr, 1)
+    assert route is not None and isinstance(route.region, LogDevice)
+    return route.region
+
+
 def state(cpu: Cpu) -> tuple:
     mmio = cpu.bus.read(MMIO, 4), cpu.bus.read(MMIO + 0x80, 4), cpu.bus.read(MMIO + 0xC0, 4)
     counters = tuple(csr.read(cpu, num) for num in (MCYCLE, MCYCLEH, MINSTRET, MINSTRETH))
+    logs = tuple(tuple(device_at(cpu, addr).log) for addr in (LOGDEV, ISA + ISA_PORT))
     return (list(cpu.x), cpu.pc, cpu.instret, counters, cpu.mcause, cpu.mepc, cpu.mtval,
-            cpu.mstatus,
-            bytes(cpu.ram[:0x200]), bytes(cpu.ram[DATA - RAM - 64:DATA - RAM + 64]), mmio)
+            cpu.mstatus, cpu.mie, cpu.mip,
+            bytes(cpu.ram[:0x200]), bytes(cpu.ram[DATA - RAM - 64:DATA - RAM + 64]), mmio, logs)
 
 
 @given(
@@ -185,3 +256,131 @@ def test_register_immediate_op_matches(op: str, a: int, imm: int) -> None:
 def test_straight_line_arithmetic_matches(body: list[tuple], seed: list[int]) -> None:
     """Dependent chains of arithmetic: register caching in locals and write-back."""
     run_both(assemble(body), seed)
+
+
+@settings(max_examples=60)
+@given(
+    patches=st.lists(st.tuples(st.sampled_from(sorted(_I_OPS)), st.integers(-2048, 2047)),
+                     min_size=1, max_size=6),
+    rounds=st.integers(1, 40),
+    slices=st.lists(st.integers(1, 300), min_size=1, max_size=5),
+)
+def test_self_modifying_code_after_fence_i_matches(patches: list[tuple[str, int]], rounds: int,
+                                                   slices: list[int]) -> None:
+    """A loop rewrites one of its own instructions (from a table of encodings in RAM),
+    runs fence.i and executes it: translated code must run the new instruction, as the
+    interpreter does, even though the loop was translated with the old one."""
+    table = []
+    for op, imm in patches:
+        word = Asm()
+        getattr(word, op)(5, 5, imm)
+        table.append(word.code())
+    asm = Asm()
+    asm.li(6, DATA)  # the table of encodings
+    asm.li(7, DATA + 4 * len(table))
+    asm.li(9, rounds)
+    asm.la(8, "slot")
+    asm.label("loop")
+    asm.lw(10, 6, 0)
+    asm.sw(10, 8, 0)
+    asm.fence_i()
+    asm.label("slot")
+    asm.nop()
+    asm.add(11, 11, 5)
+    asm.addi(6, 6, 4)
+    asm.bne(6, 7, "loop")
+    asm.li(6, DATA)
+    asm.addi(9, 9, -1)
+    asm.bne(9, 0, "loop")
+    code = asm.code()
+
+    def build(translate: bool, after: int = 0) -> Cpu:
+        cpu = make_cpu(code, translate, [0] * 8, translate_after=after)
+        cpu.ram[DATA - RAM:DATA - RAM + 4 * len(table)] = b"".join(table)
+        return cpu
+
+    ref, fast, mixed = build(False), build(True), build(True, 3)
+    for budget in [*slices, 100_000]:
+        retired = ref.run(budget)
+        assert fast.run(budget) == retired
+        assert mixed.run(budget) == retired
+        assert state(fast) == state(ref)
+        assert state(mixed) == state(ref)
+
+
+@settings(max_examples=40)
+@given(
+    count=st.integers(1, 40),
+    port=st.sampled_from([ISA + ISA_PORT + 0x10, ISA + ISA_PORT + 0x1E, ISA + ISA_PORT + 0x11,
+                          ISA + ISA_PORT + 0x40, LOGDEV, LOGDEV + 0x3E, LOGDEV + 0x3F]),
+    width=st.sampled_from(["b", "h", "w"]),
+    slices=st.lists(st.integers(1, 200), min_size=1, max_size=5),
+)
+def test_device_copy_loop_matches(count: int, port: int, width: str, slices: list[int]) -> None:
+    """A driver's data-port loop (`rep insw` and `rep outsw` in C): load from a fixed
+    device address into RAM, then store it back, `count` times each. Misaligned, unclaimed
+    and straddling ports fault or float as the interpreter says, at the same instret."""
+    asm = Asm()
+    asm.li(6, port)
+    asm.li(7, DATA)
+    asm.li(8, count)
+    asm.label("in")
+    asm.load({"b": "lbu", "h": "lhu", "w": "lw"}[width], 5, 6, 0)
+    asm.store("s" + width, 5, 7, 0)
+    asm.addi(7, 7, 4)
+    asm.addi(8, 8, -1)
+    asm.bne(8, 0, "in")
+    asm.li(8, count)
+    asm.label("out")
+    asm.addi(7, 7, -4)
+    asm.lw(5, 7, 0)
+    asm.andi(5, 5, 0x4F)  # never asks for a stop; sometimes raises the interrupt
+    asm.store("s" + width, 5, 6, 0)
+    asm.addi(8, 8, -1)
+    asm.bne(8, 0, "out")
+    run_both_slices(asm, slices)
+
+
+def run_both_slices(asm: Asm, slices: list[int]) -> None:
+    asm.wfi()
+    code = asm.code()
+    ref = make_cpu(code, False, [0] * 8)
+    fast = make_cpu(code, True, [0] * 8)
+    mixed = make_cpu(code, True, [0] * 8, translate_after=2)
+    for budget in [*slices, 10_000]:
+        retired = ref.run(budget)
+        assert fast.run(budget) == retired
+        assert mixed.run(budget) == retired
+        assert state(fast) == state(ref)
+        assert state(mixed) == state(ref)
+    assert ref.waiting
+
+
+@settings(max_examples=60)
+@given(
+    end=st.sampled_from([LOGDEV + LOGDEV_SIZE, ISA + ISA_PORT + ISA_PORTS, ISA + ISA_PORT]),
+    back=st.integers(1, 12),
+    step=st.sampled_from([1, 2, 3, 4]),
+    width=st.sampled_from(["b", "h", "w"]),
+    store=st.booleans(),
+    slices=st.lists(st.integers(1, 200), min_size=1, max_size=5),
+)
+def test_device_walk_across_a_region_end_matches(end: int, back: int, step: int, width: str,
+                                                 store: bool, slices: list[int]) -> None:
+    """One load or store instruction walks a pointer across the end (or start) of a device:
+    the route it cached inside the device must not serve the straddling and outside
+    accesses, which fault on the bus and float on the ISA window."""
+    asm = Asm()
+    asm.li(6, end - back)
+    asm.li(8, 12)
+    asm.label("walk")
+    if store:
+        asm.addi(5, 8, 0x40)  # never asks for a stop
+        asm.store("s" + width, 5, 6, 0)
+    else:
+        asm.load({"b": "lb", "h": "lh", "w": "lw"}[width], 5, 6, 0)
+        asm.add(9, 9, 5)
+    asm.addi(6, 6, step)
+    asm.addi(8, 8, -1)
+    asm.bne(8, 0, "walk")
+    run_both_slices(asm, slices)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from emu.core.bus import Bus, BusError, IsaBus, Ram
+from emu.core.bus import Bus, BusError, IsaBus, Ram, Route
 
 
 class Recorder:
@@ -120,3 +120,41 @@ def test_isa_bus_refuses_overlapping_boards():
     isa.map(0x300, 0x20, Recorder(), "ne2k")
     with pytest.raises(ValueError):
         isa.map(0x310, 0x20, Recorder(), "other")
+
+
+def test_a_route_names_the_region_and_every_address_of_that_size_it_covers():
+    bus = Bus()
+    dev = Recorder()
+    bus.map(0x1000_0000, 0x100, dev, "uart")
+    assert bus.route(0x1000_0010, 4) == Route(0x1000_0000, 0x1000_00FD, 0x1000_0000, dev)
+    assert bus.route(0x1000_00FE, 4) is None  # straddles the end
+    assert bus.route(0x0FFF_FFFF, 1) is None
+
+
+def test_routes_look_through_the_isa_window_to_the_board():
+    bus = Bus()
+    isa = IsaBus()
+    bus.map(0x2000_0000, IsaBus.SIZE, isa, "isa-io")
+    board = Recorder()
+    isa.map(0x300, 0x20, board, "ne2k")
+    window = 0x2000_0000
+    # Bytes: the board's whole port range. Wider: this one port (its alignment checked).
+    assert bus.route(window + 0x305, 1) == Route(window + 0x300, window + 0x320, window + 0x300,
+                                                 board)
+    assert bus.route(window + 0x310, 2) == Route(window + 0x310, window + 0x311, window + 0x300,
+                                                 board)
+    # Refused (misaligned, straddling) and unclaimed ports: the window answers, for that port.
+    for port, size in ((0x311, 2), (0x31E, 4), (0x320, 1)):
+        route = bus.route(window + port, size)
+        assert route == Route(window + port, window + port + 1, window, isa)
+        assert route.region.read(port, size) == isa.read(port, size)
+
+
+def test_map_changes_are_announced_also_from_a_window():
+    bus = Bus()
+    isa = IsaBus()
+    calls: list[str] = []
+    bus.on_change(lambda: calls.append("bus"))
+    bus.map(0x2000_0000, IsaBus.SIZE, isa, "isa-io")
+    isa.map(0x300, 0x20, Recorder(), "ne2k")
+    assert calls == ["bus", "bus"]
