@@ -2,7 +2,7 @@
 
 `toynic [-netdev ...]... [-object filter-dump|filter-netem,...]...
 [-kernel ELF [-append TEXT] [-m SIZE]
-[-icount shift=N] [-device ne2k_isa,...]...]`
+[-icount shift=N[,rr=record|replay,rrfile=FILE]] [-device ne2k_isa,...]...]`
 
 With a kernel, the machine runs until the guest powers off (exit status = the guest's
 code). With only netdevs and hubs, toynic is a frame relay until SIGINT/SIGTERM. Every
@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from emu.board.layout import RAM_DEFAULT_SIZE
 from emu.board.machine import RAM_MAX_SIZE, Machine
+from emu.board.replay import Recorder, Replayer, run_header
 from emu.core.errors import UserError
 from emu.core.loop import FdWriter, MainLoop
 from emu.core.opts import Opts, one_line, parse_opts, parse_size, shown
@@ -27,7 +28,7 @@ from emu.core.trace import Trace, configure_trace
 from emu.core.trace import help_text as trace_help_text
 from emu.monitor.chardev import ChardevSpec, MonitorServer, parse_chardev
 from emu.monitor.hmp import Monitor
-from netdev.net import Net
+from netdev.net import HOST_NETDEVS, Net
 
 # The signals that end a run (QEMU: "terminating on signal").
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -47,8 +48,12 @@ usage: toynic [options]
   -append TEXT        command line handed to the guest's main(argc, argv)
   -m SIZE             guest RAM (default 16M): a number and one of B, K, M, G
                       (no suffix: MiB), rounded up to 8K, at most 2G
-  -icount shift=N[,sleep=on|off]
-                      virtual time: 2^N ns per instruction (default shift=0)
+  -icount shift=N[,sleep=on|off][,rr=record|replay,rrfile=FILE]
+                      virtual time: 2^N ns per instruction (default shift=0);
+                      rr=record writes the run's inputs to FILE, rr=replay runs
+                      it again from FILE without the peer (see -object filter-replay)
+  -object filter-replay,id=ID,netdev=ID
+                      record/replay the frames netdev ID passes to the NIC
   -device ne2k_isa,netdev=ID[,iobase=0x300][,irq=9][,mac=52:54:00:12:34:56]
                       [,lossless=on|off][,tx-timing=immediate|wire]
   -monitor stdio | unix:PATH,server,nowait | tcp:HOST:PORT,server,nowait
@@ -140,7 +145,8 @@ def parse_args(argv: Sequence[str]) -> Config | None:
             text = value(option)
             with option_context(option, text):
                 config.icount = parse_opts(text, "shift")
-                config.icount.check_keys({"shift", "sleep"})
+                config.icount.check_keys({"shift", "sleep", "rr", "rrfile"})
+                _rr_mode(config.icount)
         elif option == "-monitor":
             text = value(option)
             with option_context(option, text):
@@ -180,6 +186,35 @@ def _utf8(option: str, text: str, what: str) -> str:
     return text
 
 
+def _rr_mode(icount: Opts) -> str | None:
+    """-icount rr=record|replay|off with rrfile=FILE (QEMU's replay_configure)."""
+    mode = icount.get("rr", "off")
+    if mode not in ("off", "record", "replay"):
+        raise UserError("Parameter 'rr' expects 'off', 'record' or 'replay'")
+    path = icount.get("rrfile")
+    if mode == "off":
+        if path is not None:
+            raise UserError("rrfile= needs rr=record or rr=replay")
+        return None
+    if not path:
+        raise UserError(f"rr={mode} needs rrfile=FILE")
+    return mode
+
+
+def _replayed_netdevs(config: Config, mode: str | None) -> set[str]:
+    """The netdevs a filter-replay covers; under record/replay every host netdev needs
+    one, since its frames are inputs the rrfile must hold."""
+    if mode is None:
+        return set()
+    covered = {str(opts.get("netdev")) for opts in config.objects
+               if opts.get("qom-type") == "filter-replay"}
+    for opts in config.netdevs:
+        if opts.get("type") in HOST_NETDEVS and opts.get("id") not in covered:
+            raise UserError(f"-icount rr={mode}: netdev '{opts.get('id')}' needs "
+                            f"-object filter-replay,id=ID,netdev={opts.get('id')}")
+    return covered
+
+
 def _ram_size(text: str) -> int:
     size = parse_size(text)
     if size == 0:
@@ -208,19 +243,23 @@ def run(config: Config) -> int:
     # Always present, so the monitor's trace-event can switch events on at run time;
     # with every event off it costs one attribute test at each trace point.
     trace = Trace()
+    rr_mode = _rr_mode(config.icount)
+    journal: Recorder | Replayer | None = None
     try:
         configure_trace(trace, config.trace, config.logfile,
                         lambda warning: print(f"toynic: {warning}", file=sys.stderr))
+        replayed = _replayed_netdevs(config, rr_mode)
         for opts in config.netdevs:
             with option_context("-netdev", opts.text):
-                net.add_netdev(opts)
+                net.add_netdev(opts, replayed=rr_mode == "replay" and opts.get("id") in replayed)
         if config.kernel is not None or monitor_on_stdio:
             stdout = _stdout_writer(loop, lambda: machine is not None)
         if config.kernel is not None:
             with option_context("-icount", config.icount.text):
                 shift = config.icount.get_int("shift", 0)
                 sleep = config.icount.get_bool("sleep", True)
-            console_input = not monitor_on_stdio and sys.stdin is not None and os.isatty(0)
+            console_input = (not monitor_on_stdio and rr_mode != "replay"
+                             and sys.stdin is not None and os.isatty(0))
             machine = Machine(loop, ram_size=config.ram_size, icount_shift=shift or 0,
                               icount_sleep=sleep, console=stdout,
                               stdin_fd=0 if console_input else None)
@@ -236,6 +275,13 @@ def run(config: Config) -> int:
             with option_context("-object", opts.text):
                 net.add_object(opts)
         trace.attach(net, machine)
+        if rr_mode is not None and machine is not None and config.kernel is not None:
+            header = run_header(config.kernel, config.append, config.ram_size, shift or 0,
+                                sleep, [opts.text for opts in config.devices],
+                                [replay.netdev.name for replay in net.replays.values()])
+            rrfile = str(config.icount.get("rrfile"))
+            journal = (Recorder(machine, net, rrfile, header) if rr_mode == "record"
+                       else Replayer(machine, net, rrfile, header))
         for warning in net.startup_warnings():
             print(f"toynic: warning: {warning}", file=sys.stderr)
         _stop_on_signals(loop, stop)
@@ -246,10 +292,15 @@ def run(config: Config) -> int:
             if config.monitor.wait and not server.wait_for_client():
                 return 0
         if machine is not None:
-            return machine.run()
+            status = machine.run()
+            if journal is not None:
+                journal.finish(status)
+            return status
         loop.run_forever()
         return 0
     finally:
+        if isinstance(journal, Recorder):
+            journal.close()
         if stdout is not None:
             # The end of the run waits for a slow reader to take the rest; a signal (the
             # one that ended the run, or one while waiting) gives up.

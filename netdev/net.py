@@ -15,6 +15,7 @@ from emu.core.timeline import HostTimeline, Timeline
 from netdev.client import NetClient, connect_peers
 from netdev.dump import DEFAULT_MAXLEN, DumpFilter
 from netdev.filter_netem import NETEM_KEYS, NetemFilter, NetemParams
+from netdev.filter_replay import ReplayedNetdev, ReplayFilter
 from netdev.frame_fd import FrameFd
 from netdev.hub import Hub, HubPort
 from netdev.socket import create_socket_netdev
@@ -24,6 +25,7 @@ from netdev.vde import create_vde_netdev
 
 HUBPORT_KEYS = frozenset({"type", "id", "hubid", "netdev"})
 DUMP_KEYS = frozenset({"qom-type", "id", "netdev", "file", "maxlen", "queue", "status"})
+HOST_NETDEVS = ("socket", "tap", "vde")
 
 
 class Net:
@@ -40,6 +42,9 @@ class Net:
         self._hub_order: list[Hub] = []
         self.dumps: dict[str, DumpFilter] = {}
         self.netems: dict[str, NetemFilter] = {}
+        self.replays: dict[str, ReplayFilter] = {}
+        # Told of each set_link before it applies (record/replay); may refuse it.
+        self.link_observer: Callable[[str, bool], None] | None = None
         self._clock: Callable[[], int] | None = None
         self._closed = False
 
@@ -52,12 +57,16 @@ class Net:
 
     # -- building --------------------------------------------------------------------------
 
-    def add_netdev(self, opts: Opts) -> NetClient:
+    def add_netdev(self, opts: Opts, *, replayed: bool = False) -> NetClient:
+        """Create a `-netdev`; `replayed`: a host netdev stands in as a
+        `netdev.filter_replay.ReplayedNetdev`, which opens nothing (`-icount rr=replay`)."""
         kind = opts.get("type")
         name = check_id(opts.require("id"))
         if name in self._netdevs:
             raise UserError(f"Duplicate ID '{name}' for netdev")
-        if kind == "socket":
+        if replayed and kind in HOST_NETDEVS:
+            client: NetClient = ReplayedNetdev(name, str(kind))
+        elif kind == "socket":
             client = create_socket_netdev(self.loop, name, opts, self._taken_fds())
         elif kind == "tap":
             client = create_tap_netdev(self.loop, name, opts, self._taken_fds())
@@ -133,12 +142,14 @@ class Net:
         if kind == "filter-netem":
             self._add_netem(opts)
             return
+        if kind == "filter-replay":
+            self._add_replay(opts)
+            return
         if kind != "filter-dump":
             raise UserError(f"invalid object type: {kind}")
         opts.check_keys(DUMP_KEYS)
         name = check_id(opts.require("id"))
-        if name in self.dumps or name in self.netems:
-            raise UserError(f"attempt to add duplicate property '{name}' to object")
+        self._check_new_object(name)
         netdev_id = opts.require("netdev")
         path = opts.get("file")
         if path is None:
@@ -157,8 +168,7 @@ class Net:
     def _add_netem(self, opts: Opts) -> None:
         opts.check_keys(NETEM_KEYS)
         name = check_id(opts.require("id"))
-        if name in self.dumps or name in self.netems:
-            raise UserError(f"attempt to add duplicate property '{name}' to object")
+        self._check_new_object(name)
         target = self.find_netdev(opts.require("netdev"))
         if opts.get("status", "on") not in ("on", "off"):
             raise UserError("Parameter 'status' expects 'on' or 'off'")
@@ -167,6 +177,22 @@ class Net:
         self.netems[name] = netem
         if opts.get("status", "on") == "on":
             netem.attach()
+            for replay in self.replays.values():
+                replay.keep_last()
+
+    def _add_replay(self, opts: Opts) -> None:
+        replay = ReplayFilter.from_opts(opts, self.find_netdev(opts.require("netdev")))
+        self._check_new_object(replay.name)
+        if any(other.netdev is replay.netdev for other in self.replays.values()):
+            raise UserError(f"netdev '{replay.netdev.name}' already has a filter-replay")
+        if opts.get("status", "on") != "on":
+            raise UserError("filter-replay: 'status' must be 'on'")
+        self.replays[replay.name] = replay
+        replay.attach()
+
+    def _check_new_object(self, name: str) -> None:
+        if name in self.dumps or name in self.netems or name in self.replays:
+            raise UserError(f"attempt to add duplicate property '{name}' to object")
 
     def find_netdev(self, netdev_id: str) -> NetClient:
         client = self._netdevs.get(netdev_id)
@@ -198,6 +224,8 @@ class Net:
         client = next((c for c in self.clients if c.name == name), None)
         if client is None:
             raise UserError(f"Device '{name}' not found")
+        if self.link_observer is not None:
+            self.link_observer(name, up)
         client.link_down = not up
         peer = client.peer
         if peer is not None and peer.kind == "nic":
@@ -235,8 +263,9 @@ class Net:
 
     def _filter_lines(self, client: NetClient) -> str:
         """QEMU lists a netdev's filters under it, one indented line each."""
-        return "".join(f"\n    {netem.describe()}" for netem in self.netems.values()
-                       if netem.netdev is client)
+        return "".join(f"\n    {flt.describe()}"
+                       for flt in [*self.netems.values(), *self.replays.values()]
+                       if flt.netdev is client)
 
     def info_network(self) -> str:
         """HMP `info network` (QEMU 7.2 layout): hubs first, then the other clients."""

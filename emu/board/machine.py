@@ -23,6 +23,12 @@ loop; `run_to(ns)` executes until the virtual clock reaches `ns`, jumping idle t
 each timer deadline and then to `ns`, and `next_event_ns()` tells the scheduler when the
 machine next needs to run (Renode's time sink under a global time source).
 
+Recorded or replayed (`-icount rr=record|replay`, emu.board.replay): a journal
+(`InputJournal`) sees every input that is not a function of the guest as it enters —
+console bytes, and how far idle time jumped on each wake-up (the icount warp) — and, when
+replaying, takes over the idle wait: no real time passes, the journal applies each
+recorded input when the machine reaches the point where it was recorded.
+
 Ends: the power device (exit status = the guest's code; the OS keeps its low 8 bits), a
 fatal guest trap (one line on stderr, status GUEST_FAULT_STATUS), or `loop.stop()` from
 SIGINT/SIGTERM (status 0, as QEMU's "terminating on signal"); the command line also stops
@@ -107,6 +113,34 @@ class GuestCpu(Protocol):
 CpuFactory = Callable[[Bus, bytearray, int, Callable[[], int]], GuestCpu]
 
 
+class InputJournal(Protocol):
+    """Record/replay of the machine's inputs (emu.board.replay; QEMU's replay/)."""
+
+    replaying: bool
+
+    def before_slice(self) -> bool:
+        """Between slices, before timers run: replay applies the inputs due here. False
+        ends the run here (the recording ended here)."""
+        ...
+
+    def slice_budget(self, budget: int) -> int:
+        """Replay: cut `budget` so the slice stops where the next input is due."""
+        ...
+
+    def idle_step(self) -> None:
+        """Replay, while idle: apply the input due now, or let the next deadline expire
+        (`Machine.expire_idle`), or report that the guest diverged."""
+        ...
+
+    def warp(self, waited_ns: int) -> int:
+        """Leaving idle early: record `waited_ns`, or return the recorded one."""
+        ...
+
+    def console_input(self, data: bytes) -> None:
+        """Record bytes going into the console UART."""
+        ...
+
+
 class Machine:
     """One toy RISC-V board with its CPU, devices and virtual clock."""
 
@@ -173,12 +207,18 @@ class Machine:
         self._idle_capped = False
         self._stop_loop_on_exit = False
         self._crash: BaseException | None = None
+        self.journal: InputJournal | None = None
 
     # -- wiring ---------------------------------------------------------------------------
 
     @property
     def instret(self) -> int:
         return int(self.cpu.instret)
+
+    @property
+    def idle(self) -> bool:
+        """The CPU waits in `wfi` and the machine waits with it (between slices)."""
+        return self._idle
 
     def _read_mtime(self) -> int:
         return self.clint.mtime()
@@ -360,6 +400,9 @@ class Machine:
             self._finish(GUEST_FAULT_STATUS)
 
     def _run_slice(self) -> None:
+        journal = self.journal
+        if journal is not None and not journal.before_slice():
+            return
         self.clock.run_timers()
         if self.exit_code is not None:
             return
@@ -367,6 +410,8 @@ class Machine:
         deadline = self.clock.next_deadline()
         if deadline is not None:
             budget = max(1, min(budget, self.clock.insns_until(deadline)))
+        if journal is not None:
+            budget = journal.slice_budget(budget)
         self._slice_end_ns = self.clock.now() + (budget << self.clock.shift)
         self._in_slice = True
         try:
@@ -390,6 +435,9 @@ class Machine:
     def _enter_idle(self) -> None:
         self._idle = True
         self._idle_since = time.monotonic()
+        if self.journal is not None and self.journal.replaying:
+            self._idle_handle = self.loop.call_later(0, self._replay_idle)
+            return
         deadline = self.clock.next_deadline()
         if deadline is None:
             return
@@ -406,22 +454,48 @@ class Machine:
         if self.icount_sleep and self._idle_capped:
             self._wake()
             return
+        self.expire_idle()
+
+    def expire_idle(self) -> None:
+        """Leave idle at the next timer deadline (virtual time jumps there)."""
         self._idle = False
         deadline = self.clock.next_deadline()
         if deadline is not None:
             self.clock.advance(deadline - self.clock.now())
         self._schedule()
 
+    def _replay_idle(self) -> None:
+        self._idle_handle = None
+        journal = self.journal
+        if journal is None or not self._idle or self.exit_code is not None:
+            return
+        try:
+            journal.idle_step()
+        except Exception as exc:
+            self._crash = exc
+            self._finish(GUEST_FAULT_STATUS)
+            return
+        if self._idle and self._idle_handle is None and self.exit_code is None:
+            self._idle_handle = self.loop.call_later(0, self._replay_idle)
+
+    def wake(self) -> None:
+        """Leave idle now (replay: where the recording's machine was woken)."""
+        if self._idle:
+            self._wake()
+
     def _wake(self) -> None:
         """Leave idle early: with sleep=on, keep the virtual time the real wait was worth."""
         if self._idle_handle is not None:
             self._idle_handle.cancel()
             self._idle_handle = None
-        self._idle = False
         deadline = self.clock.next_deadline()
         if self.icount_sleep and deadline is not None:
             waited_ns = int((time.monotonic() - self._idle_since) * 1e9)
+            if self.journal is not None:
+                # Still idle here, so the journal notes (or checks) the idle position.
+                waited_ns = self.journal.warp(waited_ns)
             self.clock.advance(min(waited_ns, deadline - self.clock.now()))
+        self._idle = False
         self._schedule()
 
     def _poweroff(self, status: int) -> None:
@@ -478,6 +552,8 @@ class Machine:
             self._unwatch_stdin()
             self._stdin_fd = None
             return
+        if self.journal is not None:
+            self.journal.console_input(data)
         self.uart.receive(data)
         if not self.uart.can_receive():
             self._unwatch_stdin()
