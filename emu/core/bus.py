@@ -11,11 +11,11 @@ ignore writes, as on a real ISA bus. A 16/32-bit access at a port that is not a
 multiple of its size reads 0 and its write is dropped, before any board sees it: QEMU's
 memory core refuses it the same way (x86 `inw 0x301` reads 0; docs/quirks.md I1).
 
-`Bus.route(addr, size)` resolves an access to the handler that finally serves it, looking
-through windows such as `IsaBus` (a `Router`): translated code caches the answer per
-instruction, as QEMU's softmmu TLB caches a MemoryRegionSection, and calls the device's
-`read`/`write` directly while the address stays in the cached range. `on_change` tells
-such caches that the map changed.
+`Bus.route(addr, size)` resolves an access to the handlers that finally serve it, looking
+through any `Router` on the way (`IsaBus`, or a board with a port of its own such as the
+NE2000's data port): translated code caches the answer per instruction, as QEMU's softmmu
+TLB caches a MemoryRegionSection, and calls those handlers directly while the address
+stays in the cached range. `on_change` tells such caches that the map changed.
 """
 
 from __future__ import annotations
@@ -32,19 +32,26 @@ class Region(Protocol):
 
 
 class Route(NamedTuple):
-    """Accesses of one size starting at lo <= addr < hi all go to `region` at `addr - base`."""
+    """Accesses of one size starting at lo <= addr < hi are all served by `read(addr -
+    base, size)` and `write(addr - base, size, value)`."""
 
     lo: int
     hi: int
     base: int
-    region: Region
+    read: Callable[[int, int], int]
+    write: Callable[[int, int, int], None]
 
 
 @runtime_checkable
 class Router(Protocol):
-    """A region that dispatches on to others (an I/O window), so a route can skip it."""
+    """A region that dispatches on (an I/O window, a board's ports), so a route can skip it."""
 
     def route(self, offset: int, size: int) -> Route | None: ...
+
+
+@runtime_checkable
+class Remappable(Protocol):
+    """A region whose own map can change after it is mapped (routes through it expire)."""
 
     def on_change(self, callback: Callable[[], None]) -> None: ...
 
@@ -104,7 +111,7 @@ class Bus:
         index = bisect.bisect(self._starts, base)
         self._starts.insert(index, base)
         self._entries.insert(index, (base, end, region, name))
-        if isinstance(region, Router):
+        if isinstance(region, Remappable):
             region.on_change(self._changed)
         self._changed()
 
@@ -133,11 +140,8 @@ class Bus:
         if addr + size > end:
             return None
         if isinstance(region, Router):
-            inner = region.route(addr - base, size)
-            if inner is None:
-                return None
-            return Route(base + inner.lo, base + inner.hi, base + inner.base, inner.region)
-        return Route(base, end - size + 1, base, region)
+            return _shifted(region.route(addr - base, size), base)
+        return Route(base, end - size + 1, base, region.read, region.write)
 
     def read(self, addr: int, size: int) -> int:
         base, region = self._decode(addr, size, False)
@@ -170,16 +174,20 @@ class IsaBus:
         for p in range(port, port + size):
             self._table[p] = (port, port + size, region)
 
-    def route(self, offset: int, size: int) -> Route:
+    def route(self, offset: int, size: int) -> Route | None:
         """Byte accesses route to the board for its whole port range; wider ones to the
         board for this one port (its alignment is checked here, once), and anything
-        refused or unclaimed to this bus itself, which answers it as `read` does."""
+        refused or unclaimed to this bus itself, which answers it as `read` does. A
+        board that is a Router routes on from its own ports."""
         hit = self._table.get(offset)
         if offset & (size - 1) or hit is None or offset + size > hit[1]:
-            return Route(offset, offset + 1, 0, self)
+            return Route(offset, offset + 1, 0, self.read, self.write)
+        port, end, board = hit
+        if isinstance(board, Router):
+            return _shifted(board.route(offset - port, size), port)
         if size == 1:
-            return Route(hit[0], hit[1], hit[0], hit[2])
-        return Route(offset, offset + 1, hit[0], hit[2])
+            return Route(port, end, port, board.read, board.write)
+        return Route(offset, offset + 1, port, board.read, board.write)
 
     def read(self, offset: int, size: int) -> int:
         if offset & (size - 1):
@@ -195,3 +203,10 @@ class IsaBus:
         hit = self._table.get(offset)
         if hit is not None and offset + size <= hit[1]:
             hit[2].write(offset - hit[0], size, value)
+
+
+def _shifted(route: Route | None, base: int) -> Route | None:
+    """A route a Router mapped at `base` gave, in its parent's addresses."""
+    if route is None:
+        return None
+    return route._replace(lo=route.lo + base, hi=route.hi + base, base=route.base + base)

@@ -214,9 +214,8 @@ class Cpu:
         route = self.bus.route(addr, size)
         if route is None:
             raise Trap(LOAD_ACCESS_FAULT, addr, pc)
-        read = route.region.read
-        cache[:] = route.lo, route.hi, route.base, read
-        return read(addr - route.base, size)
+        cache[:] = route.lo, route.hi, route.base, route.read
+        return route.read(addr - route.base, size)
 
     def store_io(self, addr: int, size: int, value: int, pc: int, cache: list) -> None:
         off = addr - self.ram_base
@@ -226,9 +225,8 @@ class Cpu:
         route = self.bus.route(addr, size)
         if route is None:
             raise Trap(STORE_ACCESS_FAULT, addr, pc)
-        write = route.region.write
-        cache[:] = route.lo, route.hi, route.base, write
-        write(addr - route.base, size, value)
+        cache[:] = route.lo, route.hi, route.base, route.write
+        route.write(addr - route.base, size, value)
 
     def _forget_routes(self) -> None:
         for cache in self._routes:

@@ -170,8 +170,10 @@ def make_cpu(code: bytes, translate: bool, seed: list[int], translate_after: int
 
 def device_at(cpu: Cpu, addr: int) -> LogDevice:
     route = cpu.bus.route(addr, 1)
-    assert route is not None and isinstance(route.region, LogDevice)
-    return route.region
+    assert route is not None
+    device = getattr(route.read, "__self__", None)
+    assert isinstance(device, LogDevice)
+    return device
 
 
 def state(cpu: Cpu) -> tuple:

@@ -126,7 +126,8 @@ def test_a_route_names_the_region_and_every_address_of_that_size_it_covers():
     bus = Bus()
     dev = Recorder()
     bus.map(0x1000_0000, 0x100, dev, "uart")
-    assert bus.route(0x1000_0010, 4) == Route(0x1000_0000, 0x1000_00FD, 0x1000_0000, dev)
+    assert bus.route(0x1000_0010, 4) == Route(0x1000_0000, 0x1000_00FD, 0x1000_0000, dev.read,
+                                              dev.write)
     assert bus.route(0x1000_00FE, 4) is None  # straddles the end
     assert bus.route(0x0FFF_FFFF, 1) is None
 
@@ -140,14 +141,42 @@ def test_routes_look_through_the_isa_window_to_the_board():
     window = 0x2000_0000
     # Bytes: the board's whole port range. Wider: this one port (its alignment checked).
     assert bus.route(window + 0x305, 1) == Route(window + 0x300, window + 0x320, window + 0x300,
-                                                 board)
+                                                 board.read, board.write)
     assert bus.route(window + 0x310, 2) == Route(window + 0x310, window + 0x311, window + 0x300,
-                                                 board)
+                                                 board.read, board.write)
     # Refused (misaligned, straddling) and unclaimed ports: the window answers, for that port.
     for port, size in ((0x311, 2), (0x31E, 4), (0x320, 1)):
         route = bus.route(window + port, size)
-        assert route == Route(window + port, window + port + 1, window, isa)
-        assert route.region.read(port, size) == isa.read(port, size)
+        assert route == Route(window + port, window + port + 1, window, isa.read, isa.write)
+
+
+class PortBoard(Recorder):
+    """A board whose port 4 is served by handlers of its own."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.port4: list[int] = []
+
+    def route(self, offset: int, size: int) -> Route:
+        if offset == 4:
+            return Route(4, 5, 4, lambda _o, _s: 0x44, lambda _o, _s, v: self.port4.append(v))
+        return Route(offset, offset + 1, 0, self.read, self.write)
+
+
+def test_a_board_that_routes_its_own_ports_is_looked_through():
+    bus = Bus()
+    isa = IsaBus()
+    bus.map(0x2000_0000, IsaBus.SIZE, isa, "isa-io")
+    board = PortBoard()
+    isa.map(0x300, 0x20, board, "ne2k")
+    route = bus.route(0x2000_0304, 2)
+    assert route is not None and (route.lo, route.hi, route.base) == (
+        0x2000_0304, 0x2000_0305, 0x2000_0304)
+    assert route.read(0, 2) == 0x44
+    route.write(0, 2, 7)
+    assert board.port4 == [7]
+    other = bus.route(0x2000_0306, 2)
+    assert other == Route(0x2000_0306, 0x2000_0307, 0x2000_0300, board.read, board.write)
 
 
 def test_map_changes_are_announced_also_from_a_window():
