@@ -582,7 +582,7 @@ class Dp8390:
             self.isr |= ENISR_RDC
             self.update_irq()
         if value & E8390_TRANS and not transmitting:
-            self._start_transmit()
+            self._transmit()
         self._ring_changed()
 
     def _stop(self) -> None:
@@ -616,6 +616,36 @@ class Dp8390:
         self.update_irq()
 
     # ---- remote DMA (data port) ------------------------------------------------------
+
+    def port_read(self, offset: int, size: int) -> int:
+        """The data port as a bus route calls it (`offset` is unused): `dma_read` cut to
+        the access size. A driver's word copy (WTS=1, inside the ring's memory, neither
+        the last word nor the wrap at PSTOP) is done here in one call."""
+        if size == 2 and self.dcr & ENDCFG_WTS:
+            rsar = self.rsar
+            addr = rsar & ~1
+            following = (rsar + 2) & 0xFFFF
+            if self.rbcr > 2 and following != self.pstop and PMEM_START <= addr < PMEM_END - 1:
+                self.rsar = following
+                self.rbcr -= 2
+                mem = self.mem
+                return mem[addr] | mem[addr + 1] << 8
+        return self.dma_read(size)
+
+    def port_write(self, offset: int, size: int, value: int) -> None:
+        """The data port's write, as `port_read` (`value` fits the access size)."""
+        if size == 2 and self.dcr & ENDCFG_WTS:
+            rsar = self.rsar
+            addr = rsar & ~1
+            following = (rsar + 2) & 0xFFFF
+            if self.rbcr > 2 and following != self.pstop and PMEM_START <= addr < PMEM_END - 1:
+                self.rsar = following
+                self.rbcr -= 2
+                mem = self.mem
+                mem[addr] = value & 0xFF
+                mem[addr + 1] = value >> 8
+                return
+        self.dma_write(size, value)
 
     def dma_read(self, size: int) -> int:
         """One data-port read; a 32-bit access moves 4 bytes, otherwise DCR.WTS picks 2 or 1
@@ -673,7 +703,7 @@ class Dp8390:
         """A wire-timed transmit is under way (CR.TXP reads 1)."""
         return self._tx_frame is not None
 
-    def _start_transmit(self) -> None:
+    def _transmit(self) -> None:
         frame = self._read_tx_frame()
         if frame is None or self._tx_timer is None or self.tx_clock is None:
             if frame is not None:

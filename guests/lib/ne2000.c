@@ -8,7 +8,14 @@
  * clear, mie enables the external and timer interrupts, and wfi returns when
  * either is pending.  The driver then claims the source at the PLIC, services
  * the chip and completes the claim.  In polled mode (no NIC interrupt) the
- * driver still sleeps in wfi, on the timer alone, between looks at the ring. */
+ * driver still sleeps in wfi, on the timer alone, between looks at the ring.
+ *
+ * A receive overrun (ISR.OVW: the ring was full, the chip missed a frame and
+ * stopped receiving) is recovered as lib8390.c's ei_rx_overrun does: note a
+ * transmit under way, STOP, wait, clear RBCR, internal loopback, START; the
+ * frames in the ring are then read as usual, and once it is empty OVW is
+ * acknowledged, TCR set back to normal and a transmit the STOP cut off sent
+ * again. */
 #include "ne2000.h"
 
 #include "rt.h"
@@ -17,6 +24,7 @@
 #define TX_TIMEOUT_MS 20
 #define RDC_SPINS 100000
 #define POLL_US 100
+#define OVERRUN_WAIT_US 2000   /* a full transmit time and a guard (NS says 1.6 ms) */
 
 static inline uint8_t inb(const struct ne2k *nic, unsigned reg) { return MMIO8(nic->io + reg); }
 static inline void outb(const struct ne2k *nic, unsigned reg, uint8_t v) { MMIO8(nic->io + reg) = v; }
@@ -188,8 +196,9 @@ void ne2k_open(struct ne2k *nic, uint8_t rcr)
 
     outb(nic, E8390_CMD, E8390_NODMA | E8390_PAGE0 | E8390_START);
     outb(nic, EN0_ISR, 0xff);
-    /* only "frame received" wakes us; transmit completion is polled */
-    outb(nic, EN0_IMR, nic->polled ? 0 : ENISR_RX | ENISR_RX_ERR | ENISR_OVER);
+    /* only receive events wake us (and full tally counters, which must be
+     * emptied); transmit completion is polled */
+    outb(nic, EN0_IMR, nic->polled ? 0 : ENISR_RX | ENISR_RX_ERR | ENISR_OVER | ENISR_COUNTERS);
     outb(nic, EN0_TXCR, E8390_TXCONFIG);
     outb(nic, EN0_RXCR, rcr);
 
@@ -202,13 +211,114 @@ void ne2k_open(struct ne2k *nic, uint8_t rcr)
     }
 }
 
+/* ---- receive overrun (ei_rx_overrun), tally counters (ei_get_stats) ---- */
+
+static uint8_t read_curr(struct ne2k *nic);
+
+void ne2k_read_counters(struct ne2k *nic)
+{
+    nic->rx_frame_errors += inb(nic, EN0_COUNTER0);
+    nic->rx_crc_errors += inb(nic, EN0_COUNTER1);
+    nic->rx_missed += inb(nic, EN0_COUNTER2);
+}
+
+/* The first half of the recovery, up to the restart in loopback: the chip no
+ * longer takes frames from the wire while the driver drains the ring. */
+static void rx_overrun_start(struct ne2k *nic)
+{
+    uint8_t was_txing = inb(nic, E8390_CMD) & E8390_TRANS;
+
+    outb(nic, E8390_CMD, E8390_NODMA | E8390_PAGE0 | E8390_STOP);
+    nic->rx_overruns++;
+    delay_us(OVERRUN_WAIT_US);
+    outb(nic, EN0_RCNTLO, 0);
+    outb(nic, EN0_RCNTHI, 0);
+    /* a transmit was cut off if it neither completed nor failed */
+    nic->must_resend = was_txing && !(inb(nic, EN0_ISR) & (ENISR_TX | ENISR_TX_ERR));
+    outb(nic, EN0_TXCR, E8390_TXOFF);
+    outb(nic, E8390_CMD, E8390_NODMA | E8390_PAGE0 | E8390_START);
+    nic->overrun = 1;
+    nic->curr = read_curr(nic);
+}
+
+/* The second half, once the ring is empty: acknowledge OVW, back to normal
+ * transmit, and resend what the STOP cut off. */
+static void rx_overrun_end(struct ne2k *nic)
+{
+    outb(nic, EN0_ISR, ENISR_OVER);
+    outb(nic, EN0_TXCR, E8390_TXCONFIG);
+    if (nic->must_resend) {
+        outb(nic, E8390_CMD, E8390_NODMA | E8390_PAGE0 | E8390_START | E8390_TRANS);
+        nic->tx_resends++;
+    }
+    nic->must_resend = 0;
+    nic->overrun = 0;
+}
+
+/* Looks at ISR for what needs the driver before any frame: an overrun to
+ * recover from, full tally counters to empty. */
+static void service(struct ne2k *nic)
+{
+    uint8_t isr = inb(nic, EN0_ISR);
+
+    if (isr & ENISR_OVER && !nic->overrun)
+        rx_overrun_start(nic);
+    if (isr & ENISR_COUNTERS) {
+        ne2k_read_counters(nic);
+        outb(nic, EN0_ISR, ENISR_COUNTERS);
+    }
+}
+
 /* ---- transmit (ei_start_xmit + NS8390_trigger_send) ---- */
+
+static int trigger_send(struct ne2k *nic, unsigned len)
+{
+    uint64_t deadline;
+
+    outb(nic, EN0_ISR, ENISR_TX | ENISR_TX_ERR);
+    outb(nic, E8390_CMD, E8390_NODMA | E8390_PAGE0 | E8390_START);
+    outb(nic, EN0_TPSR, NESM_START_PG);
+    outb(nic, EN0_TCNTLO, len & 0xff);
+    outb(nic, EN0_TCNTHI, len >> 8);
+    outb(nic, E8390_CMD, E8390_NODMA | E8390_TRANS | E8390_START);
+
+    deadline = deadline_in_ms(TX_TIMEOUT_MS);
+    while (!(inb(nic, EN0_ISR) & (ENISR_TX | ENISR_TX_ERR)))
+        if (time_now() > deadline)
+            return -1;
+    outb(nic, EN0_ISR, ENISR_TX | ENISR_TX_ERR);
+    return 0;
+}
+
+int ne2k_send_raw(struct ne2k *nic, const void *frame, unsigned len, uint8_t tcr)
+{
+    int err;
+
+    if (nic->overrun)
+        rx_overrun_end(nic);
+    if (len > ETH_FRAME_MAX + 4)
+        len = ETH_FRAME_MAX + 4;
+    if (block_output(nic, NESM_START_PG << 8, frame, len) < 0) {
+        nic->tx_timeouts++;
+        return -1;
+    }
+    outb(nic, EN0_TXCR, tcr);
+    err = trigger_send(nic, len);
+    outb(nic, EN0_TXCR, E8390_TXCONFIG);
+    if (err < 0)
+        nic->tx_timeouts++;
+    else
+        nic->tx_frames++;
+    return err;
+}
 
 int ne2k_send(struct ne2k *nic, const void *frame, unsigned len)
 {
     static const uint8_t zeros[ETH_ZLEN];
-    uint64_t deadline;
 
+    /* the wire is back to normal before anything is sent on it */
+    if (nic->overrun)
+        rx_overrun_end(nic);
     if (len > ETH_FRAME_MAX)
         len = ETH_FRAME_MAX;
     if (len < ETH_ZLEN) {
@@ -223,18 +333,8 @@ int ne2k_send(struct ne2k *nic, const void *frame, unsigned len)
         goto timeout;
     }
 
-    outb(nic, EN0_ISR, ENISR_TX | ENISR_TX_ERR);
-    outb(nic, E8390_CMD, E8390_NODMA | E8390_PAGE0 | E8390_START);
-    outb(nic, EN0_TPSR, NESM_START_PG);
-    outb(nic, EN0_TCNTLO, len & 0xff);
-    outb(nic, EN0_TCNTHI, len >> 8);
-    outb(nic, E8390_CMD, E8390_NODMA | E8390_TRANS | E8390_START);
-
-    deadline = deadline_in_ms(TX_TIMEOUT_MS);
-    while (!(inb(nic, EN0_ISR) & (ENISR_TX | ENISR_TX_ERR)))
-        if (time_now() > deadline)
-            goto timeout;
-    outb(nic, EN0_ISR, ENISR_TX | ENISR_TX_ERR);
+    if (trigger_send(nic, len) < 0)
+        goto timeout;
     nic->tx_frames++;
     return 0;
 
@@ -275,16 +375,21 @@ int ne2k_recv(struct ne2k *nic, void *buf, unsigned size)
         uint8_t status, next;
         uint8_t count_lo, count_hi;
     } hdr;
-    uint8_t this_frame = next_to_read(nic);
-    uint8_t curr = nic->curr;
+    uint8_t this_frame, curr;
     unsigned count, len;
 
+    service(nic);
+    this_frame = next_to_read(nic);
+    curr = nic->curr;
     /* CURR only needs reading (a page switch and back) once we have caught
      * up with the value we saw last time */
     if (this_frame == curr) {
         curr = nic->curr = read_curr(nic);
-        if (this_frame == curr)
+        if (this_frame == curr) {
+            if (nic->overrun)
+                rx_overrun_end(nic);
             return 0;
+        }
     }
 
     block_input(nic, (uint16_t)(this_frame << 8), &hdr, sizeof(hdr));
@@ -316,10 +421,14 @@ int ne2k_wait(struct ne2k *nic, uint64_t deadline)
 {
     for (;;) {
         /* acknowledge first, then look: a frame arriving after the look
-         * raises the interrupt again and wfi returns at once */
-        outb(nic, EN0_ISR, ENISR_RX | ENISR_RX_ERR | ENISR_OVER);
+         * raises the interrupt again and wfi returns at once.  OVW stays
+         * until the overrun is recovered. */
+        service(nic);
+        outb(nic, EN0_ISR, ENISR_RX | ENISR_RX_ERR);
         if (next_to_read(nic) != (nic->curr = read_curr(nic)))
             return 1;
+        if (nic->overrun)
+            rx_overrun_end(nic);
         if (time_now() >= deadline)
             return 0;
         if (nic->polled) {
@@ -336,7 +445,7 @@ int ne2k_wait(struct ne2k *nic, uint64_t deadline)
         uint32_t src = MMIO32(PLIC_BASE + PLIC_CLAIM);
         if (src) {
             nic->irqs++;
-            outb(nic, EN0_ISR, ENISR_RX | ENISR_RX_ERR | ENISR_OVER);
+            outb(nic, EN0_ISR, ENISR_RX | ENISR_RX_ERR);
             MMIO32(PLIC_BASE + PLIC_CLAIM) = src;
         }
     }

@@ -23,6 +23,10 @@
 #define EN0_TXCR      0x0d  /* W: transmit configuration (TCR) */
 #define EN0_DCFG      0x0e  /* W: data configuration (DCR) */
 #define EN0_IMR       0x0f  /* W: interrupt mask */
+#define EN0_COUNTER0  0x0d  /* R: CNTR0, frame alignment errors (cleared when read) */
+#define EN0_COUNTER1  0x0e  /* R: CNTR1, CRC errors */
+#define EN0_COUNTER2  0x0f  /* R: CNTR2, missed frames */
+#define EN0_RSR       0x0c  /* R: receive status of the last frame */
 #define EN1_PHYS      0x01  /* page 1: PAR0..5, station address */
 #define EN1_CURPAG    0x07  /* page 1: CURR, next page the NIC will fill */
 #define EN1_MULT      0x08  /* page 1: MAR0..7, multicast hash */
@@ -58,8 +62,12 @@
 #define E8390_TXOFF   0x02   /* TCR internal loopback */
 #define ENDCFG_WTS    0x01   /* word-wide remote DMA */
 #define NE_DCR_BYTE   0x48   /* FIFO threshold 8 bytes, normal (not loopback), byte wide */
+#define ENTCR_CRC     0x01   /* TCR: inhibit the CRC (the frame carries its own FCS) */
+#define ENRCR_SEP     0x01   /* RCR: save errored frames too */
 #define ENTSR_PTX     0x01
 #define ENRSR_RXOK    0x01
+#define ENRSR_CRC     0x02
+#define ENRSR_MPA     0x10
 
 /* ---- NE2000 buffer layout (pages of 256 bytes) ---- */
 #define NESM_START_PG 0x40   /* first page of the 16 KiB (here 32 KiB) packet RAM */
@@ -79,8 +87,13 @@ struct ne2k {
     uint8_t prom[16];        /* de-duplicated PROM */
     uint8_t rx_start, rx_stop;
     uint8_t curr;            /* CURR as last read: frames before it need no re-read */
+    uint8_t overrun;         /* 1 from an overrun's restart until the ring is drained */
+    uint8_t must_resend;     /* the overrun's STOP cut a transmit off */
     /* counters */
     uint32_t rx_frames, tx_frames, rx_errors, tx_timeouts, ring_resets, irqs;
+    uint32_t rx_overruns, tx_resends;
+    /* the chip's tally counters, summed over every read (each read clears them) */
+    uint32_t rx_frame_errors, rx_crc_errors, rx_missed;
 };
 
 /* Finds the board: resets it, reads the PROM by remote DMA and checks the
@@ -98,5 +111,13 @@ int ne2k_send(struct ne2k *nic, const void *frame, unsigned len);
 int ne2k_recv(struct ne2k *nic, void *buf, unsigned size);
 /* Waits until a frame is in the ring (1) or mtime reaches deadline (0). */
 int ne2k_wait(struct ne2k *nic, uint64_t deadline);
+/* Adds the chip's tally counters (CNTR0-2, cleared by the read) to rx_frame_errors,
+ * rx_crc_errors, rx_missed (Linux: ei_get_stats). */
+void ne2k_read_counters(struct ne2k *nic);
+/* Transmits len bytes of frame as they are (no padding, no CRC appended when tcr
+ * has ENTCR_CRC), with TCR = tcr for this one frame, then TCR normal again.
+ * Internal loopback (E8390_TXOFF) puts the frame in our own ring, not on the
+ * wire.  0 on success, -1 on timeout. */
+int ne2k_send_raw(struct ne2k *nic, const void *frame, unsigned len, uint8_t tcr);
 
 #endif
