@@ -4,6 +4,7 @@ wire-timed transmit (devices.dp8390, devices.ne2000)."""
 
 from __future__ import annotations
 
+import io
 import zlib
 
 import pytest
@@ -51,6 +52,7 @@ from emu.core.clock import VirtualClock
 from emu.core.errors import UserError
 from emu.core.irq import IrqLine
 from emu.core.opts import parse_opts
+from emu.core.trace import Trace
 from emu.testing import QTest, RecordingClient
 from netdev.client import connect_peers
 from netdev.net import Net
@@ -373,3 +375,34 @@ def test_info_shows_tcr_counters_and_overflow() -> None:
     assert "loopback=internal" in text and "lossless=off" in text
     assert "CNTR2=1" in text and "overflow=halted" in text and "missed=1" in text
     assert rig.chip.peek(0, EN0_COUNTER2) == 1, "info clears no counter"
+
+
+# ---- trace events ----------------------------------------------------------------------
+
+
+def test_trace_events_for_loopback_overflow_missed_and_counters() -> None:
+    rig = Rig(lossless=False)
+    trace = Trace()
+    out = io.StringIO()
+    trace.open_log(out)
+    for name in ("ne2000_loopback", "ne2000_overflow", "ne2000_missed",
+                 "ne2000_counter_overflow"):
+        trace.enable(name)
+    rig.card.set_trace(trace)
+    fill(rig)
+    rig.peer.send(frame(999))
+    for _ in range(CNTR_MAX):
+        rig.card.nc.receive_bad_crc(frame(1))
+    rig.out(E8390_CMD, E8390_NODMA | E8390_STOP)
+    rig.out(EN0_TXCR, ENTCR_LB0)
+    rig.out(E8390_CMD, E8390_NODMA | E8390_START)
+    rig.driver.receive()
+    rig.start_tx(frame(5))
+    text = out.getvalue().splitlines()
+    names = [line.split(" ", 1)[0] for line in text]
+    assert names.count("ne2000_overflow") == 1
+    assert names.count("ne2000_missed") == 2
+    assert "ne2000_missed nic=nic reason=halted cntr2=2" in text
+    assert names.count("ne2000_counter_overflow") == 1
+    assert "counter=CNTR1" in text[names.index("ne2000_counter_overflow")]
+    assert text[-1] == "ne2000_loopback nic=nic mode=internal len=100 crc=ok stored=yes"
