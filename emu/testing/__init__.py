@@ -9,6 +9,8 @@ QTest, ...`, documented in docs/testing-kit.md); the modules behind it may move:
   strategies `fates`, `fault_schedules` (link faults Hypothesis can shrink);
 - emu.testing.clients: `RecordingClient`; emu.testing.ports: `free_port`, `free_ports`;
 - emu.testing.links: `FrameWatch` (Lab.on_frame), `Middlebox` (Lab.splice);
+- emu.testing.report: what a failing lab leaves (Lab.failure_report, write_artifacts);
+  emu.testing.machine_settings: `machine_settings` (Hypothesis settings for machines);
 - emu.testing.frames: `ethernet`, `ipv4`, `udp`, `icmp_echo`, `arp_request`, ...;
 - emu.testing.streams: `record`, `records`, `StreamCase` (and `NET_BUFSIZE`);
 - emu.testing.strategies: the Hypothesis strategies, the one part that needs Hypothesis.
@@ -29,6 +31,7 @@ from emu.testing.faults import (
 from emu.testing.frames import BROADCAST, arp_request, ethernet, icmp_echo, inet_checksum, ipv4, udp
 from emu.testing.lab import GUESTS, FramePeer, Lab, LabMachine
 from emu.testing.links import FrameWatch, Middlebox
+from emu.testing.machine_settings import machine_settings
 from emu.testing.ports import free_port, free_ports
 from emu.testing.programs import RegWrite, apply_program
 from emu.testing.qtest import QTest
@@ -81,6 +84,7 @@ __all__ = [
     "inet_checksum",
     "ipv4",
     "mac_addresses",
+    "machine_settings",
     "malformed_frames",
     "ne2000_programs",
     "record",

@@ -8,6 +8,11 @@ frame peers of one test on one MainLoop (docs/testing-kit.md explains it step by
   records every frame it receives (and when) and sends frames with `send(frame)`, now or
   at a later instant (`at_ns=`).
 
+A lab keeps the last frames of each link (emu.testing.report.LinkLog); when an exception
+leaves `with Lab(...)` (or `with lab.example():`) it gets a note naming the machines with
+their last console lines and the last frames of each link, and the artifacts — a pcap
+per link, each console — are written to a folder the note names.
+
 `Lab(deterministic=True)` runs every machine and peer on one global virtual time
 (emu.board.scheduler.QuantumScheduler): the test drives time with `run_for` and
 `run_until`, whose timeouts are virtual, and the run is a function of its inputs alone.
@@ -17,8 +22,11 @@ Host sockets, taps and VDE have no place in it and are refused.
 from __future__ import annotations
 
 import io
+import shutil
+import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -35,6 +43,14 @@ from emu.core.trace import Trace
 from emu.monitor.hmp import Monitor
 from emu.testing.clients import RecordingClient
 from emu.testing.links import Direction, FrameCallback, FrameWatch, Middlebox, splice
+from emu.testing.report import (
+    DEFAULT_RECORD_FRAMES,
+    LinkLog,
+    failure_dir,
+    render_report,
+    safe_name,
+    write_link_pcap,
+)
 from netdev.client import NetClient, connect_peers
 from netdev.net import Net
 
@@ -72,8 +88,11 @@ class FramePeer(RecordingClient):
         self.timeline.call_at(at_ns, lambda: RecordingClient.send(self, data))
         return len(data) or 1
 
+    def __repr__(self) -> str:
+        return f"<peer {self.name}: {len(self.received)} frame(s) received>"
 
-@dataclass
+
+@dataclass(repr=False)
 class LabMachine:
     """One machine of a Lab with its captured console and error output."""
 
@@ -82,10 +101,24 @@ class LabMachine:
     errors: io.StringIO
     boards: list[Any] = field(default_factory=list)
     name: str = ""
+    kernel: str = ""
+
+    def __repr__(self) -> str:
+        return f"<machine {self.name}: {self.kernel}, {self.state}>"
+
+    @property
+    def state(self) -> str:
+        """`running`, or `exited N`."""
+        return "running" if self.exit_code is None else f"exited {self.exit_code}"
 
     @property
     def output(self) -> str:
         return self.console.getvalue().decode(errors="replace")
+
+    @property
+    def error_output(self) -> str:
+        """What the machine reported on its stderr (guest faults, warnings)."""
+        return self.errors.getvalue()
 
     @property
     def exit_code(self) -> int | None:
@@ -103,10 +136,16 @@ class Lab:
     deterministic=True: one global virtual time for the whole lab, advanced in quanta of
     `quantum_ns` (a frame crosses the network at the end of the quantum it was sent in,
     or `link_delay_ns` after it was sent if that is later); `wall_cap` real seconds bound
-    each run_for/run_until (TimeoutError past it)."""
+    each run_for/run_until (TimeoutError past it).
+
+    Each link keeps its last `record_frames` frames for the failure report and its pcap
+    (0: none); `artifacts` is where a failure's files go (default: `failure_dir()`,
+    toynic-failures/TEST-ID in the temporary directory or under $TOYNIC_FAILURES)."""
 
     def __init__(self, deterministic: bool = False, quantum_ns: int = DEFAULT_QUANTUM_NS,
-                 *, link_delay_ns: int = 0, wall_cap: float = DEFAULT_WALL_CAP) -> None:
+                 *, link_delay_ns: int = 0, wall_cap: float = DEFAULT_WALL_CAP,
+                 record_frames: int = DEFAULT_RECORD_FRAMES,
+                 artifacts: str | Path | None = None) -> None:
         self.loop = MainLoop()
         self.net = Net(self.loop)
         self.deterministic = deterministic
@@ -124,6 +163,13 @@ class Lab:
         self._traces: list[Trace] = []
         self._trace_file: TextIO | None = None
         self._trace_target: TextIO | None = None
+        self.record_frames = record_frames
+        self.artifacts = Path(artifacts) if artifacts is not None else None
+        self._logs: list[LinkLog] = []
+        self._marks: dict[LinkLog, int] = {}
+        # pcap stamps: virtual time from 0 (1970) in a deterministic lab, else wall time.
+        self._wall_origin = (0, 0) if deterministic else (time.time_ns() // 10**9,
+                                                          self.now_ns)
 
     @property
     def now_ns(self) -> int:
@@ -133,8 +179,13 @@ class Lab:
     def __enter__(self) -> Lab:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 _tb: object) -> None:
+        try:
+            if isinstance(error, Exception):
+                self._report_failure(error)
+        finally:
+            self.close()
 
     def netdev(self, text: str) -> NetClient:
         """A `-netdev` as on the command line: `socket,id=n0,listen=127.0.0.1:5555`.
@@ -147,7 +198,12 @@ class Lab:
         client = self.net.add_netdev(opts)
         if self._trace is not None:
             self._trace.attach(client)
+        self._log_link(client)
         return client
+
+    def _log_link(self, client: NetClient) -> None:
+        if self.record_frames > 0:
+            self._logs.append(LinkLog(client, self.net.timeline, self.record_frames))
 
     def object(self, text: str) -> None:
         """An `-object` as on the command line: `filter-netem,id=f0,netdev=n0,loss=10%`
@@ -160,6 +216,9 @@ class Lab:
         peer = FramePeer(name, self.net.timeline)
         if netdev is not None:
             connect_peers(peer, self.net.find_netdev(netdev))
+        else:
+            # Joined to a netdev, the netdev's log has this link already.
+            self._log_link(peer)
         self.peers[name] = peer
         self.net.add_client(peer)
         if self._trace is not None:
@@ -194,7 +253,7 @@ class Lab:
         machine = Machine(self.loop, ram_size=ram_size, icount_shift=icount_shift,
                           icount_sleep=icount_sleep, console=console, stderr=errors)
         machine.load_kernel(str(path), append)
-        lab_machine = LabMachine(machine, console, errors,
+        lab_machine = LabMachine(machine, console, errors, kernel=path.name,
                                  name=name if name is not None else f"m{len(self.machines)}")
         for text in devices:
             lab_machine.boards.append(self._add_device(machine, text))
@@ -332,6 +391,75 @@ class Lab:
 
     def wait_output(self, machine: LabMachine, text: str, timeout: float = 30.0) -> bool:
         return self.run_until(lambda: text in machine.output, timeout)
+
+    def drain(self, quiet: float = 0.01, timeout: float = 5.0) -> bool:
+        """Run until nothing is in flight: no frame queued at any client's door, none
+        scheduled for later (a delayed or `at_ns` frame; deterministic lab), and no frame
+        crossed a link for `quiet` seconds (the guests' answers are out). False if that
+        does not happen within `timeout` (a receiver that stopped reading keeps its
+        queue). Seconds are virtual in a deterministic lab."""
+        quiet_ns = round(quiet * 1e9)
+        timeline = self.scheduler.timeline if self.scheduler is not None else None
+
+        def settled() -> bool:
+            last = max((log.frames[-1].ns for log in self._logs if log.frames), default=None)
+            return ((last is None or self.now_ns - last >= quiet_ns)
+                    and not any(len(c.incoming_queue) for c in self.net.clients)
+                    and (timeline is None or timeline.next_at() is None))
+
+        return self.run_until(settled, timeout)
+
+    @contextmanager
+    def example(self) -> Iterator[Lab]:
+        """One example of a property on a lab that outlives it (a machine booted once
+        per module): the report and pcaps of an exception leaving the block show only
+        the frames that crossed inside it."""
+        self._marks = {log: log.count for log in self._logs}
+        try:
+            yield self
+        except Exception as error:
+            self._report_failure(error)
+            raise
+
+    def failure_report(self, artifacts: Path | None = None) -> str:
+        """The lab as a reader wants it after a failure: each machine (name, kernel, state,
+        last console lines) and each link (frames, the last ones in a line each)."""
+        labels = {board.nc.name: m.name for m in self.machines for board in m.boards}
+        links = [(log, self._marks.get(log, 0)) for log in self._logs]
+        return render_report(self.machines, links, self.now_ns, self.deterministic, labels,
+                             artifacts)
+
+    def write_artifacts(self, directory: str | Path) -> Path:
+        """Write into `directory` (made if missing): NAME.pcap for each link (its frames
+        since the lab or `example()` began, at most `record_frames`; named after the
+        link's netdev or peer), NAME.console.txt for each machine, report.txt, and a
+        copy of the lab's trace file if `trace` wrote to one. Returns the directory."""
+        path = Path(directory)
+        path.mkdir(parents=True, exist_ok=True)
+        start_sec, origin_ns = self._wall_origin
+        for log in self._logs:
+            write_link_pcap(path / f"{safe_name(log.client.name)}.pcap",
+                            log.since(self._marks.get(log, 0)), start_sec, origin_ns)
+        for lab_machine in self.machines:
+            (path / f"{safe_name(lab_machine.name)}.console.txt").write_text(
+                lab_machine.output + lab_machine.error_output, encoding="utf-8")
+        if self._trace_file is not None:
+            self._trace_file.flush()
+            shutil.copyfile(self._trace_file.name, path / Path(self._trace_file.name).name)
+        (path / "report.txt").write_text(self.failure_report() + "\n", encoding="utf-8")
+        return path
+
+    def _report_failure(self, error: Exception) -> None:
+        """Attach the report to `error` (PEP 678 note) and write the artifacts; a
+        failure doing so is noted too, never raised over the test's own error."""
+        try:
+            directory = self.artifacts or failure_dir()
+            if self.artifacts is None:
+                # Ours alone: the previous failing example's files go.
+                shutil.rmtree(directory, ignore_errors=True)
+            error.add_note(self.failure_report(self.write_artifacts(directory)))
+        except Exception as broken:  # the test's own error matters more: note, go on
+            error.add_note(f"toynic: no failure report: {type(broken).__name__}: {broken}")
 
     def close(self) -> None:
         if self._closed:

@@ -24,7 +24,7 @@ PUBLIC = {
     "icmp_echo", "inet_checksum", "ipv4", "mac_addresses", "malformed_frames", "ne2000_programs",
     "record", "records", "socket_streams", "udp", "valid_frames",
     "DELIVER", "Fate", "FaultFilter", "FaultSchedule", "apply_faults", "fates", "fault_schedules",
-    "FrameWatch", "Middlebox",
+    "FrameWatch", "Middlebox", "machine_settings",
 }
 STRATEGIES = ("mac_addresses", "frame_sizes", "ethernet_frames", "valid_frames",
               "malformed_frames", "ne2000_programs", "socket_streams", "corrupt_streams")
