@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import pty
+import socket
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,9 +16,16 @@ from pathlib import Path
 import pytest
 
 from emu.board.layout import UART_BASE
-from emu.board.rrfile import MAGIC, Kind, encode, read_rrfile
-from emu.testing import free_port
-from tests.netsupport import run_toynic, start_toynic, wait_for, wait_listening
+from emu.board.rrfile import MAGIC, EndHow, Kind, encode, read_rrfile
+from emu.testing import arp_request, free_port
+from tests.netsupport import (
+    RecordReader,
+    record,
+    run_toynic,
+    start_toynic,
+    wait_for,
+    wait_listening,
+)
 from tests.rvasm import Asm
 from tests.rvguest import power_off, write_guest
 
@@ -252,3 +260,85 @@ def test_a_full_disk_while_recording_is_one_line(tmp_path: Path) -> None:
     finally:
         os.close(master)
         os.close(slave)
+
+
+def _unix_connect(path: Path) -> socket.socket | None:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(str(path))
+    except OSError:
+        sock.close()
+        return None
+    return sock
+
+
+def _tcp_connect(port: int) -> socket.socket | None:
+    try:
+        return socket.create_connection(("127.0.0.1", port), timeout=5)
+    except OSError:
+        return None
+
+
+def _monitor(sock: socket.socket, line: str | None) -> str:
+    """Send `line` (None: just read the banner); return the output up to the next prompt."""
+    if line is not None:
+        sock.sendall(line.encode() + b"\n")
+    prompt = b"(toynic) "
+    out = b""
+    while not out.endswith(prompt):
+        chunk = sock.recv(4096)
+        assert chunk, out
+        out += chunk
+    return out[:-len(prompt)].decode()
+
+
+def test_set_link_and_a_stopped_run_are_replayed(tmp_path: Path) -> None:
+    """pingd recorded while the monitor takes its link down (an ARP request is lost) and
+    up again (the next is answered), then `quit`: replayed without peer or monitor, it
+    prints the same, writes the same pcap and stops at the same point, status 0."""
+    port = free_port()
+    rrfile, mon_path = tmp_path / "pingd.rr", tmp_path / "mon.sock"
+
+    def args(mode: str, pcap: str) -> list[str]:
+        return ["-kernel", PINGD, "-append", "ip=10.0.0.1",
+                "-netdev", f"socket,id=n0,listen=127.0.0.1:{port}",
+                "-device", "ne2k_isa,netdev=n0",
+                "-object", "filter-replay,id=r0,netdev=n0",
+                "-object", f"filter-dump,id=d0,netdev=n0,file={tmp_path / pcap}",
+                "-icount", f"shift=0,rr={mode},rrfile={rrfile}"]
+
+    peer_mac = bytes.fromhex("020000000001")
+    with start_toynic(*args("record", "rec.pcap"),
+                      "-monitor", f"unix:{mon_path},server,nowait") as proc:
+        mon = wait_for(lambda: _unix_connect(mon_path), 20, "the monitor")
+        mon.settimeout(15)
+        _monitor(mon, None)
+        wire = wait_for(lambda: _tcp_connect(port), 20, "the netdev")
+        wire.settimeout(20)
+        wait_for(lambda: "answering ARP" in proc.stdout, 30, "pingd ready")
+        assert _monitor(mon, "set_link n0 off") == ""
+        wire.sendall(record(arp_request(peer_mac, bytes((10, 0, 0, 7)), bytes((10, 0, 0, 1)))))
+        assert _monitor(mon, "info network").startswith("ne2k_isa")
+        assert _monitor(mon, "set_link n0 on") == ""
+        wire.sendall(record(arp_request(peer_mac, bytes((10, 0, 0, 8)), bytes((10, 0, 0, 1)))))
+        reader = RecordReader()
+        replies: list[bytes] = []
+        while not replies:
+            data = wire.recv(65536)
+            assert data, proc.describe()
+            replies += [f for f in reader.feed(data) if f[12:14] == b"\x08\x06"]
+        assert replies[0][38:42] == bytes((10, 0, 0, 8))
+        mon.sendall(b"quit\n")
+        assert proc.wait(20) == 0, proc.stderr
+        recorded_out = proc.stdout
+        wire.close()
+        mon.close()
+    _, events = read_rrfile(str(rrfile))
+    assert [(e.data, e.up) for e in events if e.kind is Kind.LINK] == [(b"n0", False),
+                                                                       (b"n0", True)]
+    assert [e.kind for e in events].count(Kind.FRAME) == 1
+    assert events[-1].how is EndHow.STOPPED
+    done = run_toynic(*args("replay", "rep.pcap"))
+    assert (done.returncode, done.stderr, done.stdout) == (0, "", recorded_out)
+    assert "ARP reply to 02:00:00:00:00:01" in done.stdout
+    assert (tmp_path / "rep.pcap").read_bytes() == (tmp_path / "rec.pcap").read_bytes()
