@@ -630,7 +630,7 @@ class Dp8390:
                 self.rbcr -= 2
                 mem = self.mem
                 return mem[addr] | mem[addr + 1] << 8
-        return self.dma_read(size)
+        return self.dma_read(size) & ((1 << (8 * size)) - 1)
 
     def port_write(self, offset: int, size: int, value: int) -> None:
         """The data port's write, as `port_read` (`value` fits the access size)."""

@@ -35,7 +35,7 @@ from devices.dp8390_regs import (
     TCR_LB_SHIFT,
     WRITE_NAMES,
 )
-from emu.core.bus import IsaBus
+from emu.core.bus import IsaBus, Route
 from emu.core.errors import UserError
 from emu.core.irq import IrqLine
 from emu.core.opts import Opts
@@ -226,6 +226,14 @@ class Ne2000Isa:
         return " ".join(f"{name}={self.chip.peek(page, offset):02x}"
                         for offset, name in enumerate(READ_NAMES[page])
                         if offset != E8390_CMD and name != "-")
+
+    def route(self, offset: int, size: int) -> Route:
+        """Translated code reaches the data port's handlers in the chip directly (QEMU
+        gives the data port a MemoryRegion of its own); every other port comes here."""
+        if offset == DATA_PORT:
+            return Route(DATA_PORT, DATA_PORT + 1, DATA_PORT, self.chip.port_read,
+                         self.chip.port_write)
+        return Route(offset, offset + 1, 0, self.read, self.write)
 
     def read(self, offset: int, size: int) -> int:
         if offset == DATA_PORT:
