@@ -19,6 +19,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from devices.dp8390_regs import ENISR_ALL, ETH_MAX_FRAME, MEM_SIZE
+from devices.ne2000 import IO_SIZE, Ne2000Isa
+from emu.core.clock import VirtualClock
 from emu.testing import QTest, RecordingClient
 from netdev.client import connect_peers
 from tests.ne2000_driver import DriverError, Ne2000Driver, ether_crc
@@ -107,9 +109,11 @@ def frame_strategy() -> st.SearchStrategy[bytes]:
 
 
 class Harness:
-    def __init__(self) -> None:
-        self.qt = QTest()
-        self.card = self.qt.add_ne2000(BASE, 9)
+    def __init__(self, lossless: bool = True, clock: VirtualClock | None = None) -> None:
+        self.qt = QTest(clock=clock)
+        self.card = Ne2000Isa(MAC, "nic", lossless=lossless, tx_clock=clock)
+        self.qt.map_io(BASE, IO_SIZE, self.card, "nic")
+        self.card.irq.connect(self.qt.irqs[9].set)
         self.chip = self.card.chip
         self.mem = CheckedMemory(self.chip.mem)
         self.chip.mem = self.mem
@@ -200,9 +204,12 @@ class DriverMachine(RuleBasedStateMachine):
 class ChaosMachine(RuleBasedStateMachine):
     """Arbitrary guest port I/O, frames and driver actions: the emulator stays sane."""
 
+    lossless = True
+    wire_timed = False
+
     def __init__(self) -> None:
         super().__init__()
-        self.h = Harness()
+        self.h = Harness(self.lossless, VirtualClock() if self.wire_timed else None)
         self.mark = 0
         self.queued = 0
 
@@ -263,6 +270,14 @@ class ChaosMachine(RuleBasedStateMachine):
         except DriverError:
             pass
 
+    @rule(ns=st.integers(0, 2_000_000))
+    def time_passes(self, ns: int) -> None:
+        clock = self.h.card.chip.tx_clock
+        if clock is not None:
+            self._begin()
+            self.h.qt.clock_step(ns)
+            self._end()
+
     @rule()
     def rewrite_tx_buffer(self) -> None:
         self.h.chip.mem[0x4000:0x4100] = b"\xee" * 0x100
@@ -279,3 +294,15 @@ TestDriverMachine = DriverMachine.TestCase
 TestDriverMachine.settings = settings(stateful_step_count=40, phases=PHASES)
 TestChaosMachine = ChaosMachine.TestCase
 TestChaosMachine.settings = settings(stateful_step_count=50, phases=PHASES)
+
+
+class HardwareChaosMachine(ChaosMachine):
+    """The same chaos on `lossless=off, tx-timing=wire`: overflow, missed frames and
+    transmits under way must keep every invariant too."""
+
+    lossless = False
+    wire_timed = True
+
+
+TestHardwareChaosMachine = HardwareChaosMachine.TestCase
+TestHardwareChaosMachine.settings = settings(stateful_step_count=50, phases=PHASES)
