@@ -175,3 +175,18 @@ def test_machine_settings_needs_hypothesis():
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
                             text=True, timeout=60, check=True)
     assert result.stdout.strip() == "hypothesis"
+
+
+def test_the_artifacts_hold_a_copy_of_the_lab_trace(tmp_path):
+    trace = tmp_path / "run.trace"
+    out = tmp_path / "out"
+    with pytest.raises(AssertionError), Lab(deterministic=True, artifacts=out) as lab:
+        lab.trace("net_hub_*", str(trace))
+        lab.netdev("hubport,id=h0,hubid=0")
+        lab.netdev("hubport,id=h1,hubid=0")
+        a, b = lab.peer("a", "h0"), lab.peer("b", "h1")
+        a.send(ethernet(BROADCAST, OTHER, 0x88B5, bytes(50)))
+        assert lab.run_until(lambda: b.received, 1)
+        raise AssertionError("deliberate")
+    copied = (out / "run.trace").read_text()
+    assert copied and all(line.startswith("t=") for line in copied.splitlines())
