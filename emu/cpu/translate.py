@@ -1,14 +1,17 @@
 """Region translator: guest code to Python functions — QEMU's TCG and TB chaining, in miniature.
 
 A region is a set of basic blocks discovered from an entry pc by following direct
-branches and jumps nearby (not calls: a callee ends in jalr, which leaves the region
-anyway, and following calls would compile cold code). It becomes one Python function:
+branches and jumps nearby (not calls: following them compiles cold code, and costs
+more in compiling than it saves in dispatching). It becomes one Python function:
 registers cached in locals (written back on exit), each block an `if pc == START:` arm
 of a `while` loop, so loops inside the region run without returning to the
 dispatcher; a block that branches to itself spins in its own inner loop. Forward edges
-fall through to later arms; backward edges go round the loop, where the instruction
-budget is checked (a full pass can never overshoot it: the loop runs only while at
-least the region's whole size remains).
+fall through to later arms; backward edges go round the loop. Each block checks the
+instruction budget before it runs (it runs only if all of it fits), so a region never
+overshoots its budget and leaves at most one block's worth for the interpreter, however
+large the region is. An indirect jump (jalr: a return, mostly) whose
+target starts a block of the region goes round the loop too, so a loop that calls a
+small function stays in the region (QEMU's TB chaining, lookup_and_goto_ptr).
 
 Memory: an aligned access inside RAM is one test and one subscript of the RAM's
 bytearray or of a word/halfword view of it. Any other access stays in the region too
@@ -76,7 +79,7 @@ _RR = {
     "remu": "({a} % {b} if {b} else {a})",
 }
 # Bound as default arguments so generated code reaches them as fast locals.
-_HELPERS = ("C", "X", "R", "W", "H", "SB", "LD", "ST", "Trap", "DIV", "REM")
+_HELPERS = ("LEADERS", "C", "X", "R", "W", "H", "SB", "LD", "ST", "Trap", "DIV", "REM")
 _LOAD_SIZE = {"lb": 1, "lbu": 1, "lh": 2, "lhu": 2, "lw": 4}
 _STORE_SIZE = {"sb": 1, "sh": 2, "sw": 4}
 _LOAD_FAST = {
@@ -108,7 +111,7 @@ class Translator:
 
     def translate(self, entry: int) -> tuple[Callable[[int], int], list[tuple[int, int]]]:
         """A function `region(limit) -> retired`, and the [start, end) pc spans it covers.
-        The function returns 0 (doing nothing) when fewer than the region's size of
+        The function returns 0 (doing nothing) when fewer than its entry block's size of
         instructions remain before instret reaches `limit`."""
         blocks = self._discover(entry)
         if not blocks:
@@ -116,6 +119,7 @@ class Translator:
         emitter = _Emitter(entry, blocks, self.cpu)
         source = emitter.source()
         namespace = {
+            "LEADERS": frozenset(b.start for b in blocks),
             "C": self.cpu, "X": self.cpu.x, "R": self.cpu.ram, "W": self.words,
             "H": self.halves, "SB": SIGN_EXTEND_BYTE,
             "LD": self.cpu.load_io, "ST": self.cpu.store_io, "Trap": Trap,
@@ -198,7 +202,7 @@ class _Emitter:
         self.indent = 0
 
     def source(self) -> str:
-        size = sum(len(b.insns) for b in self.blocks)
+        entry_size = next(len(b.insns) for b in self.blocks if b.start == self.entry)
         for block in self.blocks:
             self._block(block)
         used = sorted(self.used | self.written)
@@ -206,12 +210,12 @@ class _Emitter:
         names = ", ".join(f"{k}={k}" for k in (*_HELPERS, *(f"D{i}" for i in range(self.routes))))
         out = ["def make():", f"    def region(limit, {names}):",
                "        I0 = C.instret",
-               f"        L = limit - I0 - {size}",
-               "        if L < 0:",
+               "        L = limit - I0",
+               f"        if L < {entry_size}:",
                "            return 0"]
         out += [f"        x{r} = X[{r}]" for r in used]
         out += ["        n = 0", f"        pc = {self.entry:#x}", "        try:",
-                "            while n <= L:"]
+                "            while True:"]
         out += ["                " + line for line in self.lines]
         out += ["        except Trap as e:",
                 "            C.instret = I0 + n + ((e.epc - pc) >> 2)"]
@@ -250,6 +254,8 @@ class _Emitter:
     def _block(self, block: _Block) -> None:
         self._emit(f"if pc == {block.start:#x}:", 0)
         count = len(block.insns)
+        self._emit(f"if n + {count} > L:", 1)
+        self._emit("break", 2)
         body = block.insns
         last = body[-1]
         control = last.op in BRANCH_OPS or last.op in ("jal", "jalr")
@@ -285,13 +291,15 @@ class _Emitter:
                 self._emit(f"{self._dst(last.rd)} = {(pc + 4) & M32:#x}", 1)
             self._emit(f"n += {count}", 1)
             self._emit("pc = t", 1)
+            self._emit("if t in LEADERS:", 1)
+            self._emit("continue", 2)
             self._emit("break", 1)
 
     def _self_loop(self, block: _Block, body: list[Insn], last: Insn) -> None:
         """A block that branches back to itself spins in its own `while`, skipping the
-        region's dispatch chain; it leaves when the branch falls through, when the
-        budget runs short (pc stays at the block, the outer loop then ends), or after a
-        store outside RAM (which sets L = -1 so the outer loop ends too)."""
+        region's dispatch chain; it leaves when the branch falls through, or the region
+        ends when the budget runs short (pc stays at the block) or after an access
+        outside RAM that needs the Cpu's attention (pc is the next instruction)."""
         fallthrough = block.end
         self._emit("while True:", 1)
         self.indent = 1
@@ -300,14 +308,14 @@ class _Emitter:
         cond = _BRANCH_COND[last.op].format(a=self._src(last.rs1), b=self._src(last.rs2))
         self._emit(f"n += {len(block.insns)}", 1)
         self._emit(f"if {cond}:", 1)
-        self._emit("if n <= L:", 2)
+        self._emit(f"if n + {len(block.insns)} <= L:", 2)
         self._emit("continue", 3)
         self._emit("break", 2)
         self._emit(f"pc = {fallthrough:#x}", 1)
         self._emit("break", 1)
         self.indent = 0
         self._emit(f"if pc != {fallthrough:#x}:", 1)
-        self._emit("continue", 2)
+        self._emit("break", 2)
         self._transfer(block.start, fallthrough, 1)
 
     def _insn(self, insn: Insn, pc: int, idx: int) -> None:
@@ -388,7 +396,6 @@ class _Emitter:
         self._emit("if C.attention:", 2)
         self._emit(f"n += {idx + 1}", 3)
         self._emit(f"pc = {pc + 4:#x}", 3)
-        self._emit("L = -1", 3)
         self._emit("break", 3)
 
     def _load(self, insn: Insn, pc: int, idx: int) -> None:
