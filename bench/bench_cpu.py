@@ -1,6 +1,7 @@
 """CPU speed: guest MIPS of the block translator on a CPU-bound and a memory-heavy guest.
 
-`crc32` (bitwise CRC-32 over 64 KiB) and `memcpy` (memset + copy of 1 MiB) are assembled
+`crc32` (bitwise CRC-32 over 64 KiB), `crc32_table` (table-driven CRC-32 over 64 KiB, the
+loop gcc -O2 makes of guests/crc32.c) and `memcpy` (memset + copy of 1 MiB) are assembled
 with tests/rvasm.py (no cross compiler needed) and end in `wfi` with interrupts disabled,
 which makes `Cpu.run()` return. `crc32.elf` and `memcpy.elf` are the committed C guests
 run whole on the board (start-up, translation and console output included). Prints
@@ -53,6 +54,39 @@ def crc32_guest() -> Asm:
     return a
 
 
+def crc_table() -> bytes:
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = 0xEDB88320 ^ (c >> 1) if c & 1 else c >> 1
+        table.append(c.to_bytes(4, "little"))
+    return b"".join(table)
+
+
+def crc32_table_guest() -> Asm:
+    """crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8); the table sits just below the data."""
+    a = Asm(RAM_BASE)
+    a.li("a2", RAM_BASE + CODE_SIZE - 1024)
+    a.li("a5", RAM_BASE + CODE_SIZE)
+    a.li("a3", RAM_BASE + CODE_SIZE + CRC_LEN)
+    a.li("a0", 0xFFFFFFFF)
+    a.label("byte")
+    a.lbu("a4", "a5", 0)
+    a.addi("a5", "a5", 1)
+    a.xor("a4", "a4", "a0")
+    a.andi("a4", "a4", 255)
+    a.slli("a4", "a4", 2)
+    a.add("a4", "a4", "a2")
+    a.lw("a4", "a4", 0)
+    a.srli("a0", "a0", 8)
+    a.xor("a0", "a4", "a0")
+    a.bne("a5", "a3", "byte")
+    a.xori("a0", "a0", -1)
+    a.wfi()
+    return a
+
+
 def memcpy_guest() -> Asm:
     """memset the destination, then copy 16 bytes per iteration (an unrolled word loop)."""
     a = Asm(RAM_BASE)
@@ -78,7 +112,8 @@ def memcpy_guest() -> Asm:
     return a
 
 
-def run(name: str, asm: Asm, ram_size: int, data: bytes, repeat: int = 3) -> Cpu:
+def run(name: str, asm: Asm, ram_size: int, data: bytes, repeat: int = 3,
+        below: bytes = b"") -> Cpu:
     """Best of `repeat` fresh runs (the host is shared; the best run is the least disturbed),
     in slices of 100k instructions as a machine would run them."""
     best = best_cpu = float("inf")
@@ -87,6 +122,7 @@ def run(name: str, asm: Asm, ram_size: int, data: bytes, repeat: int = 3) -> Cpu
         code = asm.code()
         ram[:len(code)] = code
         ram[CODE_SIZE:CODE_SIZE + len(data)] = data
+        ram[CODE_SIZE - len(below):CODE_SIZE] = below
         cpu = Cpu(Bus(), ram, RAM_BASE, lambda: 0)
         start, start_cpu = time.perf_counter(), time.process_time()
         while not cpu.waiting:
@@ -124,6 +160,10 @@ def main() -> int:
     cpu = run("crc32", crc32_guest(), 1 << 20, data)
     if cpu.x[12] != zlib.crc32(data):
         print(f"bench_cpu: crc32 guest computed {cpu.x[12]:#x}", file=sys.stderr)
+        return 1
+    cpu = run("crc32_table", crc32_table_guest(), 1 << 20, data, below=crc_table())
+    if cpu.x[10] != zlib.crc32(data):
+        print(f"bench_cpu: crc32_table guest computed {cpu.x[10]:#x}", file=sys.stderr)
         return 1
     src = bytes((i * 13) & 0xFF for i in range(COPY_LEN))
     cpu = run("memcpy", memcpy_guest(), CODE_SIZE + 2 * COPY_LEN, src)

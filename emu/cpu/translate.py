@@ -14,7 +14,8 @@ target starts a block of the region goes round the loop too, so a loop that call
 small function stays in the region (QEMU's TB chaining, lookup_and_goto_ptr).
 
 Memory: an aligned access inside RAM is one test and one subscript of the RAM's
-bytearray or of a word/halfword view of it. Any other access stays in the region too
+bytearray or of a word/halfword view of it; an unaligned one in RAM is a struct
+unpack/pack after a second test. Any other access stays in the region too
 (QEMU's softmmu TLB and MemoryRegion dispatch): each load/store instruction has its own
 route cache, filled by `Cpu.load_io`/`Cpu.store_io` from `Bus.route`, so a device access
 whose address is still in the cached range calls the device's `read`/`write` directly,
@@ -32,6 +33,7 @@ interpreter; self-modifying code needs fence.i, which forgets every translation.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -79,7 +81,8 @@ _RR = {
     "remu": "({a} % {b} if {b} else {a})",
 }
 # Bound as default arguments so generated code reaches them as fast locals.
-_HELPERS = ("LEADERS", "C", "X", "R", "W", "H", "SB", "LD", "ST", "Trap", "DIV", "REM")
+_HELPERS = ("LEADERS", "C", "X", "R", "W", "H", "U32", "U16", "P32", "P16", "SB", "LD", "ST",
+            "Trap", "DIV", "REM")
 _LOAD_SIZE = {"lb": 1, "lbu": 1, "lh": 2, "lhu": 2, "lw": 4}
 _STORE_SIZE = {"sb": 1, "sh": 2, "sw": 4}
 _LOAD_FAST = {
@@ -87,6 +90,14 @@ _LOAD_FAST = {
     "lh": "((H[o >> 1] ^ 0x8000) - 0x8000) & 0xFFFFFFFF",
 }
 _STORE_FAST = {"sb": "R[o] = {v}", "sh": "H[o >> 1] = {v}", "sw": "W[o >> 2] = {v}"}
+# RAM reached at an address not aligned to the access size (packed headers, mostly).
+_LOAD_UNALIGNED = {
+    "lw": "U32(R, o)[0]", "lhu": "U16(R, o)[0]",
+    "lh": "((U16(R, o)[0] ^ 0x8000) - 0x8000) & 0xFFFFFFFF",
+}
+_STORE_UNALIGNED = {"sh": "P16(R, o, {v})", "sw": "P32(R, o, {v})"}
+_U32 = struct.Struct("<I")
+_U16 = struct.Struct("<H")
 # Immediates are 12-bit: an address a register plus one can reach wraps past 2^32 only
 # within this distance of either end of the address space.
 _IMM_REACH = 2048
@@ -122,6 +133,8 @@ class Translator:
             "LEADERS": frozenset(b.start for b in blocks),
             "C": self.cpu, "X": self.cpu.x, "R": self.cpu.ram, "W": self.words,
             "H": self.halves, "SB": SIGN_EXTEND_BYTE,
+            "U32": _U32.unpack_from, "U16": _U16.unpack_from,
+            "P32": _U32.pack_into, "P16": _U16.pack_into,
             "LD": self.cpu.load_io, "ST": self.cpu.store_io, "Trap": Trap,
             "DIV": div, "REM": rem,
         }
@@ -405,6 +418,9 @@ class _Emitter:
         self._offset(a, insn.imm)
         self._emit(f"if {self._in_ram(size)}:", 1)
         self._emit(f"{d} = {_LOAD_FAST[insn.op]}", 2)
+        if size > 1:
+            self._emit(f"elif 0 <= o <= {self.ram_size - size}:", 1)
+            self._emit(f"{d} = {_LOAD_UNALIGNED[insn.op]}", 2)
         self._io(f"LD(q, {size}, {pc:#x}, {{cache}})", idx, pc, size, d)
         if insn.op == "lb":
             self._emit(f"{d} = SB[{d}]", 2)
@@ -421,5 +437,8 @@ class _Emitter:
         self._offset(a, insn.imm)
         self._emit(f"if {self._in_ram(size)}:", 1)
         self._emit(_STORE_FAST[insn.op].format(v=v), 2)
+        if size > 1:
+            self._emit(f"elif 0 <= o <= {self.ram_size - size}:", 1)
+            self._emit(_STORE_UNALIGNED[insn.op].format(v=v), 2)
         self._io(f"ST(q, {size}, {v}, {pc:#x}, {{cache}})", idx, pc, size, None, f", {v}")
         self._leave_if_attention(idx, pc)
