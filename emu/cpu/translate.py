@@ -314,6 +314,7 @@ class _Emitter:
         ends when the budget runs short (pc stays at the block) or after an access
         outside RAM that needs the Cpu's attention (pc is the next instruction)."""
         fallthrough = block.end
+        self._emit(f"last = L - {len(block.insns)}", 1)  # the last n a pass may start at
         self._emit("while True:", 1)
         self.indent = 1
         for idx, insn in enumerate(body):
@@ -321,7 +322,7 @@ class _Emitter:
         cond = _BRANCH_COND[last.op].format(a=self._src(last.rs1), b=self._src(last.rs2))
         self._emit(f"n += {len(block.insns)}", 1)
         self._emit(f"if {cond}:", 1)
-        self._emit(f"if n + {len(block.insns)} <= L:", 2)
+        self._emit("if n <= last:", 2)
         self._emit("continue", 3)
         self._emit("break", 2)
         self._emit(f"pc = {fallthrough:#x}", 1)
