@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from typing import Any
 
 from emu.core.errors import UserError
 from emu.core.loop import MainLoop
@@ -20,12 +21,13 @@ from netdev.frame_fd import FrameFd
 from netdev.hub import Hub, HubPort
 from netdev.socket import create_socket_netdev
 from netdev.socket_poll import PolledSocket
+from netdev.stream import create_stream_netdev
 from netdev.tap import create_tap_netdev
 from netdev.vde import create_vde_netdev
 
 HUBPORT_KEYS = frozenset({"type", "id", "hubid", "netdev"})
 DUMP_KEYS = frozenset({"qom-type", "id", "netdev", "file", "maxlen", "queue", "status"})
-HOST_NETDEVS = ("socket", "tap", "vde")
+HOST_NETDEVS = ("socket", "stream", "dgram", "tap", "vde")
 
 
 class Net:
@@ -46,7 +48,14 @@ class Net:
         # Told of each set_link before it applies (record/replay); may refuse it.
         self.link_observer: Callable[[str, bool], None] | None = None
         self._clock: Callable[[], int] | None = None
+        # Told of each QMP event a netdev raises (name, data), e.g. by a QMP monitor.
+        self.event_listeners: list[Callable[[str, dict[str, Any]], None]] = []
         self._closed = False
+
+    def emit_event(self, name: str, data: dict[str, Any]) -> None:
+        """Hand a QMP event (NETDEV_STREAM_CONNECTED, ...) to every listener."""
+        for listener in list(self.event_listeners):
+            listener(name, data)
 
     def set_clock(self, clock: Callable[[], int]) -> None:
         """Stamp pcap records with `clock()` (ns, e.g. the machine's virtual clock), for
@@ -68,6 +77,8 @@ class Net:
             client: NetClient = ReplayedNetdev(name, str(kind))
         elif kind == "socket":
             client = create_socket_netdev(self.loop, name, opts, self._taken_fds())
+        elif kind == "stream":
+            client = create_stream_netdev(self.loop, name, opts, self._taken_fds(), self.emit_event)
         elif kind == "tap":
             client = create_tap_netdev(self.loop, name, opts, self._taken_fds())
         elif kind == "vde":

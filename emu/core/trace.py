@@ -14,8 +14,8 @@ them a live one. One line per event, as QEMU's log backend prints it:
 `<event> key=value key=value`; a Trace with a stamp (`set_stamp`, a deterministic lab's
 machines) puts `t=NS machine=NAME` before the event. Lines go through the standard
 `logging` module, one logger per subsystem (`toynic.trace.ne2000`, `.net`,
-`.net_socket`, `.net_tap`, `.net_vde`, `.hub`, `.irq`), at DEBUG level; `open_log` adds
-a handler writing to stderr, a stream or a file (`-D`).
+`.net_socket`, `.net_stream`, `.net_tap`, `.net_vde`, `.hub`, `.irq`), at DEBUG level;
+`open_log` adds a handler writing to stderr, a stream or a file (`-D`).
 
 Patterns follow QEMU: `*` and `?` globs, a leading `-` disables, a name without a glob
 that matches nothing earns the warning "trace event 'x' does not exist"; an events file
@@ -133,6 +133,15 @@ EVENTS: tuple[EventInfo, ...] = (
               "a record longer than the largest frame: the connection is closed"),
     EventInfo("net_socket_empty", "net_socket", "netdev count",
               "zero-length records or datagrams were ignored"),
+    # stream netdev (QEMU: net/stream.c)
+    EventInfo("net_stream_connect", "net_stream", "netdev peer",
+              "a stream netdev has a peer (accepted or connected); peer is its URI"),
+    EventInfo("net_stream_disconnect", "net_stream", "netdev reason",
+              "a stream netdev's peer left (reason=eof|error|oversize)"),
+    EventInfo("net_stream_connect_error", "net_stream", "netdev error",
+              "a stream client's connect failed"),
+    EventInfo("net_stream_reconnect", "net_stream", "netdev",
+              "a stream client's reconnect-ms timer fired: it connects again"),
     # tap netdev (QEMU: net/tap.c) and vde netdev (QEMU: net/vde.c); one read or write
     # is one frame on both (netdev.frame_fd)
     EventInfo("net_tap_read", "net_tap", "netdev len",
