@@ -14,6 +14,7 @@ from emu.core.loop import MainLoop
 from emu.core.opts import Opts, check_id, shown
 from emu.core.timeline import HostTimeline, Timeline
 from netdev.client import NetClient, connect_peers
+from netdev.dgram import create_dgram_netdev
 from netdev.dump import DEFAULT_MAXLEN, DumpFilter
 from netdev.filter_netem import NETEM_KEYS, NetemFilter, NetemParams
 from netdev.filter_replay import ReplayedNetdev, ReplayFilter
@@ -79,6 +80,8 @@ class Net:
             client = create_socket_netdev(self.loop, name, opts, self._taken_fds())
         elif kind == "stream":
             client = create_stream_netdev(self.loop, name, opts, self._taken_fds(), self.emit_event)
+        elif kind == "dgram":
+            client = create_dgram_netdev(self.loop, name, opts, self._taken_fds())
         elif kind == "tap":
             client = create_tap_netdev(self.loop, name, opts, self._taken_fds())
         elif kind == "vde":

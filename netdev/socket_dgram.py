@@ -38,8 +38,11 @@ class DgramSocket(PolledSocket):
     """A datagram-socket netdev sending every frame to `destination`."""
 
     def __init__(
-        self, loop: MainLoop, name: str, sock: socket.socket, destination: Address, info: str
+        self, loop: MainLoop, name: str, sock: socket.socket,
+        destination: Address | str | bytes | None, info: str
     ) -> None:
+        """`destination`: where frames go (an inet address or a unix path); None sends on a
+        connected socket (`-netdev dgram` with only a local fd)."""
         super().__init__(loop, name, sock)
         self._destination = destination
         self.info_str = info
@@ -79,7 +82,10 @@ class DgramSocket(PolledSocket):
         if sock is None:
             return -1
         try:
-            sent = sock.sendto(frame, self._destination)
+            if self._destination is None:
+                sent = sock.send(frame)
+            else:
+                sent = sock.sendto(frame, self._destination)
         except (BlockingIOError, InterruptedError):
             if not self._writing and self.trace.net_socket_backpressure:
                 self.trace.emit("net_socket_backpressure", netdev=self.name, dir="write",
