@@ -10,6 +10,11 @@ Received bytes wait in a 16-byte FIFO; `receive()` takes what fits and `on_rx_sp
 tells the console backend when the guest has made room again, so input is never dropped.
 Interrupts: received data (IER.ERBFI) and THR empty (IER.ETBEI, with the 16550 rule that
 reading IIR while it reports THR empty clears that condition).
+
+A console line costs the guest one LSR poll and one THR write per byte, so the UART is
+an `emu.core.bus.Router`: translated code reaches byte accesses to RBR/THR and LSR
+through handlers of their own (QEMU's softmmu TLB entry for an I/O MemoryRegion),
+without the per-byte register decode of `read`/`write`.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
+from emu.core.bus import Route
 from emu.core.irq import IrqLine
 
 UART_RX = 0
@@ -56,6 +62,9 @@ UART_MSR_DCD = 0x80
 
 FIFO_SIZE = 16
 
+# One bytes object per value, so a transmitted byte costs no allocation.
+_BYTE = tuple(bytes((value,)) for value in range(256))
+
 
 class ByteSink(Protocol):
     def write(self, data: bytes, /) -> object: ...
@@ -91,6 +100,29 @@ class Uart16550:
             self._update_irq()
         return len(taken)
 
+    def route(self, offset: int, size: int) -> Route:
+        """Byte accesses to RBR/THR and LSR get handlers of their own; every other
+        access goes through `read`/`write`."""
+        if size == 1 and offset == UART_TX:
+            return Route(UART_TX, UART_TX + 1, 0, self._read_rbr, self._write_thr)
+        if size == 1 and offset == UART_LSR:
+            return Route(UART_LSR, UART_LSR + 1, 0, self._read_lsr, self.write)
+        return Route(offset, offset + 1, 0, self.read, self.write)
+
+    def _read_rbr(self, _offset: int, _size: int) -> int:
+        if self.lcr & UART_LCR_DLAB:
+            return self.divisor & 0xFF
+        return self._pop_rx()
+
+    def _write_thr(self, _offset: int, _size: int, value: int) -> None:
+        if self.lcr & UART_LCR_DLAB:
+            self.divisor = (self.divisor & 0xFF00) | (value & 0xFF)
+        else:
+            self._transmit(value & 0xFF)
+
+    def _read_lsr(self, _offset: int, _size: int) -> int:
+        return UART_LSR_THRE | UART_LSR_TEMT | (UART_LSR_DR if self._rx else 0)
+
     def read(self, offset: int, size: int) -> int:
         value = 0
         for i in range(size):
@@ -104,9 +136,7 @@ class Uart16550:
     def _read_byte(self, reg: int) -> int:
         dlab = self.lcr & UART_LCR_DLAB
         if reg == UART_RX:
-            if dlab:
-                return self.divisor & 0xFF
-            return self._pop_rx()
+            return self._read_rbr(reg, 1)
         if reg == UART_IER:
             return (self.divisor >> 8) if dlab else self.ier
         if reg == UART_IIR:
@@ -120,7 +150,7 @@ class Uart16550:
         if reg == UART_MCR:
             return self.mcr
         if reg == UART_LSR:
-            return UART_LSR_THRE | UART_LSR_TEMT | (UART_LSR_DR if self._rx else 0)
+            return self._read_lsr(reg, 1)
         if reg == UART_MSR:
             return UART_MSR_DCD | UART_MSR_DSR | UART_MSR_CTS
         if reg == UART_SCR:
@@ -130,10 +160,7 @@ class Uart16550:
     def _write_byte(self, reg: int, byte: int) -> None:
         dlab = self.lcr & UART_LCR_DLAB
         if reg == UART_TX:
-            if dlab:
-                self.divisor = (self.divisor & 0xFF00) | byte
-                return
-            self._transmit(byte)
+            self._write_thr(reg, 1, byte)
         elif reg == UART_IER:
             if dlab:
                 self.divisor = (self.divisor & 0x00FF) | (byte << 8)
@@ -157,11 +184,13 @@ class Uart16550:
             self.scr = byte
 
     def _transmit(self, byte: int) -> None:
-        self._output.write(bytes((byte,)))
+        self._output.write(_BYTE[byte])
         if byte == 0x0A:
             self._output.flush()
         self._thr_pending = True
-        self._update_irq()
+        # Only THR-empty changes here, and it raises the line only while enabled.
+        if self.ier & UART_IER_THRI:
+            self._update_irq()
 
     def _pop_rx(self) -> int:
         if not self._rx:
