@@ -14,14 +14,16 @@ the client's name), an idle warp (ns u64), the end (how u8: 0 power-off, 1 stopp
 status i32). The end event is the last one; a file without it is refused.
 
 The writer buffers and writes at exit; a write that fails (a full disk) is reported once,
-in one line, and recording stops there while the run goes on. The reader takes the whole
-file at once, so a truncated or foreign file is one clear error before the run starts.
+in one line, and recording stops there while the run goes on. The reader takes every event
+before the run starts, so a truncated or foreign file is one clear error then.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
+import stat
 import struct
 import sys
 from dataclasses import dataclass
@@ -162,47 +164,68 @@ class RrWriter:
 
 def read_rrfile(path: str) -> tuple[dict[str, object], list[Event]]:
     """The header and events of the rrfile at `path`; UserError (one line) if it cannot
-    be read, is not an rrfile, is of another version, is cut short or malformed."""
+    be read, is not a regular file (a FIFO or /dev/zero would never end), is not an
+    rrfile, is of another version, is cut short or malformed. Events are read one by one
+    and every length is checked against the file's size before it is read, so a huge
+    damaged file fails at its first bad event without being taken into memory."""
     try:
-        with open(path, "rb") as file:
-            data = file.read()
+        # O_NONBLOCK: opening a FIFO must not wait for a writer before it is refused.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as err:
         raise UserError(f"rrfile {path}: can't open: {err.strerror or err}") from None
-    if len(data) < PREAMBLE.size or not data.startswith(MAGIC):
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise UserError(f"rrfile {path}: not a regular file")
+    with open(fd, "rb") as file:
+        try:
+            return _read_events(path, file, info.st_size)
+        except OSError as err:
+            raise UserError(f"rrfile {path}: can't read: {err.strerror or err}") from None
+
+
+def _read_events(path: str, file: BinaryIO, size: int) -> tuple[dict[str, object], list[Event]]:
+    preamble = file.read(PREAMBLE.size)
+    if len(preamble) < PREAMBLE.size or not preamble.startswith(MAGIC):
         raise UserError(f"rrfile {path}: not a toynic record/replay file")
-    _, version, header_len = PREAMBLE.unpack_from(data)
+    _, version, header_len = PREAMBLE.unpack(preamble)
     if version != VERSION:
         raise UserError(f"rrfile {path}: version {version}; this toynic reads version {VERSION}")
     offset = PREAMBLE.size + header_len
-    if offset > len(data):
+    if offset > size:
         raise UserError(f"rrfile {path}: truncated in its header")
     try:
-        header = json.loads(data[PREAMBLE.size:offset])
-    except (UnicodeDecodeError, ValueError):
+        header = json.loads(file.read(header_len))
+    except (UnicodeDecodeError, ValueError, RecursionError):
         header = None
-    if not isinstance(header, dict):
+    netdevs = header.get("netdevs", []) if isinstance(header, dict) else None
+    if not isinstance(netdevs, list) or not isinstance(header, dict):
         raise UserError(f"rrfile {path}: its header is not valid")
     events: list[Event] = []
-    while offset < len(data):
+    while offset < size:
         if events and events[-1].kind is Kind.END:
             raise UserError(f"rrfile {path}: data after the end event at byte {offset}")
-        event, offset = _decode(path, data, offset)
+        head = file.read(EVENT_HEAD.size)
+        if len(head) < EVENT_HEAD.size:
+            raise UserError(f"rrfile {path}: truncated at byte {offset}")
+        length = EVENT_HEAD.unpack(head)[1]
+        if offset + EVENT_HEAD.size + length > size:
+            raise UserError(f"rrfile {path}: truncated at byte {offset} (an event is cut short)")
+        event = _decode(path, head + file.read(length), offset)
+        if event.kind is Kind.FRAME and event.netdev >= len(netdevs):
+            raise UserError(f"rrfile {path}: frame event at byte {offset} names netdev "
+                            f"{event.netdev}; the header lists {len(netdevs)}")
         events.append(event)
+        offset += EVENT_HEAD.size + length
     if not events or events[-1].kind is not Kind.END:
         raise UserError(f"rrfile {path}: truncated: no end event after {len(events)} events "
                         f"(the recording did not finish)")
     return header, events
 
 
-def _decode(path: str, data: bytes, offset: int) -> tuple[Event, int]:
-    start = offset
-    if offset + EVENT_HEAD.size > len(data):
-        raise UserError(f"rrfile {path}: truncated at byte {start}")
-    kind_no, length = EVENT_HEAD.unpack_from(data, offset)
-    offset += EVENT_HEAD.size
-    end = offset + length
-    if end > len(data):
-        raise UserError(f"rrfile {path}: truncated at byte {start} (an event is cut short)")
+def _decode(path: str, data: bytes, start: int) -> Event:
+    """One whole event (`data`: its head and payload) found at byte `start` of the file."""
+    kind_no, length = EVENT_HEAD.unpack_from(data)
     try:
         kind = Kind(kind_no)
     except ValueError:
@@ -211,20 +234,23 @@ def _decode(path: str, data: bytes, offset: int) -> tuple[Event, int]:
     need = POSITION.size + fixed.get(kind, 0)
     if length < need or (kind in (Kind.WARP, Kind.END) and length != need):
         raise UserError(f"rrfile {path}: malformed {kind.name.lower()} event at byte {start}")
-    instret, now_ns, pc, idle = POSITION.unpack_from(data, offset)
+    instret, now_ns, pc, idle = POSITION.unpack_from(data, EVENT_HEAD.size)
     at = Position(instret, now_ns, pc, bool(idle))
-    body = data[offset + POSITION.size:end]
+    body = data[EVENT_HEAD.size + POSITION.size:]
     if kind is Kind.FRAME:
-        event = Event(kind, at, data=body[1:], netdev=body[0])
-    elif kind is Kind.CONSOLE:
-        event = Event(kind, at, data=body)
-    elif kind is Kind.LINK:
-        event = Event(kind, at, data=body[1:], up=bool(body[0]))
-    elif kind is Kind.WARP:
-        event = Event(kind, at, warp_ns=WARP.unpack(body)[0])
-    else:
-        how, status = END.unpack(body)
-        if how not in (EndHow.POWER_OFF, EndHow.STOPPED):
-            raise UserError(f"rrfile {path}: malformed end event at byte {start}")
-        event = Event(kind, at, how=EndHow(how), status=status)
-    return event, end
+        return Event(kind, at, data=body[1:], netdev=body[0])
+    if kind is Kind.CONSOLE:
+        return Event(kind, at, data=body)
+    if kind is Kind.LINK:
+        try:
+            body[1:].decode()
+        except UnicodeDecodeError:
+            raise UserError(f"rrfile {path}: malformed link event at byte {start} "
+                            "(the name is not UTF-8)") from None
+        return Event(kind, at, data=body[1:], up=bool(body[0]))
+    if kind is Kind.WARP:
+        return Event(kind, at, warp_ns=WARP.unpack(body)[0])
+    how, status = END.unpack(body)
+    if how not in (EndHow.POWER_OFF, EndHow.STOPPED):
+        raise UserError(f"rrfile {path}: malformed end event at byte {start}")
+    return Event(kind, at, how=EndHow(how), status=status)
