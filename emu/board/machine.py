@@ -200,7 +200,7 @@ class Machine:
         self._started = False
         self._in_slice = False
         self._slice_end_ns = 0
-        self._scheduled: asyncio.Handle | None = None
+        self._scheduled = False
         self._idle = False
         self._idle_since = 0.0
         self._idle_handle: asyncio.TimerHandle | None = None
@@ -383,11 +383,20 @@ class Machine:
             raise crash
 
     def _schedule(self) -> None:
-        if self._scheduled is None and self.exit_code is None:
-            self._scheduled = self.loop.bh(self._slice)
+        """The next slice, on the next loop turn (host I/O is polled in between)."""
+        if not self._scheduled and self.exit_code is None:
+            self._scheduled = True
+            self.loop.bh(self._slice)
+
+    def _schedule_now(self) -> None:
+        """The first slice after idle, right after the event that woke the CPU (its
+        handler has returned, so the guest never runs inside a device or netdev call)."""
+        if not self._scheduled and self.exit_code is None:
+            self._scheduled = True
+            self.loop.soon(self._slice)
 
     def _slice(self) -> None:
-        self._scheduled = None
+        self._scheduled = False
         if self.exit_code is not None:
             return
         try:
@@ -462,7 +471,7 @@ class Machine:
         deadline = self.clock.next_deadline()
         if deadline is not None:
             self.clock.advance(deadline - self.clock.now())
-        self._schedule()
+        self._schedule_now()
 
     def _replay_idle(self) -> None:
         self._idle_handle = None
@@ -496,7 +505,7 @@ class Machine:
                 waited_ns = self.journal.warp(waited_ns)
             self.clock.advance(min(waited_ns, deadline - self.clock.now()))
         self._idle = False
-        self._schedule()
+        self._schedule_now()
 
     def _poweroff(self, status: int) -> None:
         self._finish(status)

@@ -8,6 +8,12 @@ The whole emulator is one thread around one `MainLoop`:
   Passing None for a direction removes only that direction.
 - `bh(fn)` schedules a bottom half: `fn` runs on the next loop iteration, never inside
   the caller (QEMU's `qemu_bh_schedule`).
+- `soon(fn)` is a bottom half for latency: `fn` runs right after the handler now
+  running returns, in the same loop turn, without another poll in between (QEMU runs
+  the bottom halves an event scheduled in the same `aio_dispatch`). A frame that wakes a
+  guest or must go out to a socket does not wait for a whole loop turn. Called outside
+  a handler, or from a callback that itself ran this way, it is an ordinary `bh`, so
+  two parties waking each other still let the loop poll between rounds.
 - `call_later(seconds, fn)` is a host (real-time) timer; virtual-time timers live in
   `emu.core.clock`.
 - `run_until(predicate, timeout)` drives the loop until a condition holds or a real-time
@@ -67,6 +73,8 @@ class MainLoop:
         self._readers: dict[int, Handler] = {}
         self._writers: dict[int, Handler] = {}
         self._wake_on_event = False
+        # The callbacks `soon` queued while a handler runs; None outside a handler.
+        self._after: list[tuple[Callable[..., object], tuple[object, ...]]] | None = None
         self._signal_handlers: dict[int, Handler] = {}
         self._saved_dispositions: dict[int, Any] = {}
         self._saved_wakeup_fd = -1
@@ -121,13 +129,36 @@ class MainLoop:
         self.set_fd_handler(fd, None, None)
 
     def _dispatch(self, fn: Callable[..., object], *args: object) -> None:
-        fn(*args)
+        after: list[tuple[Callable[..., object], tuple[object, ...]]] = []
+        self._after = after
+        try:
+            fn(*args)
+        finally:
+            self._after = None
+            self._run_after(after)
         if self._wake_on_event:
             # A waiter in run_once() re-checks its condition after every event.
             self._aio.stop()
 
+    def _run_after(self, after: list[tuple[Callable[..., object], tuple[object, ...]]]) -> None:
+        for index, (fn, args) in enumerate(after):
+            try:
+                fn(*args)
+            except BaseException:
+                # The rest still run, on the next turn, as if scheduled with bh().
+                for later, later_args in after[index + 1:]:
+                    self._aio.call_soon(self._dispatch, later, *later_args)
+                raise
+
     def bh(self, fn: Callable[..., object], *args: object) -> asyncio.Handle:
         return self._aio.call_soon(self._dispatch, fn, *args)
+
+    def soon(self, fn: Callable[..., object], *args: object) -> None:
+        """Run `fn` right after the current handler (see the module docstring)."""
+        if self._after is None:
+            self._aio.call_soon(self._dispatch, fn, *args)
+        else:
+            self._after.append((fn, args))
 
     def call_later(
         self, seconds: float, fn: Callable[..., object], *args: object
