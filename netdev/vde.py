@@ -46,6 +46,7 @@ SOCKADDR_UN = struct.Struct(f"=H{SUN_PATH_SIZE}s")
 REQUEST_HEAD = struct.Struct("=IIi")
 MAX_DESCRIPTION = 128
 DEFAULT_MODE = 0o700
+GID_NONE = 0xFFFFFFFF
 PORT_MAX = 0x7FFFFF  # the port travels in the upper 24 bits of the request type
 DATA_DIRS = ("/var/run", "/var/tmp", "/tmp")
 DEFAULT_SWITCHES = ("/var/run/vde.ctl", "/tmp/vde.ctl")
@@ -128,7 +129,7 @@ def create_vde_netdev(loop: MainLoop, name: str, opts: Opts) -> VdeNetdev:
     try:
         data, data_path = _bind_data_socket(switch_dir, mode, group)
         try:
-            data.connect(_request_port(control, switch_dir, data_path, port))
+            _connect_data(data, switch_dir, _request_port(control, switch_dir, data_path, port))
         except BaseException:
             data.close()
             with contextlib.suppress(OSError):
@@ -139,6 +140,16 @@ def create_vde_netdev(loop: MainLoop, name: str, opts: Opts) -> VdeNetdev:
         raise
     return VdeNetdev(loop, name, control, data, data_path,
                      given if given is not None else switch_dir)
+
+
+def _connect_data(data: socket.socket, switch_dir: str, path: str) -> None:
+    """Connect our datagram socket to the one the switch named; the switch may be any
+    program listening on DIR/ctl, so whatever it named, a failure is one line."""
+    try:
+        data.connect(path)
+    except OSError as err:
+        raise UserError(f"VDE switch {shown(switch_dir)}: could not connect to the data "
+                        f"socket it named ({shown(path)}): {err.strerror}") from None
 
 
 def _c_number(key: str, text: str) -> int:
@@ -183,7 +194,8 @@ def _group(text: str | None) -> int | None:
         return grp.getgrnam(text).gr_gid
     except KeyError:
         pass
-    if text.isdigit():
+    # (gid_t)-1 means "leave the group as it is" to chown; larger ones do not fit.
+    if text.isascii() and text.isdigit() and int(text) < GID_NONE:
         return int(text)
     raise UserError(f"group '{shown(text)}' does not exist")
 
