@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from emu.core.opts import shown
 from emu.tracetool import html, svg
 from emu.tracetool.journey import LEVELS, Frame, Story, build, diagram, matches
 from emu.tracetool.parse import TraceError, load
@@ -39,9 +40,9 @@ def _frame_numbers(text: str) -> range:
         low = int(first)
         high = int(last) if dash else low
     except ValueError:
-        raise TraceError(f"--frame {text}: expected N or N-M") from None
+        raise TraceError(f"--frame {shown(text)}: expected N or N-M") from None
     if low < 1 or high < low:
-        raise TraceError(f"--frame {text}: expected N or N-M with 1 <= N <= M")
+        raise TraceError(f"--frame {shown(text)}: expected N or N-M with 1 <= N <= M")
     return range(low, high + 1)
 
 
@@ -50,11 +51,13 @@ def select(story: Story, frames: Sequence[str] = (), match: str | None = None,
     """The frames `--frame`, `--match` and `--count` pick; TraceError if none."""
     chosen = list(story.frames)
     if frames:
-        wanted = {n for text in frames for n in _frame_numbers(text)}
-        missing = sorted(n for n in wanted if n > len(story.frames))
-        if missing:
-            raise TraceError(f"--frame {missing[0]}: the traces hold {len(story.frames)} frames")
-        chosen = [f for f in chosen if f.number in wanted]
+        # Checked against the traces before any range is walked: N-M may be huge.
+        wanted = [_frame_numbers(text) for text in frames]
+        for text, numbers in zip(frames, wanted, strict=True):
+            if numbers[-1] > len(story.frames):
+                raise TraceError(f"--frame {shown(text)}: the traces hold "
+                                 f"{len(story.frames)} frames")
+        chosen = [f for f in chosen if any(f.number in numbers for numbers in wanted)]
     if match is not None:
         chosen = [f for f in chosen if matches(f, match)]
         if not chosen:
@@ -117,6 +120,8 @@ def run(argv: Sequence[str]) -> int:
     if args.command == "summary":
         inputs = load(args.traces)
         story = build(inputs.events, inputs.machines, inputs.captures)
+        if sys.stdout is None:
+            raise TraceError("stdout is closed: nowhere to write the summary")
         sys.stdout.write(summarize(inputs.events, story))
         return 0
     if args.count is not None and args.count < 1:

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from emu.core.opts import shown
 from emu.core.trace import EVENT_NAMES
 
 # A trace bigger than this is not something a picture can show.
@@ -31,6 +32,7 @@ EVENT_NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
 FIELD = re.compile(r"([A-Za-z_][A-Za-z0-9_.]*)=(\S*)\Z")
 QEMU_PREFIX = re.compile(r"(\d+)@(\d+)\.(\d{1,9}):(.*)\Z")
 NUMBER = re.compile(r"@?(\d+(?:\.\d+)?)(ns|us|µs|ms|s)?:?\Z")
+MAX_TIME_NS = (1 << 63) - 1
 UNIT_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
 PCAP_MAGICS = {b"\xd4\xc3\xb2\xa1": "<", b"\xa1\xb2\xc3\xd4": ">",
                b"\x4d\x3c\xb2\xa1": "<", b"\xa1\xb2\x3c\x4d": ">"}
@@ -79,8 +81,14 @@ class Inputs:
     captures: list[list[bytes]] = field(default_factory=list)
 
 
+class TimeOutOfRange(ValueError):
+    """A time token of more than MAX_TIME_NS nanoseconds (about 292 years)."""
+
+
 def parse_time(token: str) -> int | None:
-    """Nanoseconds from `123`, `1.5ms`, `0.000123` (seconds), `@42ns`; None if not a time."""
+    """Nanoseconds from `123`, `1.5ms`, `0.000123` (seconds), `@42ns`; None if not a time;
+    TimeOutOfRange beyond MAX_TIME_NS (so no arithmetic meets a number too long for int()
+    or a float)."""
     match = NUMBER.match(token)
     if match is None:
         return None
@@ -88,8 +96,18 @@ def parse_time(token: str) -> int | None:
     if unit is None:
         unit = "s" if "." in number else "ns"
     whole, _, frac = number.partition(".")
-    scale = UNIT_NS[unit]
-    return int(whole) * scale + (int(frac) * scale // 10 ** len(frac) if frac else 0)
+    return _nanoseconds(token, whole, frac, UNIT_NS[unit])
+
+
+def _nanoseconds(token: str, whole: str, frac: str, scale: int) -> int:
+    # Digits past the ninth after the point are below a nanosecond for every unit.
+    frac = frac[:9]
+    if len(whole.lstrip("0")) > len(str(MAX_TIME_NS)):
+        raise TimeOutOfRange(token)
+    value = int(whole) * scale + (int(frac) * scale // 10 ** len(frac) if frac else 0)
+    if value > MAX_TIME_NS:
+        raise TimeOutOfRange(token)
+    return value
 
 
 def parse_line(line: str) -> tuple[str, dict[str, str], int | None, str | None] | None:
@@ -100,7 +118,7 @@ def parse_line(line: str) -> tuple[str, dict[str, str], int | None, str | None] 
     for index, token in enumerate(tokens):
         qemu = QEMU_PREFIX.match(token)
         if qemu is not None:  # QEMU's log backend with timestamps: PID@SEC.USEC:event
-            time_ns = int(qemu.group(2)) * 10**9 + int(qemu.group(3).ljust(9, "0"))
+            time_ns = _nanoseconds(token, qemu.group(2), qemu.group(3), 10**9)
             token = qemu.group(4)
         if EVENT_NAME.match(token) and _all_fields(tokens[index + 1:]) and (
                 token in KNOWN_EVENTS or index + 1 < len(tokens)):
@@ -174,7 +192,11 @@ def read_trace(path: str, machine: str, data: bytes) -> list[Event]:
     text = data.decode("utf-8", errors="replace")
     events = []
     for lineno, line in enumerate(text.splitlines(), 1):
-        parsed = parse_line(line)
+        try:
+            parsed = parse_line(line)
+        except TimeOutOfRange as err:
+            raise TraceError(f"{path}:{lineno}: the time {shown(str(err), 40)} is out of "
+                             f"range (at most {MAX_TIME_NS} ns)") from None
         if parsed is None:
             continue
         name, fields, time_ns, named = parsed
