@@ -28,6 +28,7 @@ from emu.core.trace import Trace, configure_trace
 from emu.core.trace import help_text as trace_help_text
 from emu.monitor.chardev import ChardevSpec, MonitorServer, parse_chardev
 from emu.monitor.hmp import Monitor
+from emu.monitor.qmp import Qmp
 from netdev.net import HOST_NETDEVS, Net
 
 # The signals that end a run (QEMU: "terminating on signal").
@@ -58,6 +59,9 @@ usage: toynic [options]
                       [,lossless=on|off][,tx-timing=immediate|wire]
   -monitor stdio | unix:PATH,server,nowait | tcp:HOST:PORT,server,nowait
                       the human monitor (info network, set_link, info registers, ...)
+  -qmp stdio | unix:PATH,server,nowait | tcp:HOST:PORT,server,nowait
+                      the QEMU Machine Protocol (JSON; query-status, set_link,
+                      netdev_add, netdev_del, human-monitor-command, quit; events)
   -trace [enable=]PATTERN[,events=FILE][,file=FILE]
                       trace events matching PATTERN (* ? globs, -PATTERN disables);
                       events=FILE: one pattern per line; -trace help lists the events
@@ -86,6 +90,7 @@ class Config:
     ram_size: int = DEFAULT_RAM
     icount: Opts = field(default_factory=lambda: parse_opts("shift=0", "shift"))
     monitor: ChardevSpec | None = None
+    qmp: ChardevSpec | None = None
     trace: list[Opts] = field(default_factory=list)
     logfile: str | None = None
 
@@ -151,6 +156,10 @@ def parse_args(argv: Sequence[str]) -> Config | None:
             text = value(option)
             with option_context(option, text):
                 config.monitor = parse_chardev(text)
+        elif option == "-qmp":
+            text = value(option)
+            with option_context(option, text):
+                config.qmp = parse_chardev(text)
         elif option == "-trace":
             text = value(option)
             with option_context(option, text):
@@ -236,16 +245,21 @@ def run(config: Config) -> int:
     net = Net(loop)
     machine: Machine | None = None
     server: MonitorServer | None = None
+    qmp_server: MonitorServer | None = None
     stdout: FdWriter | None = None
     stop = _SignalStop(loop)
     # The stdio monitor owns stdin, so the guest's console gets output only.
-    monitor_on_stdio = config.monitor is not None and config.monitor.kind == "stdio"
+    on_stdio = [spec for spec in (config.monitor, config.qmp)
+                if spec is not None and spec.kind == "stdio"]
+    monitor_on_stdio = bool(on_stdio)
     # Always present, so the monitor's trace-event can switch events on at run time;
     # with every event off it costs one attribute test at each trace point.
     trace = Trace()
     rr_mode = _rr_mode(config.icount)
     journal: Recorder | Replayer | None = None
     try:
+        if len(on_stdio) > 1:
+            raise UserError("-qmp stdio: stdio is already the -monitor's")
         configure_trace(trace, config.trace, config.logfile,
                         lambda warning: print(f"toynic: {warning}", file=sys.stderr))
         replayed = _replayed_netdevs(config, rr_mode)
@@ -291,6 +305,13 @@ def run(config: Config) -> int:
                                        config.monitor, stdout=stdout)
             if config.monitor.wait and not server.wait_for_client():
                 return 0
+        if config.qmp is not None and config.qmp.kind != "none":
+            with option_context("-qmp", config.qmp.kind):
+                hmp = Monitor(net, machine, on_quit=loop.stop, trace=trace)
+                qmp = Qmp(net, hmp, machine, on_quit=loop.stop)
+                qmp_server = MonitorServer(loop, qmp.session, config.qmp, stdout=stdout)
+            if config.qmp.wait and not qmp_server.wait_for_client():
+                return 0
         if machine is not None:
             status = machine.run()
             if journal is not None:
@@ -308,6 +329,8 @@ def run(config: Config) -> int:
         signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         if server is not None:
             server.close()
+        if qmp_server is not None:
+            qmp_server.close()
         net.close()
         if stdout is not None:
             stdout.close()

@@ -208,6 +208,19 @@ class Net:
         if name in self.dumps or name in self.netems or name in self.replays:
             raise UserError(f"attempt to add duplicate property '{name}' to object")
 
+    def remove_netdev(self, netdev_id: str) -> None:
+        """QEMU's qmp_netdev_del: close netdev `netdev_id` and unplug it from its peer."""
+        client = self._netdevs.pop(netdev_id, None)
+        if client is None:
+            raise UserError(f"Device '{netdev_id}' not found")
+        self.clients.remove(client)
+        client.purge_queued()
+        peer = client.peer
+        if peer is not None:
+            peer.incoming_queue.purge(client)
+            peer.peer = client.peer = None
+        client.cleanup()
+
     def find_netdev(self, netdev_id: str) -> NetClient:
         client = self._netdevs.get(netdev_id)
         if client is None:

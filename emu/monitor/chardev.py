@@ -2,14 +2,16 @@
 `-monitor` option uses them (qemu_chr_parse_compat for the spelling).
 
 `parse_chardev` reads `-monitor stdio`, `unix:PATH,server,nowait` or
-`tcp:HOST:PORT,server,nowait`; `MonitorServer` serves an `emu.monitor.hmp.Monitor` on
-it: non-blocking fds on the MainLoop, one socket client at a time, the next one after it
-leaves, as QEMU's socket chardev. Output lines end in CRLF and each answer ends with the
-prompt. Output goes through an `emu.core.loop.FdWriter` (on stdio, the console's own, so
-the two keep their order) and commands are not read while OUTPUT_HIGH_WATER bytes of it
-wait. A stdin that epoll refuses (a regular file, /dev/null) is read to its end, then
-treated as closed; a stdin closed before toynic started is no input. A listening socket
-whose accept() lacks descriptors is retried on a timer (`emu.core.loop.Acceptor`).
+`tcp:HOST:PORT,server,nowait` (`-qmp` takes the same spellings); `MonitorServer` serves
+a line protocol on it — an `emu.monitor.hmp.Monitor`, or a `LineService` per client such
+as `emu.monitor.qmp.QmpSession` — with non-blocking fds on the MainLoop, one socket
+client at a time, the next one after it leaves, as QEMU's socket chardev. Output lines
+end in CRLF and each HMP answer ends with the prompt. Output goes through an
+`emu.core.loop.FdWriter` (on stdio, the console's own, so the two keep their order) and
+commands are not read while OUTPUT_HIGH_WATER bytes of it wait. A stdin that epoll
+refuses (a regular file, /dev/null) is read to its end, then treated as closed; a stdin
+closed before toynic started is no input. A listening socket whose accept() lacks
+descriptors is retried on a timer (`emu.core.loop.Acceptor`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ import os
 import socket
 import stat
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from emu.core.errors import UserError
 from emu.core.loop import Acceptor, FdWriter, MainLoop, fd_pollable
@@ -74,6 +78,60 @@ def parse_chardev(text: str) -> ChardevSpec:
     return ChardevSpec("tcp", address=parse_host_port(rest), wait=wait)
 
 
+class LineService(Protocol):
+    """One client's side of a monitor protocol: the text sent on connect, the answer to
+    each line, and whether the client asked to end the session (quit)."""
+
+    def greeting(self) -> str: ...
+
+    def message_end(self, data: bytes | bytearray) -> int:
+        """The length of the first complete message in `data`, its terminator included
+        (-1: none yet)."""
+        ...
+
+    def answer(self, line: str) -> str: ...
+
+    def overlong(self, limit: int) -> str: ...
+
+    @property
+    def done(self) -> bool: ...
+
+    def closed(self) -> None: ...
+
+
+# Makes the service for a new client; its argument writes text to that client at any
+# time (QMP events).
+SessionFactory = Callable[[Callable[[str], None]], LineService]
+
+
+class _HmpService:
+    """The human monitor as a LineService: banner, prompt after each answer."""
+
+    def __init__(self, monitor: Monitor) -> None:
+        self.monitor = monitor
+
+    def greeting(self) -> str:
+        return f"{BANNER}\n{PROMPT}"
+
+    def message_end(self, data: bytes | bytearray) -> int:
+        end = data.find(b"\n")
+        return end + 1 if end >= 0 else -1
+
+    def answer(self, line: str) -> str:
+        output = self.monitor.execute(line)
+        return output if self.done else output + PROMPT
+
+    def overlong(self, limit: int) -> str:
+        return f"line too long (at most {limit} bytes)\n{PROMPT}"
+
+    @property
+    def done(self) -> bool:
+        return self.monitor.quit_requested
+
+    def closed(self) -> None:
+        """Nothing to release: the Monitor outlives its sessions."""
+
+
 class _Session:
     """One client: line assembly, prompt, and output through an `FdWriter` (shared with
     the console when the session is stdio), never blocking the loop."""
@@ -92,12 +150,13 @@ class _Session:
         self._pollable = read_fd is not None and fd_pollable(read_fd)
         self._read_scheduled = False
         self.closed = False
+        self.service = server.sessions(self.write)
 
     def start(self) -> None:
         self.out.on_progress = self._check_output
         if self.sock is not None:
             self.out.on_error = lambda _err: self.close()
-        self.write(f"{BANNER}\n{PROMPT}")
+        self.write(self.service.greeting())
         if self.read_fd is None:
             # stdin was closed before toynic started: no input, as after end of file.
             self.close()
@@ -126,6 +185,8 @@ class _Session:
                 self._schedule_read()
 
     def write(self, text: str) -> None:
+        if self.closed:
+            return
         self.out.write(text.replace("\n", "\r\n").encode(errors="replace"))
         self.out.flush()
         self._check_output()
@@ -136,7 +197,7 @@ class _Session:
         if self.closed:
             return
         resume = self.out.pending < OUTPUT_HIGH_WATER
-        if resume and not self._reading and b"\n" in self._in:
+        if resume and not self._reading and self.service.message_end(self._in) >= 0:
             # Lines that arrived while output was backed up run now, not on the next read.
             self.server.loop.bh(self._process)
         self._set_reading(resume)
@@ -157,34 +218,32 @@ class _Session:
 
     def _process(self) -> None:
         while not self.closed and self._reading:
-            end = self._in.find(b"\n")
-            if end < 0:
+            size = self.service.message_end(self._in)
+            end = size - 1
+            if size < 0:
                 if len(self._in) > MAX_LINE:
                     # Keep nothing of an overlong line; its end is dropped when it comes.
                     self._in.clear()
                     self._overlong = True
                 return
-            line = bytes(self._in[:end]).rstrip(b"\r").decode(errors="replace")
-            del self._in[:end + 1]
+            line = bytes(self._in[:size]).rstrip(b"\n").rstrip(b"\r").decode(errors="replace")
+            del self._in[:size]
             if self._overlong or end > MAX_LINE:
                 self._overlong = False
-                self.write(f"line too long (at most {MAX_LINE} bytes)\n{PROMPT}")
+                self.write(self.service.overlong(MAX_LINE))
             else:
                 self._run(line)
 
     def _run(self, line: str) -> None:
-        monitor = self.server.monitor
-        output = monitor.execute(line)
-        if monitor.quit_requested:
-            self.write(output)
+        self.write(self.service.answer(line))
+        if self.service.done:
             self.close()
-            return
-        self.write(output + PROMPT)
 
     def close(self) -> None:
         if self.closed:
             return
         self._set_reading(False)
+        self.service.closed()
         self.closed = True
         if self.out.on_progress == self._check_output:
             self.out.on_progress = None
@@ -197,14 +256,19 @@ class _Session:
 
 
 class MonitorServer:
-    """Serves a Monitor on stdio or a listening unix/tcp socket (QEMU's chardev)."""
+    """Serves a Monitor (or the sessions a SessionFactory makes) on stdio or a listening
+    unix/tcp socket (QEMU's chardev)."""
 
-    def __init__(self, loop: MainLoop, monitor: Monitor, spec: ChardevSpec,
+    def __init__(self, loop: MainLoop, monitor: Monitor | SessionFactory, spec: ChardevSpec,
                  stdout: FdWriter | None = None) -> None:
         """`stdout`: where a stdio monitor writes (the console's writer, so that the two
         keep their order); without it the server makes, and closes, its own."""
         self.loop = loop
-        self.monitor = monitor
+        if isinstance(monitor, Monitor):
+            hmp = _HmpService(monitor)
+            self.sessions: SessionFactory = lambda _push: hmp
+        else:
+            self.sessions = monitor
         self.spec = spec
         self.session: _Session | None = None
         self._listen: socket.socket | None = None
