@@ -19,19 +19,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from emu.core.errors import error_report
 from emu.core.loop import MainLoop
 from netdev.client import NetClient
 from netdev.framing import NET_BUFSIZE
 
 READ_BURST = 64
-
-
-def _report_stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -54,7 +50,7 @@ class FrameFd(NetClient):
         self._writing = False
         self._outstanding = 0
         self.stats = FrameFdStats()
-        self.report: Callable[[str], None] = _report_stderr
+        self.report: Callable[[str], None] = error_report
         os.set_blocking(fd, False)
 
     @property

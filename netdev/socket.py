@@ -10,7 +10,6 @@ modes in socket_dgram.py.
 from __future__ import annotations
 
 import os
-import re
 import socket
 from collections.abc import Mapping
 
@@ -18,6 +17,7 @@ from emu.core.errors import UserError
 from emu.core.loop import MainLoop
 from emu.core.opts import Opts, shown
 from netdev.client import NetClient
+from netdev.fd_param import take_fd
 from netdev.sockaddr import (
     format_address,
     mcast_socket,
@@ -29,8 +29,6 @@ from netdev.socket_stream import StreamSocket
 
 SOCKET_KEYS = frozenset({"type", "id", "fd", "listen", "connect", "mcast", "localaddr", "udp"})
 MODES = ("fd", "listen", "connect", "mcast", "udp")
-FD_MAX = 0x7FFFFFFF
-_FD_NUMBER = re.compile(r"[0-9]{1,10}")
 
 
 def create_socket_netdev(loop: MainLoop, name: str, opts: Opts,
@@ -85,19 +83,7 @@ def _udp(loop: MainLoop, name: str, remote: tuple[str, int], local: tuple[str, i
 
 
 def _from_fd(loop: MainLoop, name: str, text: str, taken_fds: Mapping[int, str]) -> NetClient:
-    # As C's int: decimal digits only, at most INT_MAX.
-    if _FD_NUMBER.fullmatch(text) is None or int(text) > FD_MAX:
-        raise UserError(f"Invalid file descriptor number '{shown(text)}'")
-    fd = int(text)
-    owner = taken_fds.get(fd)
-    if owner is not None:
-        # Taking it over would steal the loop's wakeups (signals no longer end toynic) or
-        # another netdev's traffic; it is left alone.
-        raise UserError(f"fd={fd} is {owner}, not a socket handed to toynic")
-    try:
-        os.fstat(fd)
-    except OSError as err:
-        raise UserError(f"{name}: Can't use file descriptor {text}: {err.strerror}") from None
+    fd = take_fd(text, taken_fds, "socket", context=f"{name}: ")
     try:
         sock = socket.socket(fileno=fd)
     except OSError as err:

@@ -31,12 +31,12 @@ from __future__ import annotations
 import errno
 import os
 import socket
-import sys
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import islice
 
+from emu.core.errors import error_report
 from emu.core.loop import Acceptor, MainLoop
 from netdev.framing import OVERSIZE_MESSAGE, Reassembler, RecordBatch, pack_len
 from netdev.sockaddr import Address, format_address, os_error
@@ -49,10 +49,6 @@ OUT_LOW = OUT_HIGH // 2
 IOV_MAX = 1024
 
 _IN_PROGRESS = {errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY, errno.EINTR}
-
-
-def _report_stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -85,7 +81,7 @@ class StreamSocket(PolledSocket):
         self._out_len = 0
         self._peer_address: Address = ("0.0.0.0", 0)
         self.stats = StreamStats()
-        self.report: Callable[[str], None] = _report_stderr
+        self.report: Callable[[str], None] = error_report
 
     # -- construction ----------------------------------------------------------------------
 

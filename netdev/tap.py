@@ -20,7 +20,6 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-import re
 import struct
 import subprocess
 from collections.abc import Mapping
@@ -28,6 +27,7 @@ from collections.abc import Mapping
 from emu.core.errors import UserError
 from emu.core.loop import MainLoop
 from emu.core.opts import Opts, shown
+from netdev.fd_param import take_fd
 from netdev.frame_fd import FrameFd
 
 TAP_KEYS = frozenset({"type", "id", "ifname", "script", "downscript", "fd"})
@@ -43,8 +43,6 @@ IFF_TAP = 0x0002
 IFF_NO_PI = 0x1000
 IFF_VNET_HDR = 0x4000
 _IFREQ = struct.Struct(f"{IFNAMSIZ}sH22x")
-FD_MAX = 0x7FFFFFFF
-_FD_NUMBER = re.compile(r"[0-9]{1,10}")
 NEEDS_PRIVILEGE = "tap needs root or CAP_NET_ADMIN"
 
 
@@ -95,7 +93,7 @@ def create_tap_netdev(loop: MainLoop, name: str, opts: Opts,
     if fd_text is not None:
         if any(opts.get(key) is not None for key in ("ifname", "script", "downscript")):
             raise UserError("ifname=, script= and downscript= are invalid with fd=")
-        fd = _inherited_fd(fd_text, taken_fds or {})
+        fd = take_fd(fd_text, taken_fds or {}, "tap")
         return TapNetdev(loop, name, fd, tap_ifname(fd), f"fd={fd}")
     wanted = opts.get("ifname", "") or ""
     if wanted:
@@ -185,20 +183,6 @@ def tap_ifname(fd: int) -> str:
         raise UserError(f"fd={fd} (tap {ifname}) was opened with vnet headers; toynic "
                         "takes a tap opened with IFF_TAP|IFF_NO_PI only")
     return ifname
-
-
-def _inherited_fd(text: str, taken_fds: Mapping[int, str]) -> int:
-    if _FD_NUMBER.fullmatch(text) is None or int(text) > FD_MAX:
-        raise UserError(f"Invalid file descriptor number '{shown(text)}'")
-    fd = int(text)
-    owner = taken_fds.get(fd)
-    if owner is not None:
-        raise UserError(f"fd={fd} is {owner}, not a tap handed to toynic")
-    try:
-        os.fstat(fd)
-    except OSError as err:
-        raise UserError(f"Can't use file descriptor {fd}: {err.strerror}") from None
-    return fd
 
 
 def run_script(script: str, ifname: str, fd: int) -> None:
