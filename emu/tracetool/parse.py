@@ -25,6 +25,9 @@ from emu.core.trace import EVENT_NAMES
 
 # A trace bigger than this is not something a picture can show.
 MAX_TRACE_BYTES = 256 << 20
+# Each event held costs some 700 bytes: short lines under MAX_TRACE_BYTES could take
+# gigabytes, so the events of all inputs together are bounded too.
+MAX_EVENTS = 1_000_000
 KNOWN_EVENTS = frozenset(EVENT_NAMES)
 TIME_KEYS = frozenset({"t", "vt", "time", "time_ns", "vtime", "ns"})
 MACHINE_KEYS = frozenset({"machine", "m", "mach"})
@@ -187,8 +190,9 @@ def read_pcap(path: str, data: bytes) -> list[bytes]:
     return frames
 
 
-def read_trace(path: str, machine: str, data: bytes) -> list[Event]:
-    """The events of one trace file; lines that are not events (warnings) are skipped."""
+def read_trace(path: str, machine: str, data: bytes, limit: int = MAX_EVENTS) -> list[Event]:
+    """The events of one trace file, at most `limit` of them (else TraceError); lines that
+    are not events (warnings) are skipped."""
     text = data.decode("utf-8", errors="replace")
     events = []
     for lineno, line in enumerate(text.splitlines(), 1):
@@ -200,6 +204,9 @@ def read_trace(path: str, machine: str, data: bytes) -> list[Event]:
         if parsed is None:
             continue
         name, fields, time_ns, named = parsed
+        if len(events) == limit:
+            raise TraceError(f"{path}: more than {MAX_EVENTS} trace events in the inputs; "
+                             "trace fewer events (-trace PATTERN) or cut the file")
         events.append(Event(named or machine, name, fields, line.strip(), path, lineno,
                             time_ns))
     if not events:
@@ -231,6 +238,6 @@ def load(paths: Sequence[str]) -> Inputs:
     if not traces:
         raise TraceError("no trace file given (only pcap files)")
     for (path, data), name in zip(traces, machine_names([p for p, _ in traces]), strict=True):
-        inputs.events.extend(read_trace(path, name, data))
+        inputs.events.extend(read_trace(path, name, data, MAX_EVENTS - len(inputs.events)))
     inputs.machines = list(dict.fromkeys(event.machine for event in inputs.events))
     return inputs

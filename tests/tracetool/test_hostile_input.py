@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from emu.tracetool import parse
+from emu.tracetool.cli import main
 from tests.tracetool.support import REPO, recording
 
 DIGITS = "9" * 5000  # beyond sys.get_int_max_str_digits() (4300)
@@ -72,3 +74,29 @@ def test_summary_with_stdout_closed_is_one_line() -> None:
                           text=True, timeout=30, preexec_fn=lambda: os.close(1))
     assert (done.returncode, done.stderr) == (1, "toynic-trace: stdout is closed: nowhere "
                                                  "to write the summary\n")
+
+
+@pytest.mark.parametrize(("files", "events_each", "fails"), [
+    (1, 10, False),   # exactly the limit
+    (1, 11, True),
+    (2, 6, True),     # the limit is for all inputs together
+])
+def test_the_events_of_all_inputs_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str], files: int,
+                                              events_each: int, fails: bool) -> None:
+    # Each event held costs hundreds of bytes: without a bound, a trace of short lines
+    # under the byte limit took gigabytes of memory.
+    monkeypatch.setattr(parse, "MAX_EVENTS", 10, raising=False)
+    paths = []
+    for number in range(files):
+        path = tmp_path / f"M{number}.trace"
+        path.write_text("ne2000_reset nic=ne2k_isa.0\n" * events_each + "a warning line\n")
+        paths.append(str(path))
+    status = main(["summary", *paths])
+    err = capsys.readouterr().err
+    if fails:
+        assert status == 1
+        assert err == (f"toynic-trace: {paths[-1]}: more than 10 trace events in the inputs; "
+                       "trace fewer events (-trace PATTERN) or cut the file\n")
+    else:
+        assert (status, err) == (0, "")
