@@ -38,6 +38,10 @@ USAGE = """\
 usage: toynic [options]
   -netdev socket,id=ID,listen=[HOST]:PORT | connect=HOST:PORT | fd=N
                       | mcast=MADDR:PORT[,localaddr=IP] | udp=HOST:PORT,localaddr=HOST:PORT
+  -netdev stream,id=ID[,server=on|off],addr.type=inet,addr.host=HOST,addr.port=PORT
+                      [,addr.ipv4=on|off][,addr.ipv6=on|off][,reconnect-ms=N]
+                      | addr.type=unix,addr.path=PATH[,addr.abstract=on] | addr.type=fd,addr.str=N
+  -netdev dgram,id=ID,local.type=inet|unix|fd,...[,remote.type=inet|unix,...]
   -netdev hubport,id=ID,hubid=N[,netdev=ID]
   -netdev tap,id=ID[,ifname=NAME][,script=FILE|no][,downscript=FILE|no] | fd=N
   -netdev vde,id=ID[,sock=DIR][,port=N][,group=GROUP][,mode=OCTAL]
