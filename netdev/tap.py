@@ -20,9 +20,10 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import signal
 import struct
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from emu.core.errors import UserError
 from emu.core.loop import MainLoop
@@ -44,6 +45,9 @@ IFF_NO_PI = 0x1000
 IFF_VNET_HDR = 0x4000
 _IFREQ = struct.Struct(f"{IFNAMSIZ}sH22x")
 NEEDS_PRIVILEGE = "tap needs root or CAP_NET_ADMIN"
+# How often a running network script is checked on (seconds), and what stops waiting for it.
+SCRIPT_POLL = 0.05
+STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 
 
 class TapNetdev(FrameFd):
@@ -79,7 +83,7 @@ class TapNetdev(FrameFd):
         if self._downscript is not None and self.fd is not None:
             script, self._downscript = self._downscript, None
             try:
-                run_script(script, self.ifname, self.fd)
+                run_script(script, self.ifname, self.fd, give_up=stop_requested)
             except UserError as err:
                 self.report(f"toynic: netdev {self.name}: {err}")
         super().cleanup()
@@ -185,18 +189,40 @@ def tap_ifname(fd: int) -> str:
     return ifname
 
 
-def run_script(script: str, ifname: str, fd: int) -> None:
+def run_script(script: str, ifname: str, fd: int,
+               give_up: Callable[[], bool] = lambda: False) -> None:
     """QEMU's launch_script: run `script IFNAME` with the tap descriptor open, wait for it;
-    UserError unless it exits with status 0."""
+    UserError unless it exits with status 0. `give_up()` is asked while it runs: when it
+    says so (a stop signal came), the script is killed and that is the error."""
     try:
         # stdin/stdout/stderr are inherited, as QEMU's; every other descriptor is closed.
-        done = subprocess.run([script, ifname], pass_fds=(fd,), check=False)
+        child = subprocess.Popen([script, ifname], pass_fds=(fd,))
     except OSError as err:
         raise UserError(f"could not launch network script {shown(script)}: "
                         f"{err.strerror} (script=no / downscript=no run none)") from None
-    if done.returncode != 0:
+    try:
+        while True:
+            try:
+                returncode = child.wait(SCRIPT_POLL)
+                break
+            except subprocess.TimeoutExpired:
+                if give_up():
+                    raise UserError(f"network script {shown(script)} killed: toynic was "
+                                    "told to stop while it ran") from None
+    finally:
+        # A script left behind (given up on, or Ctrl-C while the up script runs) is killed.
+        if child.returncode is None:
+            child.kill()
+            child.wait()
+    if returncode != 0:
         raise UserError(f"network script {shown(script)} failed with status "
-                        f"{_wait_status(done.returncode)}")
+                        f"{_wait_status(returncode)}")
+
+
+def stop_requested() -> bool:
+    """A SIGINT or SIGTERM is pending: toynic's teardown blocks them, so one that came
+    while a down script runs waits here, and the script is not waited for any longer."""
+    return bool(signal.sigpending() & STOP_SIGNALS)
 
 
 def _wait_status(returncode: int) -> int:
