@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from emu.board.layout import POWER_BASE, POWER_FAIL, POWER_PASS
+from emu.board.layout import POWER_BASE, POWER_FAIL, POWER_PASS, UART_BASE
 from emu.board.loader import build_elf
 from tests.rvasm import Asm
 
@@ -40,3 +40,17 @@ def write_guest(tmp_path: Path, asm: Asm, name: str = "guest.elf") -> Path:
     path = tmp_path / name
     path.write_bytes(build_elf(asm.base, [(asm.base, asm.code())]))
     return path
+
+
+def echo_line(asm: Asm) -> None:
+    """Poll the UART and echo each byte until a newline, then power off with 0."""
+    asm.li("s1", UART_BASE)
+    asm.li("s2", ord("\n"))
+    asm.label("poll")
+    asm.lbu("t0", "s1", 5)
+    asm.andi("t0", "t0", 1)
+    asm.beq("t0", "zero", "poll")
+    asm.lbu("t1", "s1", 0)
+    asm.sb("t1", "s1", 0)
+    asm.bne("t1", "s2", "poll")
+    power_off(asm)

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from emu.board.layout import UART_BASE
 from emu.board.rrfile import MAGIC, EndHow, Kind, encode, read_rrfile
 from emu.testing import arp_request, free_port
 from tests.netsupport import (
@@ -27,7 +26,7 @@ from tests.netsupport import (
     wait_listening,
 )
 from tests.rvasm import Asm
-from tests.rvguest import power_off, write_guest
+from tests.rvguest import echo_line, write_guest
 
 REPO = Path(__file__).resolve().parents[2]
 PINGD = str(REPO / "emu/guests/pingd.elf")
@@ -207,16 +206,7 @@ def test_a_missing_rrfile_and_bad_rr_options(tmp_path: Path) -> None:
 def echo_guest(tmp_path: Path) -> Path:
     """Polls the UART and echoes each byte until a newline, then powers off."""
     asm = Asm()
-    asm.li("s1", UART_BASE)
-    asm.li("s2", ord("\n"))
-    asm.label("poll")
-    asm.lbu("t0", "s1", 5)
-    asm.andi("t0", "t0", 1)
-    asm.beq("t0", "zero", "poll")
-    asm.lbu("t1", "s1", 0)
-    asm.sb("t1", "s1", 0)
-    asm.bne("t1", "s2", "poll")
-    power_off(asm)
+    echo_line(asm)
     return write_guest(tmp_path, asm, "echo.elf")
 
 

@@ -23,7 +23,7 @@ from emu.core.errors import UserError
 from emu.core.loop import MainLoop
 from emu.core.opts import parse_opts
 from tests.rvasm import Asm
-from tests.rvguest import exit_with, power_off, write_guest
+from tests.rvguest import echo_line, exit_with, power_off, write_guest
 
 RAM = 1 << 20
 
@@ -163,16 +163,7 @@ def test_isa_window_and_exact_mtime_mid_slice(loop: MainLoop, tmp_path: Path) ->
 
 def test_stdin_input_reaches_the_guest_without_loss(loop: MainLoop, tmp_path: Path) -> None:
     asm = Asm()
-    asm.li("s1", UART_BASE)
-    asm.li("s2", ord("\n"))
-    asm.label("poll")
-    asm.lbu("t0", "s1", 5)
-    asm.andi("t0", "t0", 1)
-    asm.beq("t0", "zero", "poll")
-    asm.lbu("t1", "s1", 0)
-    asm.sb("t1", "s1", 0)
-    asm.bne("t1", "s2", "poll")
-    power_off(asm)
+    echo_line(asm)
     read_fd, write_fd = os.pipe()
     text = b"the quick brown fox jumps over the lazy dog, more than sixteen bytes\n"
     try:
