@@ -29,6 +29,7 @@ import grp
 import os
 import pwd
 import socket
+import stat
 import struct
 from pathlib import Path
 
@@ -227,12 +228,21 @@ def _connect_control(switch_dir: str, given: str | None) -> socket.socket:
         hint = {
             errno.ENOENT: "is vde_switch running with -s on that directory?",
             errno.ENOTDIR: "sock= names the switch's directory, not a file",
-            errno.ECONNREFUSED: "the switch that made it is not running",
+            errno.ECONNREFUSED: ("the switch that made it is not running" if _is_socket(path)
+                                 else f"{shown(path)} is not a socket: not a switch's "
+                                 "directory"),
             errno.EACCES: "not allowed to use this switch",
         }.get(err.errno or 0)
         raise UserError(f"could not connect to VDE switch {shown_sock}: {err.strerror}"
                         + (f" ({hint})" if hint else "")) from None
     return control
+
+
+def _is_socket(path: str) -> bool:
+    try:
+        return stat.S_ISSOCK(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _bind_data_socket(switch_dir: str, mode: int, group: int | None) -> tuple[socket.socket, str]:

@@ -1,14 +1,14 @@
 """`-netdev vde` against a hostile "switch" (a unix socket at DIR/ctl that is not a
 vde_switch): whatever it answers, toynic fails in one line (UserError), leaves no data
 socket behind in the directory and holds no descriptor; a numeric `group=` the kernel
-cannot take is one line too."""
+cannot take is one line too, and a DIR/ctl that is not a socket is named as such."""
 
 from __future__ import annotations
 
 import os
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -119,3 +119,36 @@ def test_the_answer_timeout_is_still_the_only_wait(tmp_path: Path,
     finally:
         loop.close()
 
+
+
+def _regular_ctl(directory: Path) -> None:
+    (directory / "ctl").write_text("")
+
+
+def _directory_ctl(directory: Path) -> None:
+    (directory / "ctl").mkdir()
+
+
+def _stale_socket_ctl(directory: Path) -> None:
+    # A socket file whose switch is gone (vde_switch killed with SIGKILL leaves one).
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.bind(str(directory / "ctl"))
+
+
+@pytest.mark.parametrize(("make", "hint"), [
+    (_regular_ctl, "{dir}/ctl is not a socket: not a switch's directory"),
+    (_directory_ctl, "{dir}/ctl is not a socket: not a switch's directory"),
+    (_stale_socket_ctl, "the switch that made it is not running"),
+])
+def test_a_ctl_that_is_not_a_switch_says_what_it_is(tmp_path: Path,
+                                                     make: Callable[[Path], None],
+                                                     hint: str) -> None:
+    make(tmp_path)
+    loop = MainLoop()
+    try:
+        with pytest.raises(UserError) as caught:
+            create_vde_netdev(loop, "n0", parse_opts(f"vde,id=n0,sock={tmp_path}", "type"))
+    finally:
+        loop.close()
+    assert str(caught.value) == (f"could not connect to VDE switch {tmp_path}: Connection "
+                                 f"refused ({hint.format(dir=tmp_path)})")
