@@ -196,7 +196,9 @@ def run_script(script: str, ifname: str, fd: int,
     says so (a stop signal came), the script is killed and that is the error."""
     try:
         # stdin/stdout/stderr are inherited, as QEMU's; every other descriptor is closed.
-        child = subprocess.Popen([script, ifname], pass_fds=(fd,))
+        # A name without a slash is a path, as for QEMU's execv: no PATH search.
+        child = subprocess.Popen([script, ifname], pass_fds=(fd,),
+                                 executable=script if "/" in script else f"./{script}")
     except OSError as err:
         raise UserError(f"could not launch network script {shown(script)}: "
                         f"{err.strerror} (script=no / downscript=no run none)") from None
