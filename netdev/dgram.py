@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from emu.core.errors import UserError
 from emu.core.loop import MainLoop
 from emu.core.opts import Opts, shown
+from netdev.fd_param import take_fd
 from netdev.sockaddr import Address, format_address, mcast_socket, os_error, parse_ipv4, parse_port
 from netdev.socket_dgram import DgramSocket
 from netdev.socketaddress import SocketAddress, parse_socket_address
@@ -114,13 +115,7 @@ def _unix(loop: MainLoop, name: str, local: SocketAddress, remote: SocketAddress
 
 
 def _fd(loop: MainLoop, name: str, fd: int, taken_fds: Mapping[int, str]) -> DgramSocket:
-    owner = taken_fds.get(fd)
-    if owner is not None:
-        raise UserError(f"local.str={fd} is {owner}, not a socket handed to toynic")
-    try:
-        os.fstat(fd)
-    except OSError as err:
-        raise UserError(f"{name}: Can't use file descriptor {fd}: {err.strerror}") from None
+    take_fd(str(fd), taken_fds, "socket", context=f"{name}: ")
     try:
         sock = socket.socket(fileno=fd)
     except OSError as err:

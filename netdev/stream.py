@@ -27,6 +27,7 @@ from typing import Any
 from emu.core.errors import UserError
 from emu.core.loop import Acceptor, MainLoop
 from emu.core.opts import Opts
+from netdev.fd_param import take_fd
 from netdev.socket_stream import StreamSocket
 from netdev.socketaddress import (
     SocketAddress,
@@ -257,13 +258,7 @@ class StreamNetdev(StreamSocket):
 def _inherited(fd: int, taken_fds: Mapping[int, str], listening: bool) -> socket.socket:
     """The stream socket behind an `addr.type=fd` descriptor: listening for a server,
     connected for a client."""
-    owner = taken_fds.get(fd)
-    if owner is not None:
-        raise UserError(f"addr.str={fd} is {owner}, not a socket handed to toynic")
-    try:
-        os.fstat(fd)
-    except OSError as err:
-        raise UserError(f"Can't use file descriptor {fd}: {err.strerror}") from None
+    take_fd(str(fd), taken_fds, "socket")
     try:
         sock = socket.socket(fileno=fd)
     except OSError as err:
