@@ -17,6 +17,7 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+from qemu.qmp import legacy as qmp_legacy
 
 from tests.netsupport import (
     LOOPBACK,
@@ -27,8 +28,6 @@ from tests.netsupport import (
     unavailable,
     wait_for,
 )
-
-qmp_legacy = pytest.importorskip("qemu.qmp.legacy")
 
 TIMEOUT = 15.0
 
