@@ -147,6 +147,11 @@ class _Splitter:
         self.last_tx: Segment | None = None
         self.dma_owner: Segment | None = None
         self.sock_out: deque[list] = deque()  # [segment, record bytes not yet written]
+        # A transmit whose net_queue_send is not printed yet (it is printed when the send
+        # returns) and the record bytes a socket wrote for it meanwhile (write-through).
+        self.awaiting_send: Segment | None = None
+        self.prewritten = 0
+        self.early_writes: list[Event] = []
         self.rx_waiting: deque[Segment] = deque()
         self.last_read: list[Segment] = []
         self.carry: list[Event] = []  # socket reads that held no complete record
@@ -229,7 +234,9 @@ class _Splitter:
         segment.length = event.int_field("len")
         segment.dropped = event.name == "ne2000_transmit_error"
         self.tx_open = None
-        self.current = self.last_tx = segment
+        self.current = self.last_tx = self.awaiting_send = segment
+        self.prewritten = 0
+        self.early_writes.clear()
 
     on_ne2000_transmit_error = on_ne2000_transmit
 
@@ -268,7 +275,17 @@ class _Splitter:
             if event.name == "net_queue_drop" or result < 0:
                 target.dropped = True
             elif event.name in ("net_queue_send", "net_queue_append") and target.length:
-                self.sock_out.append([target, target.length + RECORD_HEADER])
+                owed = target.length + RECORD_HEADER
+                if target is self.awaiting_send:
+                    owed -= self.prewritten
+                if owed > 0:
+                    self.sock_out.append([target, owed])
+            if target is self.awaiting_send:
+                # The writes came from inside this send: drawn after it, where they happened.
+                for write in self.early_writes:
+                    write.drawn_after = event
+                self.awaiting_send, self.prewritten = None, 0
+                self.early_writes.clear()
         elif self.last_read:
             for segment in self.last_read:
                 segment.events.append(event)
@@ -286,6 +303,15 @@ class _Splitter:
     def on_net_socket_write(self, event: Event) -> None:
         left = event.int_field("bytes")
         touched: list[Segment] = []
+        early = self.awaiting_send
+        if not self.sock_out and early is not None and early.length:
+            # Written from inside the send, before its net_queue_send line.
+            take = min(left, early.length + RECORD_HEADER - self.prewritten)
+            if take > 0:
+                self.prewritten += take
+                left -= take
+                touched.append(early)
+                self.early_writes.append(event)
         while left > 0 and self.sock_out:
             head = self.sock_out[0]
             take = min(left, head[1])
@@ -549,7 +575,7 @@ def frame_arrows(frame: Frame, level: str) -> list[Arrow]:
     tx = frame.tx
     if tx is not None and tx.events:
         sent = tx.wire_event or tx.events[-1]
-        placed += [(sent.seq + 0.5, _crossing(frame, tx, rx)) for rx in frame.rx]
+        placed += [(sent.place() + 0.5, _crossing(frame, tx, rx)) for rx in frame.rx]
     placed.sort(key=lambda item: item[0])
     return [arrow for _, arrow in placed if _keep(arrow, level)]
 
