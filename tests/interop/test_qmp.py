@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from qemu.qmp import legacy as qmp_legacy
 
 from tests.netsupport import Proc, Qemu, start_toynic, unavailable, wait_for
-
-qmp_legacy = pytest.importorskip("qemu.qmp.legacy")
 
 TIMEOUT = 15.0
 

@@ -29,6 +29,7 @@ from tests.netsupport import (
     in_netns,
     qemu_binary,
     start_toynic,
+    unavailable,
     wait_for,
 )
 
@@ -76,7 +77,7 @@ def addresses(kind: str, tmp_path: Path) -> str:
         return f"addr.type=inet,addr.host=127.0.0.1,addr.port={free_port()}"
     if kind == "inet6":
         if not has_ipv6():
-            pytest.skip("no IPv6 loopback")
+            unavailable("no IPv6 loopback")
         return f"addr.type=inet,addr.host=::1,addr.port={free_port()},addr.ipv6=on"
     return f"addr.type=unix,addr.path={tmp_path / 'stream.sock'}"
 

@@ -16,7 +16,7 @@ import pytest
 from emu.core.errors import UserError
 from emu.testing import Lab
 from netdev.stream import StreamNetdev
-from tests.netsupport import RecordReader, free_port, record
+from tests.netsupport import RecordReader, free_port, record, unavailable
 
 TIMEOUT = 10.0
 
@@ -108,7 +108,7 @@ def test_client_ipv6_and_uri_in_brackets(lab: Lab) -> None:
     try:
         listener.bind(("::1", 0))
     except OSError as err:
-        pytest.skip(f"no IPv6 loopback: {err}")
+        unavailable(f"no IPv6 loopback: {err}")
     listener.listen(1)
     port = listener.getsockname()[1]
     client = stream(lab, f"stream,id=c0,addr.type=inet,addr.host=::1,addr.port={port},"
@@ -127,7 +127,7 @@ def test_server_ipv6_on_any_also_takes_ipv4(lab: Lab) -> None:
         server = stream(lab, f"stream,id=s0,server=on,addr.type=inet,addr.host=::,"
                              f"addr.port={port}")
     except UserError as err:
-        pytest.skip(f"no IPv6: {err}")
+        unavailable(f"no IPv6: {err}")
     conn = socket.create_connection(("127.0.0.1", port))
     assert lab.run_until(lambda: server.connected, TIMEOUT)
     assert server.info_str.startswith("tcp:[::ffff:127.0.0.1]:")
