@@ -41,7 +41,7 @@ from emu.core.irq import IrqLine
 from emu.core.opts import Opts
 from emu.core.trace import DISABLED, Trace
 from netdev.client import NetClient
-from netdev.framing import RecordBatch
+from netdev.framing import BadFcsFrame, RecordBatch
 from netdev.net import Net
 
 MODEL = "ne2k_isa"
@@ -103,6 +103,8 @@ class Ne2000Client(NetClient):
         chip = self.chip
         if not chip.can_receive():
             return 0
+        if type(frame) is BadFcsFrame:
+            return chip.receive_bad_crc(frame)
         return chip.receive(frame)
 
     def receive_batch(self, batch: RecordBatch) -> int:
@@ -119,9 +121,9 @@ class Ne2000Client(NetClient):
         return self.chip.can_receive()
 
     def receive_bad_crc(self, frame: bytes) -> int:
-        """The hook for a link filter that corrupts frames (filter-netem's `corrupt=`): on
-        a real wire the flipped bit fails the FCS check, so instead of `receive` the
-        filter may hand the NIC the frame here. The chip counts a CRC error (CNTR1) if the
+        """A frame damaged on the wire (`receive` sends a BadFcsFrame here, as
+        filter-netem's `corrupt=` makes them): on a real wire the flipped bit fails the
+        FCS check. The chip counts a CRC error (CNTR1) if the
         frame is for this station and stores it only if RCR.SEP asks for errored frames.
         Returns as `receive` does (0: not now, the ring is full and the NIC lossless)."""
         chip = self.chip

@@ -10,7 +10,8 @@ seed and the same traffic in the same virtual time give the same fates every run
 
 - loss: the frame is dropped;
 - duplicate: a copy follows it (both get the same fate from here on);
-- corrupt: one random bit of one random byte is flipped (in every copy);
+- corrupt: one random bit of one random byte is flipped (in every copy), and the frame
+  becomes a `netdev.framing.BadFcsFrame`: a NIC's FCS check fails on it (CNTR1);
 - reorder (with a delay): the frame goes at once, overtaking the delayed ones;
 - delay ± jitter (uniform): the frame is held that long; with jitter, frames whose
   times cross come out in time order, as netem's time-sorted queue does;
@@ -33,6 +34,7 @@ from emu.core.errors import UserError
 from emu.core.opts import Opts, shown
 from emu.core.timeline import Timeline, TimerHandle
 from netdev.client import Forward, NetClient
+from netdev.framing import BadFcsFrame
 
 NETEM_KEYS = frozenset({
     "qom-type", "id", "netdev", "queue", "loss", "duplicate", "reorder", "delay", "jitter",
@@ -229,7 +231,7 @@ class NetemFilter:
         if p.corrupt and draw() < p.corrupt and frame:
             data = bytearray(frame)
             data[self._random.randrange(len(data))] ^= 1 << self._random.randrange(8)
-            frame = bytes(data)
+            frame = BadFcsFrame(data)
             self.stats.corrupted += 1
             self._trace("corrupt", frame, sent_by_owner)
         delay = p.delay_ns

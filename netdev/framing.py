@@ -27,6 +27,15 @@ _unpack_len = _LEN.unpack_from
 pack_len = _LEN.pack
 
 
+class BadFcsFrame(bytes):
+    """A frame damaged on the wire: a receiver that checks the Ethernet FCS (a NIC)
+    would find it wrong. Frames cross toynic without their FCS, so a link filter that
+    corrupts one (filter-netem's `corrupt=`) says so with this type; the net queue keeps
+    the type, a NIC counts a CRC error, everything else sees plain bytes."""
+
+    __slots__ = ()
+
+
 class RecordBatch:
     """`count` complete, non-empty records laid end to end in `data` (wire format).
     `data` may be a memoryview into a receive buffer; `frames()` yields bytes."""

@@ -144,7 +144,7 @@ class NetQueue:
             self.trace.emit("net_queue_append", sender=sender.name, receiver=self._owner.name,
                             frames=count, queued=self._frames + count,
                             reason=reason or self._waiting_reason())
-        if type(payload) is not bytes and not isinstance(payload, RecordBatch):
+        if not isinstance(payload, bytes | RecordBatch):
             payload = bytes(payload)
         self._entries.append(_Entry(sender, payload, callback, count))
         self._frames += count
@@ -204,7 +204,7 @@ class NetQueue:
             payload = entry.payload
             self._delivering = True
             try:
-                if type(payload) is bytes:
+                if not isinstance(payload, RecordBatch):
                     result = self._deliver_frame(payload)
                     refused = result == 0
                 else:

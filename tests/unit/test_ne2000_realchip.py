@@ -51,10 +51,14 @@ from emu.core.bus import IsaBus
 from emu.core.clock import VirtualClock
 from emu.core.errors import UserError
 from emu.core.irq import IrqLine
+from emu.core.loop import MainLoop
 from emu.core.opts import parse_opts
+from emu.core.timeline import HostTimeline
 from emu.core.trace import Trace
 from emu.testing import QTest, RecordingClient
 from netdev.client import connect_peers
+from netdev.filter_netem import NetemFilter, NetemParams
+from netdev.framing import BadFcsFrame
 from netdev.net import Net
 from tests.ne2000_driver import IOBASE, Ne2000Driver
 
@@ -223,6 +227,33 @@ def test_bad_crc_for_another_station_is_not_counted() -> None:
     rig.card.nc.receive_bad_crc(frame(1, dst=OTHER))
     assert rig.inb(EN0_COUNTER1) == 0
     assert rig.chip.stats.filtered["unicast"] == 1
+
+
+def test_netem_corruption_earns_crc_errors_and_stores_nothing() -> None:
+    """filter-netem's `corrupt=` flips a bit on the wire: the NIC's FCS check fails."""
+    rig = Rig()
+    netem = NetemFilter("f0", rig.peer, HostTimeline(MainLoop()),
+                        NetemParams.from_opts(parse_opts("filter-netem,corrupt=100%", "qom-type")))
+    netem.attach()
+    for n in range(3):
+        assert rig.peer.send(frame(n)) > 0
+    assert netem.stats.corrupted == 3
+    assert rig.inb(EN0_COUNTER1) == 3
+    assert not rig.inb(EN0_ISR) & ENISR_RX
+    assert rig.inb(EN0_ISR) & ENISR_RX_ERR
+    netem.close()
+    assert rig.peer.send(frame(9)) > 0  # an undamaged frame is stored as before
+    assert rig.inb(EN0_ISR) & ENISR_RX
+    assert rig.inb(EN0_COUNTER1) == 0
+
+
+def test_a_frame_keeps_its_bad_fcs_while_it_waits_in_the_queue() -> None:
+    rig = Rig()
+    rig.out(E8390_CMD, E8390_NODMA | E8390_STOP)  # stopped: frames wait in the NIC's queue
+    assert rig.peer.send(BadFcsFrame(frame(1))) == 0
+    rig.out(E8390_CMD, E8390_NODMA | E8390_START)  # started: the queue is flushed
+    assert rig.inb(EN0_COUNTER1) == 1
+    assert not rig.inb(EN0_ISR) & ENISR_RX
 
 
 # ---- receive overflow (lossless=off) -----------------------------------------------------
