@@ -20,7 +20,15 @@ from emu.core.errors import UserError
 from emu.core.loop import MainLoop
 from emu.core.opts import Opts, shown
 from netdev.fd_param import take_fd
-from netdev.sockaddr import Address, format_address, mcast_socket, os_error, parse_ipv4, parse_port
+from netdev.sockaddr import (
+    Address,
+    format_address,
+    mcast_socket,
+    os_error,
+    parse_ipv4,
+    parse_port,
+    udp_socket,
+)
 from netdev.socket_dgram import DgramSocket
 from netdev.socketaddress import SocketAddress, parse_socket_address
 
@@ -78,16 +86,7 @@ def _mcast(loop: MainLoop, name: str, group: Address, local: SocketAddress | Non
 
 
 def _udp(loop: MainLoop, name: str, local: Address, remote: Address) -> DgramSocket:
-    try:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    except OSError as err:
-        raise os_error("can't create datagram socket", err) from None
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(local)
-    except OSError as err:
-        sock.close()
-        raise os_error(f"can't bind ip={local[0]} to socket", err) from None
+    sock = udp_socket(local, local[0])
     client = DgramSocket(loop, name, sock, remote,
                          f"udp={format_address(local)}/{format_address(remote)}")
     client.model = "dgram"

@@ -109,6 +109,22 @@ def os_error(what: str, err: OSError) -> UserError:
     return UserError(f"{what}: {err.strerror or err}")
 
 
+def udp_socket(local: Address, shown_as: str) -> socket.socket:
+    """A UDP socket bound to `local` (errors name the address as `shown_as`, which the
+    seed's socket netdev and newer QEMU's dgram netdev print differently)."""
+    try:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    except OSError as err:
+        raise os_error("can't create datagram socket", err) from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(local)
+    except OSError as err:
+        sock.close()
+        raise os_error(f"can't bind ip={shown_as} to socket", err) from None
+    return sock
+
+
 def mcast_socket(group: Address, localaddr: str | None) -> socket.socket:
     """A UDP socket bound to the group's address and port, member of the group, hearing
     its own transmissions (IP_MULTICAST_LOOP), sending from `localaddr` if given."""

@@ -21,8 +21,8 @@ from netdev.fd_param import take_fd
 from netdev.sockaddr import (
     format_address,
     mcast_socket,
-    os_error,
     parse_host_port,
+    udp_socket,
 )
 from netdev.socket_dgram import DgramSocket
 from netdev.socket_stream import StreamSocket
@@ -69,16 +69,7 @@ def _parse_plain_ipv4(text: str) -> str:
 
 
 def _udp(loop: MainLoop, name: str, remote: tuple[str, int], local: tuple[str, int]) -> NetClient:
-    try:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    except OSError as err:
-        raise os_error("can't create datagram socket", err) from None
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(local)
-    except OSError as err:
-        sock.close()
-        raise os_error(f"can't bind ip={format_address(local)} to socket", err) from None
+    sock = udp_socket(local, format_address(local))
     return DgramSocket(loop, name, sock, remote, f"socket: udp={format_address(remote)}")
 
 
