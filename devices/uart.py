@@ -2,10 +2,13 @@
 
 Byte registers, no register shift: RBR/THR (0), IER (1), IIR/FCR (2), LCR (3), MCR (4),
 LSR (5), MSR (6), SCR (7); DLL/DLM replace RBR/THR and IER while LCR.DLAB is set (the
-divisor is stored and has no effect). Transmission is instantaneous: every THR byte is
-written to the console sink at once (flushed at each newline), so LSR always reports
-THRE|TEMT. The sink must not block: the command line's is an `emu.core.loop.FdWriter`, so a
-stdout nobody reads loses its oldest output (counted) instead of stopping the machine.
+divisor is stored and has no effect). Transmission is instantaneous, so LSR always reports
+THRE|TEMT: THR bytes are handed to the console sink a line at a time (then flushed), and
+an unfinished line when the board calls `flush_output` (at the end of every CPU slice),
+so the sink sees the same bytes in the same order as byte-by-byte writes, one call per
+line instead of one per byte. The sink must not block: the command line's is an
+`emu.core.loop.FdWriter`, so a stdout nobody reads loses its oldest output (counted)
+instead of stopping the machine.
 Received bytes wait in a 16-byte FIFO; `receive()` takes what fits and `on_rx_space`
 tells the console backend when the guest has made room again, so input is never dropped.
 Interrupts: received data (IER.ERBFI) and THR empty (IER.ETBEI, with the 16550 rule that
@@ -62,8 +65,6 @@ UART_MSR_DCD = 0x80
 
 FIFO_SIZE = 16
 
-# One bytes object per value, so a transmitted byte costs no allocation.
-_BYTE = tuple(bytes((value,)) for value in range(256))
 
 
 class ByteSink(Protocol):
@@ -86,6 +87,7 @@ class Uart16550:
         self.fcr = 0
         self.divisor = 0
         self._thr_pending = False
+        self._line = bytearray()
         self.on_rx_space: Callable[[], None] | None = None
 
     def can_receive(self) -> int:
@@ -184,13 +186,20 @@ class Uart16550:
             self.scr = byte
 
     def _transmit(self, byte: int) -> None:
-        self._output.write(_BYTE[byte])
+        self._line.append(byte)
         if byte == 0x0A:
+            self.flush_output()
             self._output.flush()
         self._thr_pending = True
         # Only THR-empty changes here, and it raises the line only while enabled.
         if self.ier & UART_IER_THRI:
             self._update_irq()
+
+    def flush_output(self) -> None:
+        """Hand the console sink the bytes of a line not finished yet."""
+        if self._line:
+            self._output.write(bytes(self._line))
+            self._line.clear()
 
     def _pop_rx(self) -> int:
         if not self._rx:

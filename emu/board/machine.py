@@ -366,6 +366,7 @@ class Machine:
             self._report_fault(fault)
         finally:
             self._in_slice = False
+            self.uart.flush_output()
 
     def next_event_ns(self) -> int | None:
         """Driven mode: when this machine next has work — now if its CPU can run, its next
@@ -427,6 +428,7 @@ class Machine:
             self.cpu.run(budget)
         finally:
             self._in_slice = False
+            self.uart.flush_output()
         if self.exit_code is not None:
             return
         if self.cpu.waiting:
@@ -532,6 +534,7 @@ class Machine:
         self._finish(GUEST_FAULT_STATUS)
 
     def _flush_console(self) -> None:
+        self.uart.flush_output()
         with contextlib.suppress(OSError, ValueError):
             self.console.flush()
 

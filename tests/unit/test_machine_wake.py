@@ -45,3 +45,15 @@ def test_host_io_wake_runs_the_guest_before_the_loop_polls_again(loop: MainLoop)
         loop.run_once(5.0)  # one turn: the event, and the slice it woke
         loop.remove_fd(a.fileno())
     assert m.exit_code == 5
+
+
+def test_an_unfinished_console_line_is_out_when_the_slice_ends(loop: MainLoop) -> None:
+    def program(m: Machine, cpu: ScriptCpu):
+        for byte in b"login: ":
+            m.bus.write(layout.UART_BASE, 1, byte)
+            yield
+        yield "wfi"
+
+    m, _ = make(loop, program)
+    # Checked while the loop runs, not after run_until's own final flush.
+    assert m.run_until(lambda: m.idle and m.console.getvalue() == b"login: ", 5)

@@ -45,6 +45,8 @@ def test_routed_byte_accesses_match_read_and_write(program: list[tuple[str, int,
             route.write(BASE + offset - route.base, 1, value)
             plain.write(offset, 1, value)
         assert routed_irq.level == plain_irq.level
+    plain.flush_output()
+    routed.flush_output()
     assert routed_out.getvalue() == plain_out.getvalue()
     assert routed.divisor == plain.divisor
 
@@ -54,3 +56,14 @@ def test_thr_and_lsr_have_routes_of_their_own() -> None:
     assert uart.route(UART_TX, 1).write != uart.write
     assert uart.route(UART_LSR, 1).read != uart.read
     assert uart.route(UART_TX, 2).write == uart.write
+
+
+def test_output_goes_to_the_sink_a_line_at_a_time() -> None:
+    uart, _, out = machine()
+    for byte in b"one\ntw":
+        uart.write(UART_TX, 1, byte)
+    assert out.getvalue() == b"one\n"
+    uart.flush_output()  # the board does this when a slice ends
+    assert out.getvalue() == b"one\ntw"
+    uart.flush_output()
+    assert out.getvalue() == b"one\ntw"
