@@ -29,6 +29,13 @@ console bytes, and how far idle time jumped on each wake-up (the icount warp) â€
 replaying, takes over the idle wait: no real time passes, the journal applies each
 recorded input when the machine reaches the point where it was recorded.
 
+Paused (`pause`/`resume`, QEMU's vm_stop(RUN_STATE_PAUSED)/vm_start behind the monitor's
+`stop`/`cont`): no slice runs, no timer fires and the virtual clock stands still (an idle
+sleep=on machine keeps the virtual time its real wait so far was worth, then stops
+counting); frames for its NICs queue in the net layer (as QEMU's qemu_can_send_packet
+says no while the VM is stopped) and console input stays with the host, both delivered
+after `resume`. The loop, and so the monitor, go on serving.
+
 Ends: the power device (exit status = the guest's code; the OS keeps its low 8 bits), a
 fatal guest trap (one line on stderr, status GUEST_FAULT_STATUS), or `loop.stop()` from
 SIGINT/SIGTERM (status 0, as QEMU's "terminating on signal"); the command line also stops
@@ -111,6 +118,7 @@ class GuestCpu(Protocol):
 
 
 CpuFactory = Callable[[Bus, bytearray, int, Callable[[], int]], GuestCpu]
+RunStateListener = Callable[[bool], None]
 
 
 class InputJournal(Protocol):
@@ -207,7 +215,10 @@ class Machine:
         self._idle_capped = False
         self._stop_loop_on_exit = False
         self._crash: BaseException | None = None
+        self._paused = False
         self.journal: InputJournal | None = None
+        # Told True on resume and False on pause (QEMU's vm state change handlers).
+        self.run_state_listeners: list[RunStateListener] = []
 
     # -- wiring ---------------------------------------------------------------------------
 
@@ -220,6 +231,16 @@ class Machine:
         """The CPU waits in `wfi` and the machine waits with it (between slices)."""
         return self._idle
 
+    @property
+    def paused(self) -> bool:
+        """Stopped by `pause` (the monitor's `stop`) until `resume`."""
+        return self._paused
+
+    @property
+    def running(self) -> bool:
+        """Neither paused nor ended (QEMU's runstate_is_running)."""
+        return not self._paused and self.exit_code is None
+
     def _read_mtime(self) -> int:
         return self.clint.mtime()
 
@@ -231,7 +252,7 @@ class Machine:
 
     def _set_cpu_irq(self, mask: int, level: bool) -> None:
         self.cpu.set_irq(mask, level)
-        if level and self._idle:
+        if level and self._idle and not self._paused:
             self._wake()
 
     def isa_irq(self, irq: int) -> IrqLine:
@@ -338,6 +359,8 @@ class Machine:
         the emulator propagates."""
         if self._started:
             raise RuntimeError("run_to: this machine runs on its loop (start() was called)")
+        if self._paused:
+            raise RuntimeError("run_to: this machine is paused (a lab drives time for all)")
         clock = self.clock
         while self.exit_code is None:
             clock.run_timers()
@@ -385,20 +408,20 @@ class Machine:
 
     def _schedule(self) -> None:
         """The next slice, on the next loop turn (host I/O is polled in between)."""
-        if not self._scheduled and self.exit_code is None:
+        if not self._scheduled and self.exit_code is None and not self._paused:
             self._scheduled = True
             self.loop.bh(self._slice)
 
     def _schedule_now(self) -> None:
         """The first slice after idle, right after the event that woke the CPU (its
         handler has returned, so the guest never runs inside a device or netdev call)."""
-        if not self._scheduled and self.exit_code is None:
+        if not self._scheduled and self.exit_code is None and not self._paused:
             self._scheduled = True
             self.loop.soon(self._slice)
 
     def _slice(self) -> None:
         self._scheduled = False
-        if self.exit_code is not None:
+        if self.exit_code is not None or self._paused:
             return
         try:
             self._run_slice()
@@ -429,7 +452,7 @@ class Machine:
         finally:
             self._in_slice = False
             self.uart.flush_output()
-        if self.exit_code is not None:
+        if self.exit_code is not None or self._paused:
             return
         if self.cpu.waiting:
             self._enter_idle()
@@ -439,7 +462,7 @@ class Machine:
     def _timer_modded(self, deadline: int) -> None:
         if self._in_slice and deadline < self._slice_end_ns:
             self.cpu.request_stop()
-        elif self._idle:
+        elif self._idle and not self._paused:
             # A host event re-armed a timer: recompute how long to idle.
             self._wake()
 
@@ -509,6 +532,59 @@ class Machine:
         self._idle = False
         self._schedule_now()
 
+    # -- pause ----------------------------------------------------------------------------
+
+    def pause(self) -> None:
+        """Stop the guest where it is (QEMU's vm_stop(RUN_STATE_PAUSED)); no-op unless
+        running. Refused while recording or replaying: a pause moves frame deliveries
+        relative to other inputs at the same guest position (e.g. a `set_link` typed
+        while paused), which the rrfile cannot express."""
+        if not self.running:
+            return
+        if self.journal is not None:
+            raise UserError("stop: the run is recorded or replayed (-icount rr=...); "
+                            "it cannot pause")
+        self._paused = True
+        if self._in_slice:
+            self.cpu.request_stop()
+        if self._idle:
+            self._settle_idle()
+        for nic in self.nics:
+            # The queue contract: a disabled receiver gets nothing until flush_queued().
+            nic.nc.receive_disabled = True
+        self._unwatch_stdin()
+        for listener in list(self.run_state_listeners):
+            listener(False)
+
+    def resume(self) -> None:
+        """Continue a paused guest (QEMU's vm_start); no-op unless paused. Frames that
+        queued for the NICs meanwhile are delivered now, in order."""
+        if not self._paused:
+            return
+        self._paused = False
+        if self._started:
+            # The first slice re-enters idle if the CPU still waits for nothing.
+            self._schedule_now()
+            self._watch_stdin()
+        for nic in self.nics:
+            # A ring still full refuses the head again and disables the client anew.
+            nic.nc.flush_queued()
+        for listener in list(self.run_state_listeners):
+            listener(True)
+
+    def _settle_idle(self) -> None:
+        """Pausing an idle machine: stop its wait. With sleep=on the virtual clock keeps
+        the real time waited so far (at most up to the deadline), as a wake-up would, so
+        the time spent paused never counts."""
+        if self._idle_handle is not None:
+            self._idle_handle.cancel()
+            self._idle_handle = None
+        deadline = self.clock.next_deadline()
+        if self.icount_sleep and deadline is not None:
+            waited_ns = int((time.monotonic() - self._idle_since) * 1e9)
+            self.clock.advance(max(0, min(waited_ns, deadline - self.clock.now())))
+        self._idle = False
+
     def _poweroff(self, status: int) -> None:
         self._finish(status)
 
@@ -541,7 +617,8 @@ class Machine:
     # -- console input --------------------------------------------------------------------
 
     def _watch_stdin(self) -> None:
-        if self._stdin_fd is not None and self._started and self.uart.can_receive():
+        if (self._stdin_fd is not None and self._started and not self._paused
+                and self.uart.can_receive()):
             self.loop.set_read_handler(self._stdin_fd, self._stdin_ready)
 
     def _unwatch_stdin(self) -> None:
