@@ -1,12 +1,13 @@
 """Monitor — the human monitor (HMP) of QEMU's monitor/hmp.c and monitor/hmp-cmds.c.
 
 `Monitor` executes one command line and returns its output text: `info network`,
-`info registers`, `info ne2000`, `info status`, `info trace-events`, `set_link NAME
-on|off`, `trace-event NAME on|off`, `x/FMT ADDR`, `xp/FMT ADDR`, `help`, `quit`.
+`info registers`, `info ne2000`, `info status`, `info trace-events`, `stop`, `cont`,
+`set_link NAME on|off`, `trace-event NAME on|off`, `x/FMT ADDR`, `xp/FMT ADDR`, `help`, `quit`.
 Spelling and output follow QEMU 7.2's HMP; every bad command gets one line of error.
 Without a machine (a frame relay) only the network and tracing commands, `help` and
 `quit` exist. A command parses its arguments and leaves the work to its owner:
-`set_link` to the net layer (`netdev.net.Net.set_link`), `info ne2000` to the device
+`set_link` to the net layer (`netdev.net.Net.set_link`), `stop`/`cont` to the machine
+(`emu.board.machine.Machine.pause`, `emu.board.machine.Machine.resume`), `info ne2000` to the device
 (`devices.ne2000.Ne2000Isa.describe`). The chardev a client types into is
 `emu.monitor.chardev`.
 
@@ -72,6 +73,8 @@ class Monitor:
             Command(("info",), "[subcommand]",
                     "show various information about the system state", self._info),
             Command(("quit", "q"), "", "quit the emulator", self._quit),
+            Command(("stop", "s"), "", "stop emulation", self._stop, needs_machine=True),
+            Command(("cont", "c"), "", "resume emulation", self._cont, needs_machine=True),
             Command(("set_link",), "name on|off",
                     "change the link status of a network adapter", self._set_link),
             Command(("trace-event",), "name on|off",
@@ -177,7 +180,30 @@ class Monitor:
         machine = self.machine
         if machine is not None and machine.exit_code is not None:
             return "VM status: shutdown\n"
+        if machine is not None and machine.paused:
+            return "VM status: paused\n"
         return "VM status: running\n"
+
+    # -- run state -----------------------------------------------------------------------
+
+    def _stop(self, args: list[str]) -> str:
+        if args:
+            raise CommandError("stop: extraneous characters at the end of line")
+        assert self.machine is not None
+        try:
+            self.machine.pause()
+        except UserError as err:
+            raise CommandError(f"Error: {err}") from None
+        return ""
+
+    def _cont(self, args: list[str]) -> str:
+        if args:
+            raise CommandError("cont: extraneous characters at the end of line")
+        assert self.machine is not None
+        if self.machine.exit_code is not None:
+            raise CommandError("Error: Resetting the Virtual Machine is required")
+        self.machine.resume()
+        return ""
 
     # -- tracing -------------------------------------------------------------------------
 

@@ -6,9 +6,10 @@ One JSON object per line, answered by one line: `{"return": ...}` or `{"error": 
 ..., "desc": ...}}`, with the request's `id` echoed. A session starts in capabilities
 negotiation (only `qmp_capabilities` runs, as in QEMU) and then takes `query-status`,
 `query-version`, `query-name`, `set_link`, `netdev_add`, `netdev_del`,
-`human-monitor-command`, `quit`. Events (NETDEV_STREAM_CONNECTED, _DISCONNECTED,
-SHUTDOWN) go to every session past negotiation, stamped like QEMU's.
-toynic's machine cannot pause, so `stop`/`cont` and the STOP/RESUME events do not exist.
+`human-monitor-command`, `quit`, and with a machine `stop`/`cont` (qapi/misc.json).
+Events (NETDEV_STREAM_CONNECTED, _DISCONNECTED, SHUTDOWN, and STOP/RESUME whenever the
+machine pauses or resumes, whichever monitor asked) go to every session past negotiation,
+stamped like QEMU's.
 Unlike QEMU, whose JSON parser reads a stream, a line is a message: a malformed line gets
 a GenericError and the next line starts afresh (docs/quirks.md).
 """
@@ -66,6 +67,11 @@ class Qmp:
             "quit": (self._quit, frozenset(), frozenset()),
         }
         net.event_listeners.append(self.emit)
+        if machine is not None:
+            self._commands["stop"] = (self._stop, frozenset(), frozenset())
+            self._commands["cont"] = (self._cont, frozenset(), frozenset())
+            machine.run_state_listeners.append(
+                lambda running: self.emit("RESUME" if running else "STOP"))
 
     def session(self, push: Callable[[str], None]) -> QmpSession:
         session = QmpSession(self, push)
@@ -105,7 +111,24 @@ class Qmp:
         machine = self.machine
         if machine is not None and machine.exit_code is not None:
             return {"status": "shutdown", "singlestep": False, "running": False}
+        if machine is not None and machine.paused:
+            return {"status": "paused", "singlestep": False, "running": False}
         return {"status": "running", "singlestep": False, "running": True}
+
+    def _stop(self, _args: dict[str, Any]) -> dict[str, Any]:
+        assert self.machine is not None
+        try:
+            self.machine.pause()
+        except UserError as err:
+            raise QmpError(str(err)) from None
+        return {}
+
+    def _cont(self, _args: dict[str, Any]) -> dict[str, Any]:
+        assert self.machine is not None
+        if self.machine.exit_code is not None:
+            raise QmpError("Resetting the Virtual Machine is required")
+        self.machine.resume()
+        return {}
 
     def _set_link(self, args: dict[str, Any]) -> dict[str, Any]:
         name = _typed(args, "name", str, "string")
