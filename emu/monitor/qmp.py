@@ -158,7 +158,8 @@ class Qmp:
 
     def _hmp(self, args: dict[str, Any]) -> str:
         line = _typed(args, "command-line", str, "string")
-        return self.hmp.execute(line)
+        # As QEMU's monitor_printf, which ends every output line with CRLF here too.
+        return self.hmp.execute(line).replace("\n", "\r\n")
 
     def _quit(self, _args: dict[str, Any]) -> dict[str, Any]:
         return {}
