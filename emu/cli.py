@@ -65,7 +65,8 @@ usage: toynic [options]
                       the human monitor (info network, set_link, info registers, ...)
   -qmp stdio | unix:PATH,server,nowait | tcp:HOST:PORT,server,nowait
                       the QEMU Machine Protocol (JSON; query-status, set_link,
-                      netdev_add, netdev_del, human-monitor-command, quit; events)
+                      netdev_add, netdev_del, human-monitor-command, stop, cont,
+                      quit; events)
   -trace [enable=]PATTERN[,events=FILE][,file=FILE]
                       trace events matching PATTERN (* ? globs, -PATTERN disables);
                       events=FILE: one pattern per line; -trace help lists the events
