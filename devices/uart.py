@@ -7,7 +7,7 @@ THRE|TEMT: THR bytes are handed to the console sink a line at a time (then flush
 an unfinished line when the board calls `flush_output` (at the end of every CPU slice),
 so the sink sees the same bytes in the same order as byte-by-byte writes, one call per
 line instead of one per byte. The sink must not block: the command line's is an
-`emu.core.loop.FdWriter`, so a stdout nobody reads loses its oldest output (counted)
+`emu.core.fdwriter.FdWriter`, so a stdout nobody reads loses its oldest output (counted)
 instead of stopping the machine.
 Received bytes wait in a 16-byte FIFO; `receive()` takes what fits and `on_rx_space`
 tells the console backend when the guest has made room again, so input is never dropped.

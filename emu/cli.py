@@ -22,7 +22,8 @@ from emu.board.layout import RAM_DEFAULT_SIZE
 from emu.board.machine import RAM_MAX_SIZE, Machine
 from emu.board.replay import Recorder, Replayer, run_header
 from emu.core.errors import UserError
-from emu.core.loop import FdWriter, MainLoop
+from emu.core.fdwriter import FdWriter
+from emu.core.loop import MainLoop
 from emu.core.opts import Opts, one_line, parse_opts, parse_size, shown
 from emu.core.trace import Trace, configure_trace
 from emu.core.trace import help_text as trace_help_text
@@ -365,7 +366,7 @@ def _stop_on_signals(loop: MainLoop, stop: _SignalStop) -> None:
 
 def _stdout_writer(loop: MainLoop, has_machine: Callable[[], bool]) -> FdWriter:
     """The console's and the stdio monitor's output: never blocking, bounded, dropping
-    the oldest bytes when nobody reads (emu.core.loop.FdWriter)."""
+    the oldest bytes when nobody reads (emu.core.fdwriter.FdWriter)."""
     writer = FdWriter.for_stdout(loop)
 
     def failed(err: OSError) -> None:

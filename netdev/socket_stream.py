@@ -36,8 +36,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import islice
 
+from emu.core.acceptor import Acceptor
 from emu.core.errors import error_report
-from emu.core.loop import Acceptor, MainLoop
+from emu.core.loop import MainLoop
 from netdev.framing import OVERSIZE_MESSAGE, Reassembler, RecordBatch, pack_len
 from netdev.sockaddr import Address, format_address, os_error
 from netdev.socket_poll import PolledSocket

@@ -24,8 +24,9 @@ import socket
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from emu.core.acceptor import Acceptor
 from emu.core.errors import UserError
-from emu.core.loop import Acceptor, MainLoop
+from emu.core.loop import MainLoop
 from emu.core.opts import Opts
 from netdev.fd_param import take_fd
 from netdev.socket_stream import StreamSocket

@@ -78,8 +78,9 @@ from emu.board.loader import load_elf
 from emu.core.bus import Bus, IsaBus, Ram
 from emu.core.clock import VirtualClock
 from emu.core.errors import UserError
+from emu.core.fdwriter import FdWriter
 from emu.core.irq import IrqLine
-from emu.core.loop import FdWriter, MainLoop
+from emu.core.loop import MainLoop
 from emu.core.opts import Opts, check_id
 from emu.core.trace import DISABLED, Trace
 from emu.cpu.cpu import Cpu

@@ -7,11 +7,11 @@ a line protocol on it — an `emu.monitor.hmp.Monitor`, or a `LineService` per c
 as `emu.monitor.qmp.QmpSession` — with non-blocking fds on the MainLoop, one socket
 client at a time, the next one after it leaves, as QEMU's socket chardev. Output lines
 end in CRLF and each HMP answer ends with the prompt. Output goes through an
-`emu.core.loop.FdWriter` (on stdio, the console's own, so the two keep their order) and
+`emu.core.fdwriter.FdWriter` (on stdio, the console's own, so the two keep their order) and
 commands are not read while OUTPUT_HIGH_WATER bytes of it wait. A stdin that epoll
 refuses (a regular file, /dev/null) is read to its end, then treated as closed; a stdin
 closed before toynic started is no input. A listening socket whose accept() lacks
-descriptors is retried on a timer (`emu.core.loop.Acceptor`).
+descriptors is retried on a timer (`emu.core.acceptor.Acceptor`).
 """
 
 from __future__ import annotations
@@ -25,8 +25,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from emu.core.acceptor import Acceptor
 from emu.core.errors import UserError
-from emu.core.loop import Acceptor, FdWriter, MainLoop, fd_pollable
+from emu.core.fdwriter import FdWriter, fd_pollable
+from emu.core.loop import MainLoop
 from emu.core.opts import parse_opts
 from emu.monitor.hmp import BANNER, PROMPT, Monitor
 from netdev.sockaddr import Address, parse_host_port

@@ -1,4 +1,4 @@
-"""emu.core.loop.FdWriter: console and monitor output that never blocks the loop.
+"""emu.core.fdwriter.FdWriter: console and monitor output that never blocks the loop.
 
 A full pipe or terminal takes what fits and the rest waits in a bounded backlog (the
 oldest bytes dropped and counted past the bound); the descriptor we were given keeps its
@@ -15,7 +15,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from emu.core.loop import FdWriter, MainLoop, fd_pollable
+from emu.core.fdwriter import FdWriter, fd_pollable
+from emu.core.loop import MainLoop
 
 pytestmark = pytest.mark.timeout(60)
 
