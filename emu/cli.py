@@ -294,6 +294,12 @@ def run(config: Config) -> int:
         for opts in config.objects:
             with option_context("-object", opts.text):
                 net.add_object(opts)
+        if machine is not None:
+            # Lines start with the machine's virtual time, as a deterministic lab's do
+            # (without its machine name: one process, one machine); a relay without a
+            # machine has no virtual time and prints the bare event.
+            clock = machine.clock
+            trace.set_stamp(lambda: f"t={clock.now()}")
         trace.attach(net, machine)
         if rr_mode is not None and machine is not None and config.kernel is not None:
             header = run_header(config.kernel, config.append, config.ram_size, shift or 0,

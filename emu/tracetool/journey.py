@@ -6,10 +6,13 @@ a transmit (the guest's remote-DMA write, the registers around it, `ne2000_trans
 the queue hand-off, the socket write) or a receive (the socket read, the queue,
 `ne2000_receive`, the interrupt, the driver's remote-DMA reads of that ring page).
 A transmit in one machine is joined to the receives of the same length in the others
-(in order of time when lines carry it, else first in first out, as TCP delivers), which
-makes a `Frame`. The machines' lines are then merged into one causal order: a receive is
-never placed before the write that sent it, and with virtual timestamps the order is
-the time's. Register lines that belong to no frame (the driver's probe) stay out.
+(in order of time when the lines of all machines are on one clock, else first in first
+out, as TCP delivers), which makes a `Frame`. The machines' lines are then merged into
+one causal order: a receive is never placed before the write that sent it, and on one
+clock the order is the time's. One clock means one file (a deterministic lab's merged
+trace); the `-D` files of separate toynic processes each count their own machine's
+virtual time, which orders that machine's lines only. Register lines that belong to no
+frame (the driver's probe) stay out.
 """
 
 from __future__ import annotations
@@ -77,6 +80,9 @@ class Story:
     frames: list[Frame]
     loose: list[Event]
     timed: bool
+    # The machines' times are on one clock (a deterministic lab's merged trace), not
+    # each process's own virtual clock (one -D file per toynic process).
+    one_clock: bool = False
 
 
 @dataclass(frozen=True)
@@ -438,6 +444,9 @@ def build(events: Sequence[Event], machines: Sequence[str],
     for event in events:
         by_machine.setdefault(event.machine, []).append(event)
     timed = all(event.time_ns is not None for event in events)
+    # Separate files are separate processes, each with its own virtual clock: their
+    # times order the lines of a machine but say nothing about one machine against another.
+    one_clock = timed and len({event.source for event in events}) == 1
     segments: list[Segment] = []
     loose: list[Event] = []
     for machine, mine in by_machine.items():
@@ -445,14 +454,14 @@ def build(events: Sequence[Event], machines: Sequence[str],
         splitter.run()
         segments += [s for s in splitter.segments if s.events]
         loose += splitter.loose
-    frames = _match(segments, list(by_machine), timed)
-    _order(by_machine, frames, timed)
+    frames = _match(segments, list(by_machine), one_clock)
+    _order(by_machine, frames, one_clock)
     frames.sort(key=Frame.first_seq)
     for number, frame in enumerate(frames, 1):
         frame.number = number
     for capture in captures:
         _attach_bytes(frames, capture)
-    return Story(list(by_machine), frames, loose, timed)
+    return Story(list(by_machine), frames, loose, timed, one_clock)
 
 
 def _attach_bytes(frames: list[Frame], capture: Sequence[bytes]) -> None:

@@ -4,6 +4,8 @@ analysers, of which this is the counting kind).
 Events per kind, frames per direction, and latency per layer: for each hop of a frame's
 journey (guest to NE2000 transmit, to the net queue, to the socket, across the wire, back
 up to the receiving guest) the virtual time it took, when the lines carry virtual time.
+The wire hop needs both machines on one clock (a deterministic lab's merged trace):
+separate `-D` files have a clock each, so their table leaves the wire out.
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ def _first(frame: Frame, name: str, after: int) -> Event | None:
     return min(found, key=lambda e: e.seq, default=None)
 
 
-def _hops(frame: Frame) -> dict[str, int]:
-    """Virtual nanoseconds per hop of one frame (hops whose ends are not traced: none)."""
+def _hops(frame: Frame, one_clock: bool) -> dict[str, int]:
+    """Virtual nanoseconds per hop of one frame (hops whose ends are not traced, or are
+    in two machines without `one_clock`: none)."""
     result: dict[str, int] = {}
     cursor = frame.first_seq()
     for label, start, end in HOPS:
@@ -42,6 +45,8 @@ def _hops(frame: Frame) -> dict[str, int]:
         last = _first(frame, end, first.seq + 1)
         if last is None or first.time_ns is None or last.time_ns is None:
             continue
+        if first.machine != last.machine and not one_clock:
+            continue  # two processes' own clocks: the difference means nothing
         result[label] = last.time_ns - first.time_ns
         cursor = last.seq
     return result
@@ -76,7 +81,7 @@ def summarize(events: Sequence[Event], story: Story) -> str:
     out.append("latency per layer (virtual time; min / mean / max over frames):")
     samples: dict[str, list[int]] = {}
     for frame in story.frames:
-        for label, ns in _hops(frame).items():
+        for label, ns in _hops(frame, story.one_clock).items():
             samples.setdefault(label, []).append(ns)
     for label, _start, _end in HOPS:
         values = samples.get(label)

@@ -1,5 +1,6 @@
 """`-trace` and `-D` as a user types them (QEMU: trace/control.c, the log backend): a
-two-machine ping traced with `-trace 'ne2000_*'` reads like the datasheet, socket events
+two-machine ping traced with `-trace 'ne2000_*'` reads like the datasheet, every line
+stamped with the machine's virtual time, socket events
 go to the `-D` file and nowhere else, unknown names warn as QEMU's do, events files work,
 and events "files" that never end are refused in one line.
 """
@@ -56,10 +57,15 @@ def ping_pair(pingd_trace: tuple[str, ...], ping_trace: tuple[str, ...]) -> tupl
 
 
 def events(text: str) -> list[tuple[str, dict[str, str]]]:
-    """Trace lines as (event, fields); every line must be one event in the registry."""
+    """Trace lines as (event, fields); every line must be one event in the registry,
+    after `t=NS`, the machine's virtual time, which never goes back."""
     parsed = []
+    last_ns = 0
     for line in text.splitlines():
-        name, *pairs = line.split(" ")
+        stamp, name, *pairs = line.split(" ")
+        assert re.fullmatch(r"t=\d+", stamp), line
+        assert int(stamp[2:]) >= last_ns, line
+        last_ns = int(stamp[2:])
         assert name in EVENT_NAMES, line
         fields = dict(pair.split("=", 1) for pair in pairs)
         parsed.append((name, fields))
