@@ -11,8 +11,9 @@ site costs one attribute test when tracing is off and builds nothing:
 Objects that trace (NetClient, NetQueue, IrqLine, the NE2000) hold a `trace` attribute
 that starts as `DISABLED` (a Trace that can never be turned on); `Trace.attach` hands
 them a live one. One line per event, as QEMU's log backend prints it:
-`<event> key=value key=value`; a Trace with a stamp (`set_stamp`, a deterministic lab's
-machines) puts `t=NS machine=NAME` before the event. Lines go through the standard
+`<event> key=value key=value`; a Trace with a stamp (`set_stamp`) puts it before the
+event: `t=NS machine=NAME` in a deterministic lab, `t=NS` (the machine's virtual time)
+on the command line when there is a machine. Lines go through the standard
 `logging` module, one logger per subsystem (`toynic.trace.ne2000`, `.net`,
 `.net_socket`, `.net_stream`, `.net_tap`, `.net_vde`, `.hub`, `.irq`), at DEBUG level;
 `open_log` adds a handler writing to stderr, a stream or a file (`-D`).

@@ -1,13 +1,14 @@
 """`-icount rr=record|replay` with `-object filter-replay` (QEMU's record/replay): a ping run
 recorded against a live pingd replays with the peer gone to the same console output, pcap
-bytes, trace lines and exit status; replaying with another guest or a damaged rrfile is one
-line and status 1; console input is recorded and replayed."""
+bytes, trace lines (virtual times included) and exit status; replaying with another guest
+or a damaged rrfile is one line and status 1; console input is recorded and replayed."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
 import pty
+import re
 import socket
 import struct
 from dataclasses import dataclass
@@ -102,8 +103,11 @@ def test_replay_without_the_peer_is_identical(recorded: Recording) -> None:
     assert done.stdout == recorded.stdout
     assert "3 packets transmitted, 3 received" in done.stdout
     assert (recorded.tmp / "rep.pcap").read_bytes() == recorded.pcap
+    # Whole lines: each starts with the virtual time, which replay must reproduce too.
     assert (recorded.tmp / "rep.trace").read_text() == recorded.trace
     assert "ne2000_transmit" in recorded.trace
+    assert all(re.match(r"t=\d+ ne2000_", line) for line in recorded.trace.splitlines())
+    assert len({line.split()[0] for line in recorded.trace.splitlines()}) > 100
 
 
 def test_replay_twice_is_the_same_run(recorded: Recording) -> None:

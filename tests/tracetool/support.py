@@ -58,7 +58,9 @@ def timed_merge(paths: list[str]) -> str:
     for event in sorted(inputs.events, key=lambda e: e.seq):
         if event.name.startswith(("ne2000_ioport", "ne2000_dma")):
             clock += 100
-        lines.append(f"t={clock} machine={event.machine} {event.text}")
+        # The recording's own `t=NS` (each process's clock) gives way to the lab's.
+        text = event.text[event.text.index(event.name):]
+        lines.append(f"t={clock} machine={event.machine} {text}")
     return "\n".join(lines) + "\n"
 
 
