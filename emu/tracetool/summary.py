@@ -28,9 +28,11 @@ HOPS = (
 )
 
 
-def _first(frame: Frame, name: str, after: int) -> Event | None:
-    found = [e for s in frame.segments for e in s.events if e.name == name and e.seq >= after]
-    return min(found, key=lambda e: e.seq, default=None)
+def _first(frame: Frame, name: str, after: float) -> Event | None:
+    # place(), not seq: a write-through socket prints its write before the hand-off.
+    found = [e for s in frame.segments for e in s.events
+             if e.name == name and e.place() >= after]
+    return min(found, key=lambda e: e.place(), default=None)
 
 
 def _hops(frame: Frame, one_clock: bool) -> dict[str, int]:
@@ -42,13 +44,13 @@ def _hops(frame: Frame, one_clock: bool) -> dict[str, int]:
         first = _first(frame, start, cursor)
         if first is None:
             continue
-        last = _first(frame, end, first.seq + 1)
+        last = _first(frame, end, first.place() + 0.125)
         if last is None or first.time_ns is None or last.time_ns is None:
             continue
         if first.machine != last.machine and not one_clock:
             continue  # two processes' own clocks: the difference means nothing
         result[label] = last.time_ns - first.time_ns
-        cursor = last.seq
+        cursor = last.place()
     return result
 
 

@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from emu.tracetool.cli import main
-from tests.tracetool.support import REPO, groups, recording
+from tests.tracetool.support import REPO, groups, recording, timed_merge
 
 
 def run(*args, cwd=REPO):
@@ -36,7 +36,16 @@ def test_summary(capsys):
     out = capsys.readouterr().out
     assert "B -> A                     2" in out
     assert "frame 3: ICMP echo request 10.0.0.2 → 10.0.0.1 seq=1, 98 bytes, B → A" in out
-    assert "ne2000_transmit" in out and "latency per layer" in out
+    assert "ne2000_transmit" in out and "latency per layer (virtual time" in out
+    # Each -D file has its own machine's virtual time: hops inside a machine only.
+    assert "remote DMA write → transmit" in out and "(wire)" not in out
+
+
+def test_summary_of_one_clock_has_the_wire_hop(tmp_path, capsys):
+    merged = tmp_path / "lab.trace"
+    merged.write_text(timed_merge(recording()))
+    assert main(["summary", str(merged)]) == 0
+    assert "socket write → socket read (wire)" in capsys.readouterr().out
 
 
 def test_the_console_script_is_installed():
