@@ -299,48 +299,48 @@ class Dp8390:
 
     def _page0_reads(self) -> tuple[Reader, ...]:
         regs: list[Reader] = [self._zero] * 16
-        regs[E8390_CMD] = self._r_cr
-        regs[EN0_BOUNDARY] = self._r_bnry
-        regs[EN0_TSR] = self._r_tsr
-        regs[EN0_ISR] = self._r_isr
+        regs[E8390_CMD] = self._field("cmd")
+        regs[EN0_BOUNDARY] = self._field("bnry")
+        regs[EN0_TSR] = self._field("tsr")
+        regs[EN0_ISR] = self._field("isr")
         regs[EN0_CRDALO] = self._r_crda0
         regs[EN0_CRDAHI] = self._r_crda1
         regs[EN0_RCNTLO] = self._r_8029id0
         regs[EN0_RCNTHI] = self._r_8029id1
-        regs[EN0_RSR] = self._r_rsr
+        regs[EN0_RSR] = self._field("rsr")
         for i in range(len(CNTR_NAMES)):
             regs[EN0_COUNTER0 + i] = partial(self._r_cntr, i)
         return tuple(regs)
 
     def _page1_reads(self) -> tuple[Reader, ...]:
         regs: list[Reader] = [self._zero] * 16
-        regs[E8390_CMD] = self._r_cr
+        regs[E8390_CMD] = self._field("cmd")
         for i in range(6):
             regs[EN1_PHYS + i] = partial(self._r_par, i)
-        regs[EN1_CURPAG] = self._r_curr
+        regs[EN1_CURPAG] = self._field("curr")
         for i in range(8):
             regs[EN1_MULT + i] = partial(self._r_mar, i)
         return tuple(regs)
 
     def _page2_reads(self) -> tuple[Reader, ...]:
         regs: list[Reader] = [self._zero] * 16
-        regs[E8390_CMD] = self._r_cr
+        regs[E8390_CMD] = self._field("cmd")
         regs[EN0_STARTPG] = self._r_pstart
         regs[EN0_STOPPG] = self._r_pstop
-        regs[EN2_RNPP] = self._r_rnpp
-        regs[EN2_TPSR] = self._r_tpsr
-        regs[EN2_LNPP] = self._r_lnpp
+        regs[EN2_RNPP] = self._field("rnpp")
+        regs[EN2_TPSR] = self._field("tpsr")
+        regs[EN2_LNPP] = self._field("lnpp")
         regs[EN2_ACUPPER] = self._r_acu
         regs[EN2_ACLOWER] = self._r_acl
-        regs[EN2_RXCR] = self._r_rcr
-        regs[EN2_TXCR] = self._r_tcr
-        regs[EN2_DCFG] = self._r_dcr
-        regs[EN2_IMR] = self._r_imr
+        regs[EN2_RXCR] = self._field("rcr")
+        regs[EN2_TXCR] = self._field("tcr")
+        regs[EN2_DCFG] = self._field("dcr")
+        regs[EN2_IMR] = self._field("imr")
         return tuple(regs)
 
     def _page3_reads(self) -> tuple[Reader, ...]:
         regs: list[Reader] = [partial(self._page3_read, offset, 0) for offset in range(16)]
-        regs[E8390_CMD] = self._r_cr
+        regs[E8390_CMD] = self._field("cmd")
         regs[EN3_CONFIG2] = partial(self._page3_read, EN3_CONFIG2, EN3_CONFIG2_10BASE_T)
         regs[EN3_CONFIG3] = partial(self._page3_read, EN3_CONFIG3, EN3_CONFIG3_FULL_DUPLEX)
         return tuple(regs)
@@ -395,20 +395,12 @@ class Dp8390:
     # Register reads. Those of pages 0-2 have no side effects but the counters' clearing
     # (`peek` relies on it).
 
+    def _field(self, name: str) -> Reader:
+        """A register that reads back one field of the chip's state as it is."""
+        return partial(getattr, self, name)
+
     def _zero(self) -> int:
         return 0
-
-    def _r_cr(self) -> int:
-        return self.cmd
-
-    def _r_bnry(self) -> int:
-        return self.bnry
-
-    def _r_tsr(self) -> int:
-        return self.tsr
-
-    def _r_isr(self) -> int:
-        return self.isr
 
     def _r_crda0(self) -> int:
         return self.rsar & 0xFF
@@ -422,9 +414,6 @@ class Dp8390:
     def _r_8029id1(self) -> int:
         return RTL8029_ID1
 
-    def _r_rsr(self) -> int:
-        return self.rsr
-
     def _r_cntr(self, index: int) -> int:
         value = self.cntr[index]
         self.cntr[index] = 0
@@ -432,9 +421,6 @@ class Dp8390:
 
     def _r_par(self, index: int) -> int:
         return self.par[index]
-
-    def _r_curr(self) -> int:
-        return self.curr
 
     def _r_mar(self, index: int) -> int:
         return self.mar[index]
@@ -445,32 +431,11 @@ class Dp8390:
     def _r_pstop(self) -> int:
         return self.pstop >> 8
 
-    def _r_rnpp(self) -> int:
-        return self.rnpp
-
-    def _r_tpsr(self) -> int:
-        return self.tpsr
-
-    def _r_lnpp(self) -> int:
-        return self.lnpp
-
     def _r_acu(self) -> int:
         return self.ac >> 8
 
     def _r_acl(self) -> int:
         return self.ac & 0xFF
-
-    def _r_rcr(self) -> int:
-        return self.rcr
-
-    def _r_tcr(self) -> int:
-        return self.tcr
-
-    def _r_dcr(self) -> int:
-        return self.dcr
-
-    def _r_imr(self) -> int:
-        return self.imr
 
     def _page3_read(self, offset: int, value: int) -> int:
         if self.trace.ne2000_page3_ignored:
