@@ -12,7 +12,6 @@ QEMU's texts. Like QEMU's dgram, inet here is IPv4 only.
 from __future__ import annotations
 
 import ipaddress
-import os
 import socket
 from collections.abc import Mapping
 
@@ -30,7 +29,7 @@ from netdev.sockaddr import (
     udp_socket,
 )
 from netdev.socket_dgram import DgramSocket
-from netdev.socketaddress import SocketAddress, parse_socket_address
+from netdev.socketaddress import SocketAddress, parse_socket_address, remove_stale_socket
 
 DGRAM_KEYS = frozenset({"type", "id"})
 
@@ -94,13 +93,7 @@ def _udp(loop: MainLoop, name: str, local: Address, remote: Address) -> DgramSoc
 
 
 def _unix(loop: MainLoop, name: str, local: SocketAddress, remote: SocketAddress) -> DgramSocket:
-    if not local.abstract:
-        try:
-            os.unlink(local.path)
-        except FileNotFoundError:
-            pass
-        except OSError as err:
-            raise os_error(f"failed to unlink socket {shown(local.path)}", err) from None
+    remove_stale_socket(local, "failed to unlink socket")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     try:
         sock.bind(local.unix_address())

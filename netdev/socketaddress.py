@@ -170,15 +170,22 @@ def inet_listen(addr: SocketAddress) -> socket.socket:
     raise os_error("Failed to find an available port", last or OSError("no address"))
 
 
+def remove_stale_socket(addr: SocketAddress, failure: str) -> None:
+    """Remove what a previous run left at a unix address's path before binding it (an
+    abstract name has no file); `failure` starts the error text (QEMU's differ)."""
+    if addr.abstract:
+        return
+    try:
+        os.unlink(addr.path)
+    except FileNotFoundError:
+        pass
+    except OSError as err:
+        raise os_error(f"{failure} {shown(addr.path)}", err) from None
+
+
 def unix_listen(addr: SocketAddress) -> socket.socket:
     """A listening unix socket; a stale socket file at the path is removed first."""
-    if not addr.abstract:
-        try:
-            os.unlink(addr.path)
-        except FileNotFoundError:
-            pass
-        except OSError as err:
-            raise os_error(f"Failed to unlink socket {shown(addr.path)}", err) from None
+    remove_stale_socket(addr, "Failed to unlink socket")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.bind(addr.unix_address())
