@@ -1,4 +1,4 @@
-"""Fixtures shared by the unit tests: a Net for the net layer, a qtest board with one NE2000."""
+"""Fixtures shared by the unit tests: a MainLoop, a Net on it, a qtest board with one NE2000."""
 
 from collections.abc import Iterator
 
@@ -12,13 +12,19 @@ from tests.ne2000_driver import IOBASE
 
 
 @pytest.fixture
-def net() -> Iterator[Net]:
-    """A Net on its own MainLoop; every socket and fd handler released afterwards."""
-    loop = MainLoop()
+def loop() -> Iterator[MainLoop]:
+    """A MainLoop of the test's own, closed afterwards."""
+    main = MainLoop()
+    yield main
+    main.close()
+
+
+@pytest.fixture
+def net(loop: MainLoop) -> Iterator[Net]:
+    """A Net on the test's loop; every socket and fd handler released afterwards."""
     n = Net(loop)
     yield n
     n.close()
-    loop.close()
 
 
 @pytest.fixture

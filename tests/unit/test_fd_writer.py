@@ -24,13 +24,6 @@ PIPE_SIZE = 4096
 
 
 @pytest.fixture
-def loop() -> Iterator[MainLoop]:
-    loop = MainLoop()
-    yield loop
-    loop.close()
-
-
-@pytest.fixture
 def pipe() -> Iterator[tuple[int, int]]:
     r, w = os.pipe()
     fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, PIPE_SIZE)

@@ -40,13 +40,6 @@ TIMEOUT = 10.0
 FRAME = b"\xff" * 6 + b"\x02\x00\x00\x00\x00\x01" + b"\x08\x00" + bytes(50)
 
 
-@pytest.fixture
-def loop() -> Iterator[MainLoop]:
-    main_loop = MainLoop()
-    yield main_loop
-    main_loop.close()
-
-
 def counter(m: Machine, _cpu: ScriptCpu) -> Iterator[None]:
     """Prints forever, one byte per instruction."""
     while True:

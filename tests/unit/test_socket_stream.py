@@ -11,9 +11,6 @@ import os
 import socket
 import struct
 import termios
-from collections.abc import Iterator
-
-import pytest
 
 from emu.core.errors import UserError
 from emu.core.loop import MainLoop
@@ -41,20 +38,6 @@ class Nic(NetClient):
             return 0
         self.got.append(frame)
         return len(frame)
-
-
-@pytest.fixture
-def loop() -> Iterator[MainLoop]:
-    main = MainLoop()
-    yield main
-    main.close()
-
-
-@pytest.fixture
-def net(loop: MainLoop) -> Iterator[Net]:
-    n = Net(loop)
-    yield n
-    n.close()
 
 
 def netdev(net: Net, text: str) -> StreamSocket:

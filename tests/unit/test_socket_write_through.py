@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import socket
 import struct
-from collections.abc import Iterator
-
-import pytest
 
 from emu.core.loop import MainLoop
 from netdev.client import connect_peers
@@ -20,20 +17,6 @@ from tests.unit.test_socket_stream import (
     socket_events,
     with_nic,
 )
-
-
-@pytest.fixture
-def loop() -> Iterator[MainLoop]:
-    main = MainLoop()
-    yield main
-    main.close()
-
-
-@pytest.fixture
-def net(loop: MainLoop) -> Iterator[Net]:
-    n = Net(loop)
-    yield n
-    n.close()
 
 
 def test_a_lone_frame_is_written_without_a_loop_turn(net: Net) -> None:
