@@ -79,6 +79,18 @@ def wait_for(
         time.sleep(interval)
 
 
+def unix_connect(path: Path | str) -> socket.socket | None:
+    """A stream connection to the unix socket at `path`, or None while nobody listens
+    there yet (the predicate of a wait_for)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(str(path))
+    except OSError:
+        sock.close()
+        return None
+    return sock
+
+
 # --- ports and /proc views ---------------------------------------------------------------
 
 @dataclass(frozen=True)

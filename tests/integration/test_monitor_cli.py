@@ -19,6 +19,7 @@ from tests.netsupport import (
     start_qemu,
     start_toynic,
     toynic_argv,
+    unix_connect,
     wait_for,
 )
 
@@ -96,15 +97,7 @@ def test_unix_monitor_set_link_stops_and_restores_a_guest(tmp_path: Path) -> Non
                       "-netdev", f"socket,id=n0,listen={LOOPBACK}:{net_port}",
                       "-device", "ne2k_isa,netdev=n0",
                       "-monitor", f"unix:{path},server,nowait") as proc:
-        def attempt() -> socket.socket | None:
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                s.connect(str(path))
-            except OSError:
-                s.close()
-                return None
-            return s
-        mon = MonitorClient(wait_for(attempt, 20, "monitor socket"))
+        mon = MonitorClient(wait_for(lambda: unix_connect(path), 20, "monitor socket"))
         wire = wait_for(lambda: _try_connect(net_port), 20, "the netdev")
         wire.settimeout(20)
         reader = RecordReader()

@@ -23,6 +23,7 @@ from tests.netsupport import (
     record,
     run_toynic,
     start_toynic,
+    unix_connect,
     wait_for,
     wait_listening,
 )
@@ -256,15 +257,6 @@ def test_a_full_disk_while_recording_is_one_line(tmp_path: Path) -> None:
         os.close(slave)
 
 
-def _unix_connect(path: Path) -> socket.socket | None:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.connect(str(path))
-    except OSError:
-        sock.close()
-        return None
-    return sock
-
 
 def _tcp_connect(port: int) -> socket.socket | None:
     try:
@@ -304,7 +296,7 @@ def test_set_link_and_a_stopped_run_are_replayed(tmp_path: Path) -> None:
     peer_mac = bytes.fromhex("020000000001")
     with start_toynic(*args("record", "rec.pcap"),
                       "-monitor", f"unix:{mon_path},server,nowait") as proc:
-        mon = wait_for(lambda: _unix_connect(mon_path), 20, "the monitor")
+        mon = wait_for(lambda: unix_connect(mon_path), 20, "the monitor")
         mon.settimeout(15)
         _monitor(mon, None)
         wire = wait_for(lambda: _tcp_connect(port), 20, "the netdev")

@@ -16,7 +16,15 @@ import socket
 import time
 from pathlib import Path
 
-from tests.netsupport import LOOPBACK, Proc, QmpClient, free_port, qemu_binary, wait_for
+from tests.netsupport import (
+    LOOPBACK,
+    Proc,
+    QmpClient,
+    free_port,
+    qemu_binary,
+    unix_connect,
+    wait_for,
+)
 
 IOBASE = 0x300
 IRQ = 9
@@ -76,16 +84,7 @@ class QemuNe2000:
             self._qtest_path.unlink(missing_ok=True)
 
     def _intercept_slave_pic(self, qmp_path: Path) -> None:
-        def connect() -> socket.socket | None:
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                s.connect(str(qmp_path))
-            except OSError:
-                s.close()
-                return None
-            return s
-
-        sock = wait_for(connect, REPLY_TIMEOUT, "QEMU's QMP socket")
+        sock = wait_for(lambda: unix_connect(qmp_path), REPLY_TIMEOUT, "QEMU's QMP socket")
         sock.settimeout(REPLY_TIMEOUT)
         self._qmp = QmpClient(sock, self.proc.describe)
         devices = self._qmp.execute("qom-list", path="/machine/unattached")

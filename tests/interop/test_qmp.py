@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from qemu.qmp import legacy as qmp_legacy
 
-from tests.netsupport import Proc, Qemu, start_toynic, unavailable, wait_for
+from tests.netsupport import Proc, Qemu, start_toynic, unavailable, unix_connect, wait_for
 
 TIMEOUT = 15.0
 
@@ -150,16 +150,7 @@ def test_toynic_malformed_json_gets_an_error_and_the_session_goes_on(tmp_path: P
     line (docs/quirks.md), so this one runs against toynic only, over a raw socket."""
     proc, qmp_path = _start("toynic", tmp_path)
     with proc:
-        def connected() -> socket.socket | None:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                sock.connect(str(qmp_path))
-            except OSError:
-                sock.close()
-                return None
-            return sock
-
-        sock = wait_for(connected, TIMEOUT, "the QMP socket")
+        sock = wait_for(lambda: unix_connect(qmp_path), TIMEOUT, "the QMP socket")
         sock.settimeout(TIMEOUT)
         lines = sock.makefile("rb")
         assert b'"QMP"' in lines.readline()
