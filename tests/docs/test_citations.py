@@ -46,7 +46,9 @@ def test_every_cited_section_exists() -> None:
 
 
 def test_nothing_refers_outside_the_repository() -> None:
-    outside = re.compile(r"\.\./shared|shared/reference|shared/DESIGN")
+    # The notes the project started from lived in a folder beside the checkout (the
+    # character class keeps this test's own source from matching).
+    outside = re.compile(r"\.\./[s]hared|[s]hared/(?:reference|DESIGN)")
     hits = [str(p.relative_to(REPO)) for p in tracked_text_files()
-            if p != Path(__file__).resolve() and outside.search(p.read_text())]
+            if outside.search(p.read_text())]
     assert not hits, f"files that refer to notes outside the repository: {hits}"
