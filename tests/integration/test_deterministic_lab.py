@@ -52,6 +52,13 @@ def ping_run(slow: Callable[[], None] | None = None,
         return a.output, b.output, list(zip(tap.received_at, tap.received, strict=True))
 
 
+def burn_host_cpu(seconds: float) -> None:
+    """Keep the host's CPU busy for `seconds` of real time (a slow or loaded host)."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
 def slow_down(machine: LabMachine, pause: Callable[[], None]) -> None:
     """Make the host slow for `machine`: `pause()` before every CPU slice it runs."""
     cpu = machine.machine.cpu
@@ -108,10 +115,10 @@ def test_no_reply_before_its_request_and_frames_in_time_order() -> None:
 
 
 def test_a_guest_timeout_is_met_in_virtual_time_on_a_slow_host() -> None:
-    """pingd's host is slow (1 ms of real time before each of its slices, far more than
-    ping's 20 ms virtual timeout would allow a real-time lab): every reply still arrives
-    in time, because only virtual time counts."""
-    a_out, b_out, _ = ping_run(slow=lambda: time.sleep(0.001), ping_extra="timeout_ms=20")
+    """pingd's host is slow (1 ms of busy host CPU before each of its slices, far more
+    than ping's 20 ms virtual timeout would allow a real-time lab): every reply still
+    arrives in time, because only virtual time counts."""
+    a_out, b_out, _ = ping_run(slow=lambda: burn_host_cpu(0.001), ping_extra="timeout_ms=20")
     assert "5 packets transmitted, 5 received, 0% packet loss" in b_out
     assert (a_out, b_out) == ping_run(ping_extra="timeout_ms=20")[:2]
 
