@@ -519,7 +519,14 @@ class Machine:
             self._wake()
 
     def _wake(self) -> None:
-        """Leave idle early: with sleep=on, keep the virtual time the real wait was worth."""
+        """Leave idle early and run."""
+        self._end_idle_wait()
+        self._schedule_now()
+
+    def _end_idle_wait(self) -> None:
+        """Stop waiting in idle. With sleep=on the virtual clock keeps the real time the
+        wait was worth, at most up to the deadline (QEMU's icount warp); a pause ends the
+        wait this way too, so time spent paused never counts."""
         if self._idle_handle is not None:
             self._idle_handle.cancel()
             self._idle_handle = None
@@ -531,7 +538,6 @@ class Machine:
                 waited_ns = self.journal.warp(waited_ns)
             self.clock.advance(min(waited_ns, deadline - self.clock.now()))
         self._idle = False
-        self._schedule_now()
 
     # -- pause ----------------------------------------------------------------------------
 
@@ -549,7 +555,7 @@ class Machine:
         if self._in_slice:
             self.cpu.request_stop()
         if self._idle:
-            self._settle_idle()
+            self._end_idle_wait()
         for nic in self.nics:
             # The queue contract: a disabled receiver gets nothing until flush_queued().
             nic.nc.receive_disabled = True
@@ -572,19 +578,6 @@ class Machine:
             nic.nc.flush_queued()
         for listener in list(self.run_state_listeners):
             listener(True)
-
-    def _settle_idle(self) -> None:
-        """Pausing an idle machine: stop its wait. With sleep=on the virtual clock keeps
-        the real time waited so far (at most up to the deadline), as a wake-up would, so
-        the time spent paused never counts."""
-        if self._idle_handle is not None:
-            self._idle_handle.cancel()
-            self._idle_handle = None
-        deadline = self.clock.next_deadline()
-        if self.icount_sleep and deadline is not None:
-            waited_ns = int((time.monotonic() - self._idle_since) * 1e9)
-            self.clock.advance(max(0, min(waited_ns, deadline - self.clock.now())))
-        self._idle = False
 
     def _poweroff(self, status: int) -> None:
         self._finish(status)
