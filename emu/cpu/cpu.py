@@ -90,7 +90,7 @@ class Cpu:
         self._regions: dict[int, Callable[[int], int]] = {}
         self._heat: dict[int, int] = {}
         self._translate_after = translate_after
-        self._translator = Translator(self) if translate else None
+        self._translator = Translator(self, self._is_hot) if translate else None
         self._routes: list[list] = []
         bus.on_change(self._forget_routes)
 
@@ -266,6 +266,11 @@ class Cpu:
         vectored = self.mtvec & 1 and cause & INTERRUPT
         self.pc = (base + 4 * (cause & 0x1F)) & M32 if vectored else base
         self.update_attention()
+
+    def _is_hot(self, pc: int) -> bool:
+        """Whether code at `pc` has run often enough for a region to take in a call to it:
+        translated already, or dispatched half as often as translation needs."""
+        return pc in self._regions or 2 * self._heat.get(pc, 0) >= self._translate_after
 
     def _region_at(self, pc: int) -> Callable[[int], int] | None:
         """The region at `pc` once it is hot enough to translate, else None."""

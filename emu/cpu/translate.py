@@ -34,6 +34,7 @@ interpreter; self-modifying code needs fence.i, which forgets every translation.
 from __future__ import annotations
 
 import struct
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -113,8 +114,9 @@ class _Block:
 
 
 class Translator:
-    def __init__(self, cpu: Cpu) -> None:
+    def __init__(self, cpu: Cpu, is_hot: Callable[[int], bool]) -> None:
         self.cpu = cpu
+        self.is_hot = is_hot
         # Word and halfword views of RAM (they pin its size, which never changes).
         view = memoryview(cpu.ram)
         self.words = view[:len(view) & ~3].cast("I")
@@ -161,7 +163,14 @@ class Translator:
                 if target & 3:
                     return insns, pc, []  # the interpreter raises the misaligned-target trap
                 insns.append(insn)
-                succ = ([] if insn.rd else [target]) if op == "jal" else [target, pc + 4]
+                if op != "jal":
+                    succ = [target, pc + 4]
+                elif not insn.rd:
+                    succ = [target]
+                else:
+                    # A call to code already hot is followed, and so is the return
+                    # point after it: the call and its return stay inside the region.
+                    succ = [target, pc + 4] if self.is_hot(target) else []
                 return insns, pc + 4, succ
             insns.append(insn)
             pc += 4
@@ -171,18 +180,23 @@ class Translator:
 
     def _discover(self, entry: int) -> list[_Block]:
         runs: dict[int, tuple[list[Insn], int]] = {}
-        work = [entry]
+        # (start, anchor): code is followed within a window around its anchor, the
+        # region's entry or, for a followed call, the callee's entry.
+        # Breadth first: when the size cap cuts discovery short, what is left out is
+        # the code furthest from the entry, not a hot loop's own branch target.
+        work = deque([(entry, entry)])
         total = 0
         while work and total < MAX_REGION_INSNS:
-            start = work.pop()
-            if start in runs or not entry - WINDOW_BEHIND <= start < entry + WINDOW_AHEAD:
+            start, anchor = work.popleft()
+            if start in runs or not anchor - WINDOW_BEHIND <= start < anchor + WINDOW_AHEAD:
                 continue
             insns, end, succ = self._run(start)
             if not insns:
                 continue
             runs[start] = (insns, end)
             total += len(insns)
-            work.extend(succ)
+            call = insns[-1].op == "jal" and insns[-1].rd != 0
+            work.extend((pc, pc if call and pc != end else anchor) for pc in succ)
         # Runs are not split where another one starts inside them: a loop entered in its
         # middle still gets a whole block for its head, which then spins as a self-loop.
         return [_Block(start, *runs[start]) for start in sorted(runs)]

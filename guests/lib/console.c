@@ -110,10 +110,21 @@ static int format(struct sink *o, const char *fmt, va_list ap)
                 v = longlong ? va_arg(ap, uint64_t) : va_arg(ap, uint32_t);
             }
             size_t n = sizeof(tmp);
-            do {
-                tmp[--n] = digits[v % base];
-                v /= base;
-            } while (v);
+            if (base == 16) {
+                do {
+                    tmp[--n] = digits[v & 15];
+                    v >>= 4;
+                } while (v);
+            } else {
+                /* 64-bit division is a libgcc loop on rv32: only for what needs it */
+                for (; v >> 32; v /= 10)
+                    tmp[--n] = digits[v % 10];
+                uint32_t w = (uint32_t)v;
+                do {
+                    tmp[--n] = digits[w % 10];
+                    w /= 10;
+                } while (w);
+            }
             if (neg) {
                 if (pad == '0' && !left) {
                     emit(o, '-');

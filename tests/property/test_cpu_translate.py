@@ -91,8 +91,10 @@ class LogDevice:
             self.cpu.request_stop()
 
 
-def assemble(program: list[tuple]) -> Asm:
-    asm = Asm()
+def assemble(program: list[tuple], asm: Asm | None = None) -> Asm:
+    """`program` appended to `asm` (a new one at RAM by default); branch and jump targets
+    are slots of a program that starts at RAM."""
+    asm = asm or Asm()
     labels = {slot: RAM + 4 * slot for slot in range(len(program))}
     for item in program:
         kind = item[0]
@@ -386,3 +388,55 @@ def test_device_walk_across_a_region_end_matches(end: int, back: int, step: int,
     asm.addi(8, 8, -1)
     asm.bne(8, 0, "walk")
     run_both_slices(asm, slices)
+
+
+straight = st.one_of(r_insn, i_insn, shift, load, store, device_load, device_store)
+
+
+@settings(max_examples=60)
+@given(
+    bodies=st.lists(st.lists(straight, max_size=6), min_size=4, max_size=4),
+    rounds=st.integers(1, 30),
+    slices=st.lists(st.integers(1, 300), min_size=1, max_size=5),
+)
+def test_calls_inside_loops_match(bodies: list[list[tuple]], rounds: int,
+                                  slices: list[int]) -> None:
+    """A loop calls two functions, one of which calls the other (links in x20 and x22, so
+    the bodies' x1-x8 cannot clobber them): translated regions take hot callees in, so
+    calls, returns to several call sites and device accesses inside callees run inside
+    one region, and must still match the interpreter at every budget boundary."""
+    main, leaf_body, outer_body, tail = bodies
+    asm = Asm()
+    asm.li(21, rounds)
+    asm.label("loop")
+    assemble(main, asm)
+    asm.jal(20, "leaf")
+    asm.jal(22, "outer")
+    assemble(tail, asm)
+    asm.jal(20, "leaf")
+    asm.addi(21, 21, -1)
+    asm.bne(21, 0, "loop")
+    asm.j("done")
+    asm.label("leaf")
+    assemble(leaf_body, asm)
+    asm.jalr(0, 20, 0)
+    asm.label("outer")
+    assemble(outer_body, asm)
+    asm.jal(20, "leaf")
+    asm.jalr(0, 22, 0)
+    asm.label("done")
+    asm.wfi()
+    code = asm.code()
+    ref = make_cpu(code, False, [0] * 8)
+    fast = make_cpu(code, True, [0] * 8)
+    mixed = make_cpu(code, True, [0] * 8, translate_after=2)
+    # A device write can ask for a stop, which ends a run early: one run per store the
+    # loop can execute is enough to finish.
+    stores = sum(item[0] == "store" for body in bodies for item in body)
+    for budget in [*slices, *[10_000] * (3 * rounds * stores + 2)]:
+        retired = ref.run(budget)
+        assert fast.run(budget) == retired
+        assert mixed.run(budget) == retired
+        assert state(fast) == state(ref)
+        assert state(mixed) == state(ref)
+    assert ref.waiting
