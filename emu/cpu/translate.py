@@ -1,8 +1,10 @@
 """Region translator: guest code to Python functions — QEMU's TCG and TB chaining, in miniature.
 
-A region is a set of basic blocks discovered from an entry pc by following direct
-branches and jumps nearby (not calls: following them compiles cold code, and costs
-more in compiling than it saves in dispatching). It becomes one Python function:
+A region is a set of basic blocks discovered breadth-first from an entry pc by following
+direct branches and jumps nearby, and calls (with their return points) only into code
+that is hot already: a cold callee would cost more to compile than it saves in
+dispatching, while a hot one called from a loop keeps the loop inside the region. It
+becomes one Python function:
 registers cached in locals (written back on exit), each block an `if pc == START:` arm
 of a `while` loop, so loops inside the region run without returning to the
 dispatcher; a block that branches to itself spins in its own inner loop. Forward edges
