@@ -105,6 +105,15 @@ class Reassembler:
     def reset(self) -> None:
         self._pending = bytearray()
 
+    def whole_record(self, data: memoryview | bytes, size: int) -> bool:
+        """True when nothing is held back and the first `size` bytes of `data` are exactly
+        one non-empty record within the limit: a lone frame, which `feed` would return
+        as a batch of one, and which needs no parsing beyond this check."""
+        if self._pending or size <= 4:
+            return False
+        length = _unpack_len(data, 0)[0]
+        return length + 4 == size and length <= self.max_frame
+
     def feed(self, chunk: bytes) -> Feed:
         """Parse `chunk` after what was held back. On an oversized length prefix the
         records before it are still returned, `oversized` is set and the state resets."""

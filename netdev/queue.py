@@ -108,14 +108,24 @@ class NetQueue:
         self, sender: NetClient, batch: RecordBatch, callback: SentCallback | None
     ) -> int:
         """Deliver what the receiver takes of `batch` now; queue the rest. Returns frames taken."""
-        if not self._can_deliver_now():
+        owner = self._owner
+        # _can_deliver_now and _deliver_batch, written out: every relayed frame comes here.
+        if (self._delivering or self._entries or owner.receive_disabled
+                or not owner.can_receive()):
             self._append(sender, batch, callback, batch.count)
             return 0
-        self._delivering = True
-        try:
-            taken = self._deliver_batch(batch)
-        finally:
-            self._delivering = False
+        if owner.link_down:
+            if self.trace.net_queue_drop:
+                self._trace_receiver_drop(batch.count, "receiver_link_down")
+            taken = batch.count
+        else:
+            self._delivering = True
+            try:
+                taken = owner.receive_batch(batch)
+            finally:
+                self._delivering = False
+            if taken < batch.count:
+                owner.receive_disabled = True
         if self.trace.net_queue_send_batch:
             self.trace.emit("net_queue_send_batch", sender=sender.name,
                             receiver=self._owner.name, frames=batch.count,

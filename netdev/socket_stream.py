@@ -72,6 +72,7 @@ class StreamSocket(PolledSocket):
         self._acceptor: Acceptor | None = None
         self._connected = False
         self._write_scheduled = False
+        self._write_turn = -1
         self._stalled = False
         self._reassembler = Reassembler()
         # recv() would allocate RECV_SIZE bytes per call (an mmap and munmap at this
@@ -227,7 +228,17 @@ class StreamSocket(PolledSocket):
         if not size:
             self._close_connection()
             return
-        chunk = self._inbuf[:size].tobytes()
+        inbuf = self._inbuf
+        if self._reassembler.whole_record(inbuf, size):
+            # One frame in flight: hand it on without building a Feed.
+            batch = RecordBatch(inbuf[:size].tobytes(), 1)
+            if self.trace.net_socket_read:
+                self.trace.emit("net_socket_read", netdev=self.name, bytes=size, frames=1)
+            if self.send_batch(batch, self._on_sent) < 1:
+                self._outstanding += 1
+                self._hold_input()
+            return
+        chunk = inbuf[:size].tobytes()
         feed = self._reassembler.feed(chunk)
         if self.trace.net_socket_read:
             self.trace.emit("net_socket_read", netdev=self.name, bytes=len(chunk),
@@ -267,6 +278,9 @@ class StreamSocket(PolledSocket):
         if self._out_len >= OUT_HIGH:
             self._stall()
             return 0
+        if self._may_write_through():
+            self._write_through(pack_len(len(frame)) + frame)
+            return len(frame)
         self._out.append(pack_len(len(frame)))
         # Kept until written: a caller's mutable buffer must not change under us.
         self._out.append(frame if type(frame) is bytes else bytes(frame))
@@ -278,16 +292,51 @@ class StreamSocket(PolledSocket):
         if self._out_len >= OUT_HIGH:
             self._stall()
             return 0
+        if self._may_write_through():
+            self._write_through(batch.data)
+            return batch.count
         self._out.append(batch.data)
         self._out_len += len(batch.data)
         self._schedule_write()
         return batch.count
 
+    def _may_write_through(self) -> bool:
+        """Nothing waits to be written and this loop callback has not written yet: the
+        frame goes out now. A later one in the same callback waits for the window to
+        close (`_schedule_write`), so a burst shares one write."""
+        if self._out or self._write_scheduled or not self._connected:
+            return False
+        turn = self._loop.turn
+        if self._write_turn == turn:
+            return False
+        self._write_turn = turn
+        return True
+
+    def _write_through(self, data: bytes | memoryview) -> None:
+        sock = self._sock
+        assert sock is not None
+        try:
+            sent = sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            # The peer is gone, as in _write_out: the read side sees it and cleans up.
+            self.stats.output_discarded += len(data)
+            return
+        if sent and self.trace.net_socket_write:
+            self.trace.emit("net_socket_write", netdev=self.name, bytes=sent)
+        if sent == len(data):
+            return
+        self._out.append(memoryview(data)[sent:])
+        self._out_len += len(data) - sent
+        if sent and self.trace.net_socket_partial_send:
+            self.trace.emit("net_socket_partial_send", netdev=self.name, sent=sent,
+                            remaining=self._out_len)
+        self._set_writing(True)
+
     def _schedule_write(self) -> None:
         if self._writing or self._write_scheduled or not self._connected:
             return
-        if not self._stalled:
-            self._write_out()
         self._write_scheduled = True
         self._loop.soon(self._write_bh)
 

@@ -5,7 +5,11 @@ The whole emulator is one thread around one `MainLoop`:
 - `set_fd_handler(fd, on_read, on_write)` mirrors `qemu_set_fd_handler`: read and write
   interest are registered independently, so turning write polling on or off never
   touches a read handler (or a pending connect's write handler) that another party set.
-  Passing None for a direction removes only that direction.
+  Passing None for a direction removes only that direction. These descriptors sit in
+  asyncio's epoll set, but their handlers are called straight from the poll
+  (`_DirectEpoll`, QEMU's aio_dispatch_handlers): no asyncio Handle per event, which is
+  most of what a lone relayed frame costs. Exceptions are reported as asyncio reports
+  a failing callback's.
 - `bh(fn)` schedules a bottom half: `fn` runs on the next loop iteration, never inside
   the caller (QEMU's `qemu_bh_schedule`).
 - `soon(fn)` is a bottom half for latency: `fn` runs right after the handler now
@@ -33,7 +37,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
+import select
+import selectors
 import signal
 import time
 from collections.abc import Callable
@@ -42,21 +49,98 @@ from typing import Any
 Handler = Callable[[], object]
 
 
-
 def _note_signal(_signum: int, _frame: object) -> None:
     """The Python-level handler of a loop signal: the wakeup pipe already carries it."""
+
+
+class _DirectEpoll(selectors.EpollSelector):
+    """asyncio's selector, sharing its epoll set with `MainLoop`'s descriptors, whose
+    events go straight to `serve` instead of becoming asyncio callbacks.
+
+    While only those descriptors fire and nothing was given to asyncio meanwhile (the
+    loop sets `asyncio_work` when a handler schedules a callback or timer, or stops it),
+    `select` polls again itself until asyncio's deadline: a relay or a guest's socket
+    traffic does not go round asyncio's loop once per event."""
+
+    def __init__(self, serve: Callable[[int, int], None]) -> None:
+        super().__init__()
+        self._serve = serve
+        self._direct: dict[int, int] = {}
+        self.asyncio_work = False
+
+    def set_direct(self, fd: int, mask: int) -> None:
+        """Poll `fd` for `mask` (EPOLLIN/EPOLLOUT bits; 0 stops polling it)."""
+        current = self._direct.get(fd, 0)
+        if mask == current:
+            return
+        epoll = self._selector
+        if not mask:
+            del self._direct[fd]
+            with contextlib.suppress(OSError):  # already closed: epoll forgot it then
+                epoll.unregister(fd)
+            return
+        if current:
+            epoll.modify(fd, mask)
+        else:
+            epoll.register(fd, mask)
+        self._direct[fd] = mask
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        deadline = math.inf if timeout is None else time.monotonic() + timeout
+        wait = _epoll_wait(timeout)
+        fd_to_key = self._fd_to_key
+        serve = self._serve
+        ready: list[tuple[selectors.SelectorKey, int]] = []
+        self.asyncio_work = False
+        while True:
+            try:
+                events = self._selector.poll(wait, len(fd_to_key) + len(self._direct) or 1)
+            except InterruptedError:
+                return ready
+            for fd, event in events:
+                key = fd_to_key.get(fd)
+                if key is None:
+                    serve(fd, event)
+                    continue
+                mask = 0
+                if event & ~select.EPOLLIN:
+                    mask |= selectors.EVENT_WRITE
+                if event & ~select.EPOLLOUT:
+                    mask |= selectors.EVENT_READ
+                ready.append((key, mask & key.events))
+            if ready or self.asyncio_work or not events or not wait:
+                return ready
+            if timeout is not None:
+                wait = _epoll_wait(deadline - time.monotonic())
+                if not wait:
+                    return ready
+
+
+def _epoll_wait(timeout: float | None) -> float:
+    """epoll's timeout for a selector's: -1 waits for ever, and a wait is rounded up to
+    whole milliseconds (epoll_wait's unit), so that it lasts at least `timeout`."""
+    if timeout is None:
+        return -1.0
+    if timeout <= 0:
+        return 0.0
+    return math.ceil(timeout * 1e3) * 1e-3
 
 
 class MainLoop:
     """One event loop: fd handlers, bottom halves and host timers."""
 
     def __init__(self) -> None:
-        self._aio = asyncio.new_event_loop()
+        self._epoll = _DirectEpoll(self._serve)
+        self._aio = asyncio.SelectorEventLoop(self._epoll)
         self._readers: dict[int, Handler] = {}
         self._writers: dict[int, Handler] = {}
         self._wake_on_event = False
-        # The callbacks `soon` queued while a handler runs; None outside a handler.
-        self._after: list[tuple[Callable[..., object], tuple[object, ...]]] | None = None
+        # True while a handler runs; the callbacks `soon` queued meanwhile.
+        self._in_handler = False
+        self._after: list[tuple[Callable[..., object], tuple[object, ...]]] = []
+        # Goes up before each handler, bottom half and `soon` callback runs: a party that
+        # finds the value it noted knows it is still inside the same callback.
+        self.turn = 0
         self._signal_handlers: dict[int, Handler] = {}
         self._saved_dispositions: dict[int, Any] = {}
         self._saved_wakeup_fd = -1
@@ -77,74 +161,99 @@ class MainLoop:
         self, fd: int, on_read: Handler | None, on_write: Handler | None
     ) -> None:
         """Set both directions of interest for `fd` (None switches a direction off)."""
-        self._set_one(fd, on_read, self._readers, self._aio.add_reader, self._aio.remove_reader)
-        self._set_one(fd, on_write, self._writers, self._aio.add_writer, self._aio.remove_writer)
+        self._set_one(fd, on_read, self._readers)
+        self._set_one(fd, on_write, self._writers)
 
     def set_read_handler(self, fd: int, on_read: Handler | None) -> None:
-        self._set_one(fd, on_read, self._readers, self._aio.add_reader, self._aio.remove_reader)
+        self._set_one(fd, on_read, self._readers)
 
     def set_write_handler(self, fd: int, on_write: Handler | None) -> None:
-        self._set_one(fd, on_write, self._writers, self._aio.add_writer, self._aio.remove_writer)
+        self._set_one(fd, on_write, self._writers)
 
-    def _set_one(
-        self,
-        fd: int,
-        handler: Handler | None,
-        table: dict[int, Handler],
-        add: Callable[..., object],
-        remove: Callable[[int], object],
-    ) -> None:
-        current = table.get(fd)
-        if handler is current:
+    def _set_one(self, fd: int, handler: Handler | None, table: dict[int, Handler]) -> None:
+        if handler is table.get(fd):
             return
         if handler is None:
             del table[fd]
-            remove(fd)
         else:
-            if current is not None:
-                remove(fd)
             table[fd] = handler
-            add(fd, self._dispatch, handler)
+        mask = (select.EPOLLIN if fd in self._readers else 0) | (
+            select.EPOLLOUT if fd in self._writers else 0)
+        self._epoll.set_direct(fd, mask)
 
     def remove_fd(self, fd: int) -> None:
         """Forget every handler of `fd` (call before closing it)."""
         self.set_fd_handler(fd, None, None)
 
+    def _serve(self, fd: int, event: int) -> None:
+        """One descriptor's event, from the poll: its read handler, then its write handler
+        (both on a hang-up or error), each looked up now, so a handler removed by one run
+        earlier in the same poll is not called."""
+        if event & ~select.EPOLLOUT:
+            handler = self._readers.get(fd)
+            if handler is not None:
+                try:
+                    self._dispatch(handler)
+                except (SystemExit, KeyboardInterrupt):
+                    raise
+                except BaseException as exc:
+                    self._report(handler, exc)
+        if event & ~select.EPOLLIN:
+            handler = self._writers.get(fd)
+            if handler is not None:
+                try:
+                    self._dispatch(handler)
+                except (SystemExit, KeyboardInterrupt):
+                    raise
+                except BaseException as exc:
+                    self._report(handler, exc)
+
+    def _report(self, handler: Handler, exc: BaseException) -> None:
+        """A failing fd handler is reported as asyncio reports a failing callback."""
+        self._aio.call_exception_handler(
+            {"message": f"Exception in fd handler {handler!r}", "exception": exc})
+
     def _dispatch(self, fn: Callable[..., object], *args: object) -> None:
-        after: list[tuple[Callable[..., object], tuple[object, ...]]] = []
-        self._after = after
+        self.turn += 1
+        self._in_handler = True
         try:
             fn(*args)
         finally:
-            self._after = None
-            self._run_after(after)
+            self._in_handler = False
+            if self._after:
+                self._run_after()
         if self._wake_on_event:
             # A waiter in run_once() re-checks its condition after every event.
-            self._aio.stop()
+            self.stop()
 
-    def _run_after(self, after: list[tuple[Callable[..., object], tuple[object, ...]]]) -> None:
+    def _run_after(self) -> None:
+        after = self._after
+        self._after = []
         for index, (fn, args) in enumerate(after):
+            self.turn += 1
             try:
                 fn(*args)
             except BaseException:
                 # The rest still run, on the next turn, as if scheduled with bh().
                 for later, later_args in after[index + 1:]:
-                    self._aio.call_soon(self._dispatch, later, *later_args)
+                    self.bh(later, *later_args)
                 raise
 
     def bh(self, fn: Callable[..., object], *args: object) -> asyncio.Handle:
+        self._epoll.asyncio_work = True
         return self._aio.call_soon(self._dispatch, fn, *args)
 
     def soon(self, fn: Callable[..., object], *args: object) -> None:
         """Run `fn` right after the current handler (see the module docstring)."""
-        if self._after is None:
-            self._aio.call_soon(self._dispatch, fn, *args)
-        else:
+        if self._in_handler:
             self._after.append((fn, args))
+        else:
+            self.bh(fn, *args)
 
     def call_later(
         self, seconds: float, fn: Callable[..., object], *args: object
     ) -> asyncio.TimerHandle:
+        self._epoll.asyncio_work = True
         return self._aio.call_later(seconds, self._dispatch, fn, *args)
 
     def run_until(
@@ -174,6 +283,7 @@ class MainLoop:
         self._aio.run_forever()
 
     def stop(self) -> None:
+        self._epoll.asyncio_work = True
         self._aio.stop()
 
     def set_signal_handler(self, signum: int, fn: Handler) -> None:
