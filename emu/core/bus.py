@@ -33,13 +33,23 @@ class Region(Protocol):
 
 class Route(NamedTuple):
     """Accesses of one size starting at lo <= addr < hi are all served by `read(addr -
-    base, size)` and `write(addr - base, size, value)`."""
+    base, size)` and `write(addr - base, size, value)`.
+
+    A port that a driver reads or writes many times in a row (a data port: the string
+    I/O of `rep insw`/`rep outsw`) may also offer bursts, which a CPU uses for a copy
+    loop: `read_burst(offset, size, count)` returns the little-endian bytes of at most
+    `count` successive reads, and `write_burst(offset, size, data)` performs successive
+    writes of the `size`-byte items of `data`, returning how many it took. A burst stops
+    before any access that would do more than move data (raise an interrupt, finish a
+    transfer, depend on the time or the pc), which the CPU then performs on its own."""
 
     lo: int
     hi: int
     base: int
     read: Callable[[int, int], int]
     write: Callable[[int, int, int], None]
+    read_burst: Callable[[int, int, int], bytes] | None = None
+    write_burst: Callable[[int, int, bytes], int] | None = None
 
 
 @runtime_checkable
