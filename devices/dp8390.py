@@ -249,18 +249,21 @@ class Dp8390:
         self.stats = NicStats()
         self.cmd = 0
         self.pstart = 0  # byte address (page << 8)
-        self.pstop = 0
+        self._pstop = 0
         self.bnry = 0  # page
         self.curr = 0  # page
         self.tsr = 0
         self.tpsr = 0
         self.tbcr = 0
-        self.rbcr = 0
-        self.rsar = 0
+        self._rbcr = 0
+        self._rsar = 0
+        # The data port's word fast path serves RSAR values below this (0: none; see
+        # `_dma_window`); anything that moves RSAR, RBCR, DCR or PSTOP otherwise resets it.
+        self._dma_end = 0
         self.rsr = 0
         self.rcr = 0
         self.tcr = 0
-        self.dcr = 0
+        self._dcr = 0
         self.imr = 0
         self.isr = ENISR_RESET
         self.rnpp = 0
@@ -277,6 +280,45 @@ class Dp8390:
         self._writes = (self._page0_writes(), self._page1_writes(), self._page2_writes(),
                         self._page3_writes())
 
+    # The registers the data port's fast path depends on: whoever sets them (a register
+    # write, a test, a display) ends that path's current window.
+
+    @property
+    def rsar(self) -> int:
+        return self._rsar
+
+    @rsar.setter
+    def rsar(self, value: int) -> None:
+        self._rsar = value
+        self._dma_end = 0
+
+    @property
+    def rbcr(self) -> int:
+        return self._rbcr
+
+    @rbcr.setter
+    def rbcr(self, value: int) -> None:
+        self._rbcr = value
+        self._dma_end = 0
+
+    @property
+    def dcr(self) -> int:
+        return self._dcr
+
+    @dcr.setter
+    def dcr(self, value: int) -> None:
+        self._dcr = value
+        self._dma_end = 0
+
+    @property
+    def pstop(self) -> int:
+        return self._pstop
+
+    @pstop.setter
+    def pstop(self, value: int) -> None:
+        self._pstop = value
+        self._dma_end = 0
+
     # ---- register file -------------------------------------------------------------
 
     def read_reg(self, offset: int) -> int:
@@ -285,6 +327,14 @@ class Dp8390:
 
     def write_reg(self, offset: int, value: int) -> None:
         self._writes[self.cmd >> CR_PAGE_SHIFT][offset & 0xF](value & 0xFF)
+
+    def register_handlers(self, offset: int) -> tuple[tuple[Reader, ...], tuple[Writer, ...]]:
+        """Register `offset`'s byte read and write handlers on pages 0-3, indexed by the
+        page (CR >> 6): `read_reg`/`write_reg` without the lookup of the offset, for a
+        board whose bus route serves one register."""
+        offset &= 0xF
+        return (tuple(page[offset] for page in self._reads),
+                tuple(page[offset] for page in self._writes))
 
     def peek(self, page: int, offset: int) -> int:
         """What a read of `offset` on `page` 0-2 answers, whichever page CR selects,
@@ -461,17 +511,23 @@ class Dp8390:
     def _w_tbcr1(self, value: int) -> None:
         self.tbcr = _with_high(self.tbcr, value)
 
+    # A driver sets these four before every block it moves: written out, not through the
+    # properties.
     def _w_rsar0(self, value: int) -> None:
-        self.rsar = _with_low(self.rsar, value)
+        self._rsar = (self._rsar & 0xFF00) | value
+        self._dma_end = 0
 
     def _w_rsar1(self, value: int) -> None:
-        self.rsar = _with_high(self.rsar, value)
+        self._rsar = (self._rsar & 0x00FF) | value << 8
+        self._dma_end = 0
 
     def _w_rbcr0(self, value: int) -> None:
-        self.rbcr = _with_low(self.rbcr, value)
+        self._rbcr = (self._rbcr & 0xFF00) | value
+        self._dma_end = 0
 
     def _w_rbcr1(self, value: int) -> None:
-        self.rbcr = _with_high(self.rbcr, value)
+        self._rbcr = (self._rbcr & 0x00FF) | value << 8
+        self._dma_end = 0
 
     def _w_rcr(self, value: int) -> None:
         self.rcr = value
@@ -536,6 +592,7 @@ class Dp8390:
 
     def write_cr(self, value: int) -> None:
         transmitting = self._tx_frame is not None
+        was_stopped = self.cmd & E8390_STOP
         # TXP reads back as 1 while a wire-timed transmit is under way; writing 0 there
         # does not cancel it.
         self.cmd = value | (E8390_TRANS if transmitting else 0)
@@ -543,11 +600,15 @@ class Dp8390:
             self._stop()
             return
         self.isr &= ~ENISR_RESET
-        if value & (E8390_RREAD | E8390_RWRITE) and self.rbcr == 0:
+        if value & (E8390_RREAD | E8390_RWRITE) and self._rbcr == 0:
             self.isr |= ENISR_RDC
             self.update_irq()
         if value & E8390_TRANS and not transmitting:
             self._transmit()
+        elif not was_stopped:
+            # Receive readiness depends on CR only through STP, and on a transmit being
+            # delivered: with neither, nothing the net layer was refused can fit now.
+            return
         self._ring_changed()
 
     def _stop(self) -> None:
@@ -561,7 +622,9 @@ class Dp8390:
         self.rx_halted = False
 
     def update_irq(self) -> None:
-        self.irq.set(self.isr & self.imr & ENISR_ALL != 0)
+        level = self.isr & self.imr & ENISR_ALL != 0
+        if level != self.irq.level:
+            self.irq.set(level)
 
     def _ring_changed(self) -> None:
         """The guest may have made room or started the chip: if the net layer was told
@@ -584,39 +647,49 @@ class Dp8390:
 
     def port_read(self, offset: int, size: int) -> int:
         """The data port as a bus route calls it (`offset` is unused): `dma_read` cut to
-        the access size. A driver's word copy (WTS=1, inside the ring's memory, neither
-        the last word nor the wrap at PSTOP) is done here in one call."""
-        if size == 2 and self.dcr & ENDCFG_WTS:
-            rsar = self.rsar
-            addr = rsar & ~1
-            following = (rsar + 2) & 0xFFFF
-            if self.rbcr > 2 and following != self.pstop and PMEM_START <= addr < PMEM_END - 1:
-                self.rsar = following
-                self.rbcr -= 2
-                mem = self.mem
-                return mem[addr] | mem[addr + 1] << 8
+        the access size. A word read inside the current DMA window (`_dma_window`) is
+        served here with nothing to check but the window."""
+        rsar = self._rsar
+        if rsar < self._dma_end and size == 2:
+            self._rsar = rsar + 2
+            self._rbcr -= 2
+            mem = self.mem
+            return mem[rsar] | mem[rsar + 1] << 8
         return self.dma_read(size) & ((1 << (8 * size)) - 1)
 
     def port_write(self, offset: int, size: int, value: int) -> None:
         """The data port's write, as `port_read` (`value` fits the access size)."""
-        if size == 2 and self.dcr & ENDCFG_WTS:
-            rsar = self.rsar
-            addr = rsar & ~1
-            following = (rsar + 2) & 0xFFFF
-            if self.rbcr > 2 and following != self.pstop and PMEM_START <= addr < PMEM_END - 1:
-                self.rsar = following
-                self.rbcr -= 2
-                mem = self.mem
-                mem[addr] = value & 0xFF
-                mem[addr + 1] = value >> 8
-                return
+        rsar = self._rsar
+        if rsar < self._dma_end and size == 2:
+            self._rsar = rsar + 2
+            self._rbcr -= 2
+            mem = self.mem
+            mem[rsar] = value & 0xFF
+            mem[rsar + 1] = value >> 8
+            return
         self.dma_write(size, value)
+
+    def _dma_window(self) -> None:
+        """Bound the RSAR values a word access may take without `dma_read`'s checks: WTS
+        set, RSAR even and in packet memory, and up to the first address where the
+        access would be the count's last word (RBCR <= 2), the word before PSTOP (the
+        wrap) or the end of memory. The fast path keeps RSAR + RBCR constant, so the
+        bound holds for the whole window."""
+        rsar = self._rsar
+        if rsar & 1 or not self._dcr & ENDCFG_WTS or rsar < PMEM_START:
+            self._dma_end = 0
+            return
+        end = min(PMEM_END - 1, rsar + self._rbcr - 2)
+        wrap = self._pstop - 2
+        if rsar <= wrap < end:
+            end = wrap
+        self._dma_end = end
 
     def dma_read(self, size: int) -> int:
         """One data-port read; a 32-bit access moves 4 bytes, otherwise DCR.WTS picks 2 or 1
         (not the access size). Returns the value moved."""
-        n = 4 if size == 4 else (2 if self.dcr & ENDCFG_WTS else 1)
-        addr = self.rsar
+        n = 4 if size == 4 else (2 if self._dcr & ENDCFG_WTS else 1)
+        addr = self._rsar
         if n != 1:
             addr &= ~1
         end = addr + n
@@ -634,10 +707,10 @@ class Dp8390:
         return value
 
     def dma_write(self, size: int, value: int) -> None:
-        if self.rbcr == 0:
+        if self._rbcr == 0:
             return
-        n = 4 if size == 4 else (2 if self.dcr & ENDCFG_WTS else 1)
-        addr = self.rsar
+        n = 4 if size == 4 else (2 if self._dcr & ENDCFG_WTS else 1)
+        addr = self._rsar
         if n != 1:
             addr &= ~1
         end = addr + n
@@ -646,20 +719,21 @@ class Dp8390:
         self._dma_advance(n)
 
     def _dma_advance(self, n: int) -> None:
-        rsar = (self.rsar + n) & 0xFFFF
-        if rsar == self.pstop:
+        rsar = (self._rsar + n) & 0xFFFF
+        if rsar == self._pstop:
             rsar = self.pstart
-        self.rsar = rsar
-        if self.rbcr <= n:
-            self.rbcr = 0
+        self._rsar = rsar
+        if self._rbcr <= n:
+            self._rbcr = 0
             self.isr |= ENISR_RDC
             if self.trace.ne2000_dma_done:
                 self.trace.emit("ne2000_dma_done", nic=self.name,
                                 dir="write" if self.cmd & E8390_RWRITE else "read",
                                 rsar=f"{rsar:#06x}", width=n)
-            self.irq.set(self.isr & self.imr & ENISR_ALL != 0)
+            self.update_irq()
         else:
-            self.rbcr -= n
+            self._rbcr -= n
+        self._dma_window()
 
     # ---- transmit --------------------------------------------------------------------
 

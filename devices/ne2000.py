@@ -148,6 +148,7 @@ class Ne2000Isa:
         self.nc = Ne2000Client(name, self.chip, self._mac)
         self.chip.sink = self.nc
         self.trace: Trace = DISABLED
+        self._register_routes = tuple(self._register_route(offset) for offset in range(DATA_PORT))
         self.reset()
 
     def set_trace(self, trace: Trace) -> None:
@@ -231,11 +232,35 @@ class Ne2000Isa:
 
     def route(self, offset: int, size: int) -> Route:
         """Translated code reaches the data port's handlers in the chip directly (QEMU
-        gives the data port a MemoryRegion of its own); every other port comes here."""
+        gives the data port a MemoryRegion of its own), a byte access to a chip register
+        that register's handlers (`_register_route`); every other port comes here."""
         if offset == DATA_PORT:
             return Route(DATA_PORT, DATA_PORT + 1, DATA_PORT, self.chip.port_read,
                          self.chip.port_write)
+        if size == 1 and offset < DATA_PORT:
+            return self._register_routes[offset]
         return Route(offset, offset + 1, 0, self.read, self.write)
+
+    def _register_route(self, offset: int) -> Route:
+        """Byte accesses to chip register `offset` in one call: the handler picks the page
+        CR selects and calls the chip's handler for it, unless an I/O trace event is on,
+        when it goes through `read`/`write` (which trace), as every access did before."""
+        chip = self.chip
+        readers, writers = chip.register_handlers(offset)
+
+        def read(_offset: int, _size: int) -> int:
+            if self.trace.ne2000_ioport_read:
+                return self.read(offset, 1)
+            return readers[chip.cmd >> CR_PAGE_SHIFT]()
+
+        def write(_offset: int, _size: int, value: int) -> None:
+            trace = self.trace
+            if trace.ne2000_ioport_write or trace.ne2000_dma_start:
+                self.write(offset, 1, value)
+            else:
+                writers[chip.cmd >> CR_PAGE_SHIFT](value & 0xFF)
+
+        return Route(offset, offset + 1, offset, read, write)
 
     def read(self, offset: int, size: int) -> int:
         if offset == DATA_PORT:

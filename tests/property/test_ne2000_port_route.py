@@ -1,14 +1,21 @@
-"""The NE2000 data port through its bus route (`devices.ne2000.Ne2000Isa.route`, which hands
-translated code `devices.dp8390.Dp8390.port_read`/`port_write`) against the board's own
-`read`/`write`: the same values, remote DMA state, ISR and IRQ for any access sequence."""
+"""The NE2000's ports through their bus routes (`devices.ne2000.Ne2000Isa.route`, which
+hands translated code `devices.dp8390.Dp8390.port_read`/`port_write` for the data port and
+one handler per chip register) against the board's own `read`/`write`: the same values,
+registers, memory, ISR, IRQ, frames and trace lines for any access sequence, and the
+chip never keeps the net layer waiting while it has room (`Dp8390._ring_changed` is
+skipped on the CR writes that cannot make room)."""
 
 from __future__ import annotations
+
+import io
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from devices.dp8390 import Dp8390
 from devices.dp8390_regs import ENDCFG_WTS, MEM_SIZE, PMEM_END, PMEM_START
-from devices.ne2000 import DATA_PORT, Ne2000Isa
+from devices.ne2000 import DATA_PORT, RESET_PORT, Ne2000Isa
+from emu.core.trace import Trace
 
 access = st.tuples(st.booleans(), st.sampled_from([1, 2, 2, 2, 4]), st.integers(0, 0xFFFF_FFFF))
 
@@ -59,7 +66,123 @@ def test_the_routed_data_port_behaves_as_the_board(wts: bool, setup: tuple[int, 
         assert state(routed) == state(plain)
 
 
+def test_the_window_follows_registers_set_directly() -> None:
+    """Fields a test or display sets by name end the data port's fast window, as register
+    writes do: a word read after RBCR shrank is the count's last (RDC), not a fast one."""
+    board = card(ENDCFG_WTS, 0x4000, 0x100, 0x4600, 0xC000, 0xFF)
+    chip = board.chip
+    chip.port_read(0, 2)
+    chip.rbcr = 2
+    chip.port_read(0, 2)
+    assert (chip.rsar, chip.rbcr, chip.isr & 0x40) == (0x4004, 0, 0x40)
+    chip.rsar, chip.rbcr, chip.dcr = 0x4000, 0x100, 0
+    chip.port_read(0, 2)
+    assert (chip.rsar, chip.rbcr) == (0x4001, 0xFF), "byte-wide once DCR.WTS is cleared"
+    chip.dcr, chip.pstop = ENDCFG_WTS, 0x4004
+    chip.rsar = 0x4000
+    chip.port_read(0, 2)
+    chip.port_read(0, 2)
+    assert chip.rsar == 0x4600, "wrapped at the PSTOP set by name"
+
+
 def test_other_ports_route_to_the_board_itself() -> None:
     board = Ne2000Isa()
-    route = board.route(0x07, 1)
-    assert route == (0x07, 0x08, 0, board.read, board.write)
+    assert board.route(0x07, 2) == (0x07, 0x08, 0, board.read, board.write)
+    assert board.route(RESET_PORT, 1) == (RESET_PORT, RESET_PORT + 1, 0, board.read, board.write)
+    assert board.route(0x07, 1)[:3] == (0x07, 0x08, 0x07), "a chip register routes on its own"
+
+
+class Wire:
+    """The chip's sink: frames it sends, and a lossless queue of frames waiting for room
+    (what the net layer does: `flush_queued` offers them again while the chip has room)."""
+
+    def __init__(self, chip: Dp8390) -> None:
+        self.chip = chip
+        self.sent: list[bytes] = []
+        self.waiting: list[bytes] = []
+
+    def send(self, frame: bytes) -> int:
+        self.sent.append(frame)
+        return len(frame)
+
+    def offer(self, frame: bytes) -> None:
+        if self.waiting or not self.chip.can_receive():
+            self.waiting.append(frame)
+        else:
+            self.chip.receive(frame)
+
+    def flush_queued(self) -> None:
+        while self.waiting and self.chip.can_receive():
+            self.chip.receive(self.waiting.pop(0))
+
+
+# Events the board traces itself, one by one or all of them.
+TRACED = st.sampled_from(["ne2000_ioport_read", "ne2000_ioport_write", "ne2000_dma_start",
+                          "ne2000_*"])
+# CR values a driver uses (pages, start/stop, remote read/write, transmit) and any other.
+CR_VALUES = st.sampled_from([0x21, 0x22, 0x62, 0xA2, 0xE2, 0x0A, 0x12, 0x26, 0x01, 0x02]) | \
+    st.integers(0, 0xFF)
+op = st.one_of(
+    st.tuples(st.just("cr"), st.just(0), st.just(1), CR_VALUES),
+    st.tuples(st.sampled_from(["read", "write"]), st.integers(0, 0x1F),
+              st.sampled_from([1, 1, 1, 1, 2, 4]), st.integers(0, 0xFFFF_FFFF)),
+    # BNRY/CURR moves that free or fill the small ring
+    st.tuples(st.just("write"), st.sampled_from([0x03]), st.just(1), st.integers(0x3E, 0x4A)),
+    st.tuples(st.just("frame"), st.just(0), st.just(0), st.integers(60, 700)),
+    st.tuples(st.just("trace"), TRACED, st.just(0), st.booleans()),
+)
+
+
+def ring_card() -> tuple[Ne2000Isa, Wire, io.StringIO]:
+    """A started card with a small ring (pages 0x40-0x48), accepting every frame,
+    all interrupts enabled, word-wide DMA; traced to its own log."""
+    board = Ne2000Isa()
+    wire = Wire(board.chip)
+    board.chip.sink = wire
+    trace = Trace()
+    out = io.StringIO()
+    trace.open_log(out)
+    board.set_trace(trace)
+    for offset, value in ((0, 0x21), (0x0E, 0x49), (0x01, 0x40), (0x02, 0x48), (0x03, 0x47),
+                          (0x04, 0x40), (0x0F, 0xFF), (0x0C, 0x14), (0, 0x61), (0x07, 0x40),
+                          (0, 0x22)):
+        board.write(offset, 1, value)
+    return board, wire, out
+
+
+def chip_state(board: Ne2000Isa, wire: Wire, out: io.StringIO) -> tuple:
+    chip = board.chip
+    return (board.describe(), bytes(chip.mem), board.irq.level, wire.sent, wire.waiting,
+            out.getvalue())
+
+
+@settings(max_examples=300, deadline=None)
+@given(ops=st.lists(op, min_size=1, max_size=60))
+def test_routed_registers_behave_as_the_board(ops: list[tuple]) -> None:
+    (plain, plain_wire, plain_out), (routed, routed_wire, routed_out) = ring_card(), ring_card()
+    try:
+        for n, (kind, offset, size, value) in enumerate(ops):
+            if kind == "trace":
+                for board in (plain, routed):
+                    board.trace.set_events(offset, value)
+            elif kind == "frame":
+                frame = b"\xff" * 6 + bytes([n & 0xFF]) * (value - 6)
+                plain_wire.offer(frame)
+                routed_wire.offer(frame)
+            else:
+                value &= (1 << (8 * size)) - 1
+                route = routed.route(offset, size)
+                assert route.lo <= offset < route.hi
+                if kind == "read":
+                    assert route.read(offset - route.base, size) == plain.read(offset, size)
+                else:
+                    route.write(offset - route.base, size, value)
+                    plain.write(offset, size, value)
+            assert chip_state(routed, routed_wire, routed_out) == \
+                chip_state(plain, plain_wire, plain_out)
+            chip = routed.chip
+            assert not (routed_wire.waiting and chip.receive_ready()), \
+                "frames wait although the ring has room"
+    finally:
+        plain.trace.close()
+        routed.trace.close()
