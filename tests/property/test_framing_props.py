@@ -72,3 +72,25 @@ def test_any_oversized_prefix_closes_and_resets(
         assert reassembler.pending == fresh.pending == 0
         after = reassembler.feed(record(b"next"))
         assert [f for b in after.batches for f in b.frames()] == [b"next"]
+
+
+@given(st.binary(max_size=12), st.one_of(
+    st.binary(max_size=100),
+    st.builds(lambda size, junk: struct.pack(">I", size) + junk,
+              st.one_of(st.integers(0, 100), st.integers(NET_BUFSIZE - 2, NET_BUFSIZE + 2)),
+              st.binary(max_size=100))))
+def test_whole_record_says_yes_only_when_feed_gives_that_one_record(
+        before: bytes, chunk: bytes) -> None:
+    """The lone-frame shortcut of the stream socket (`whole_record`) against the general
+    parse: after any earlier bytes, on any chunk (hostile lengths included)."""
+    reassembler = Reassembler()
+    reassembler.feed(before)
+    check = Reassembler()
+    check.feed(before)
+    length = struct.unpack_from(">I", chunk)[0] if len(chunk) >= 4 else -1
+    lone = check.pending == 0 and 0 < length <= NET_BUFSIZE and length + 4 == len(chunk)
+    assert reassembler.whole_record(memoryview(chunk), len(chunk)) == lone
+    if lone:
+        feed = check.feed(chunk)
+        assert [(bytes(b.data), b.count) for b in feed.batches] == [(chunk, 1)]
+        assert not feed.oversized and not feed.empty_records and check.pending == 0
