@@ -669,6 +669,67 @@ class Dp8390:
             return
         self.dma_write(size, value)
 
+    def port_read_burst(self, offset: int, size: int, count: int) -> bytes:
+        """Up to `count` successive word reads of the data port at once (the route's
+        `read_burst`, for a CPU's copy loop): the bytes they return, ending before the
+        read that finishes the count (RDC) or that a byte-wide or out-of-memory transfer
+        would need. A wrap from PSTOP to PSTART is taken on the way."""
+        if size != 2:
+            return b""
+        parts = []
+        left = count
+        while left > 0:
+            rsar = self._rsar
+            end = self._dma_end
+            if rsar >= end:
+                self._dma_window()
+                end = self._dma_end
+            if rsar < end:
+                n = min(left, (end - rsar + 1) >> 1)
+                parts.append(self.mem[rsar:rsar + 2 * n])
+                self._rsar = rsar + 2 * n
+                self._rbcr -= 2 * n
+                left -= n
+            elif self._at_wrap(rsar, end):
+                parts.append(self.dma_read(2).to_bytes(2, "little"))
+                left -= 1
+            else:
+                break
+        return b"".join(parts)
+
+    def port_write_burst(self, offset: int, size: int, data: bytes) -> int:
+        """The `size`-byte items of `data` written to the data port one after another, as
+        far as `port_read_burst` would read (the route's `write_burst`); returns how many
+        were written."""
+        if size != 2:
+            return 0
+        total = len(data) >> 1
+        done = 0
+        mem = self.mem
+        while done < total:
+            rsar = self._rsar
+            end = self._dma_end
+            if rsar >= end:
+                self._dma_window()
+                end = self._dma_end
+            if rsar < end:
+                n = min(total - done, (end - rsar + 1) >> 1)
+                mem[rsar:rsar + 2 * n] = data[2 * done:2 * (done + n)]
+                self._rsar = rsar + 2 * n
+                self._rbcr -= 2 * n
+                done += n
+            elif self._at_wrap(rsar, end):
+                self.dma_write(2, int.from_bytes(data[2 * done:2 * done + 2], "little"))
+                done += 1
+            else:
+                break
+        return done
+
+    def _at_wrap(self, rsar: int, end: int) -> bool:
+        """The window ends at this word only because the next RSAR is PSTOP: a word
+        access here moves data and wraps to PSTART, nothing more (no RDC)."""
+        return end == rsar and rsar + 2 == self._pstop and self._rbcr > 2
+
     def _dma_window(self) -> None:
         """Bound the RSAR values a word access may take without `dma_read`'s checks: WTS
         set, RSAR even and in packet memory, and up to the first address where the

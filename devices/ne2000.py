@@ -231,12 +231,14 @@ class Ne2000Isa:
                         if offset != E8390_CMD and name != "-")
 
     def route(self, offset: int, size: int) -> Route:
-        """Translated code reaches the data port's handlers in the chip directly (QEMU
-        gives the data port a MemoryRegion of its own), a byte access to a chip register
-        that register's handlers (`_register_route`); every other port comes here."""
+        """Translated code reaches the data port's handlers in the chip directly, with
+        its bursts for copy loops (QEMU gives the data port a MemoryRegion of its own), a
+        byte access to a chip register that register's handlers (`_register_route`);
+        every other port comes here."""
         if offset == DATA_PORT:
-            return Route(DATA_PORT, DATA_PORT + 1, DATA_PORT, self.chip.port_read,
-                         self.chip.port_write)
+            chip = self.chip
+            return Route(DATA_PORT, DATA_PORT + 1, DATA_PORT, chip.port_read, chip.port_write,
+                         chip.port_read_burst, chip.port_write_burst)
         if size == 1 and offset < DATA_PORT:
             return self._register_routes[offset]
         return Route(offset, offset + 1, 0, self.read, self.write)

@@ -66,6 +66,80 @@ def test_the_routed_data_port_behaves_as_the_board(wts: bool, setup: tuple[int, 
         assert state(routed) == state(plain)
 
 
+def burst_card(wts: bool, setup: tuple[int, int, int, int], imr: int) -> Ne2000Isa:
+    pstart, pstop, rsar, rbcr = setup
+    return card(ENDCFG_WTS if wts else 0, rsar, rbcr, pstart, pstop, imr)
+
+
+@settings(max_examples=300)
+@given(wts=st.booleans(), setup=dma_setup(), imr=st.integers(0, 0xFF),
+       size=st.sampled_from([1, 2, 4]), count=st.integers(0, 0x9000), before=st.integers(0, 3))
+def test_a_read_burst_is_the_reads_it_stands_for(wts: bool, setup: tuple[int, int, int, int],
+                                                 imr: int, size: int, count: int,
+                                                 before: int) -> None:
+    """`read_burst` returns what as many `read`s would, leaves the chip as they would, and
+    stops before a read that ends the count (ISR.RDC) or is not a plain word move."""
+    plain, bursting = burst_card(wts, setup, imr), burst_card(wts, setup, imr)
+    route = bursting.route(DATA_PORT, size)
+    assert route.read_burst is not None
+    for _ in range(before):  # a burst may start inside a window the reads opened
+        assert route.read(0, size) == plain.read(DATA_PORT, size)
+    isr = bursting.chip.isr
+    data = route.read_burst(0, size, count)
+    assert len(data) % 2 == 0 and len(data) <= 2 * count
+    if size != 2 or not wts:
+        assert data == b""
+    words = len(data) // 2
+    expected = b"".join(plain.read(DATA_PORT, size).to_bytes(size, "little")
+                        for _ in range(words))
+    assert data == expected
+    assert state(bursting) == state(plain)
+    assert bursting.chip.isr == isr, "a burst raises nothing"
+    chip = bursting.chip
+    if words < count and size == 2 and wts and PMEM_START <= chip.rsar < PMEM_END - 2 \
+            and not chip.rsar & 1:
+        assert chip.rbcr <= 2, "a burst stops early only at the count's last word"
+
+
+@settings(max_examples=300)
+@given(wts=st.booleans(), setup=dma_setup(), imr=st.integers(0, 0xFF),
+       size=st.sampled_from([1, 2, 4]),
+       data=st.binary(max_size=64) | st.binary(min_size=0x8000, max_size=0x8000),
+       before=st.integers(0, 3))
+def test_a_write_burst_is_the_writes_it_stands_for(wts: bool, setup: tuple[int, int, int, int],
+                                                   imr: int, size: int, data: bytes,
+                                                   before: int) -> None:
+    plain, bursting = burst_card(wts, setup, imr), burst_card(wts, setup, imr)
+    route = bursting.route(DATA_PORT, size)
+    assert route.write_burst is not None
+    for i in range(before):
+        route.write(0, size, i)
+        plain.write(DATA_PORT, size, i)
+    isr = bursting.chip.isr
+    taken = route.write_burst(0, size, data)
+    assert 0 <= taken <= len(data) // size
+    if size != 2 or not wts:
+        assert taken == 0
+    for i in range(taken):
+        plain.write(DATA_PORT, size, int.from_bytes(data[i * size:(i + 1) * size], "little"))
+    assert state(bursting) == state(plain)
+    assert bursting.chip.isr == isr
+
+
+def test_a_burst_reads_a_frame_across_the_ring_wrap() -> None:
+    """A 1514-byte frame stored across PSTOP comes out of one burst up to its last word."""
+    board = card(ENDCFG_WTS, 0xBE00, 1514, 0x4600, 0xC000, 0)
+    route = board.route(DATA_PORT, 2)
+    data = route.read_burst(0, 2, 757)
+    mem = board.chip.mem
+    last = 0x4600 + 1514 - 0x200 - 2  # the last word's address, past the wrap
+    assert data == bytes(mem[0xBE00:0xC000] + mem[0x4600:last])
+    assert (board.chip.rsar, board.chip.rbcr) == (last, 2)
+    assert board.chip.isr & 0x40 == 0
+    assert route.read(0, 2) == int.from_bytes(mem[last:last + 2], "little")
+    assert board.chip.isr & 0x40, "the last word, read on its own, ends the transfer"
+
+
 def test_the_window_follows_registers_set_directly() -> None:
     """Fields a test or display sets by name end the data port's fast window, as register
     writes do: a word read after RBCR shrank is the count's last (RDC), not a fast one."""
@@ -87,8 +161,9 @@ def test_the_window_follows_registers_set_directly() -> None:
 
 def test_other_ports_route_to_the_board_itself() -> None:
     board = Ne2000Isa()
-    assert board.route(0x07, 2) == (0x07, 0x08, 0, board.read, board.write)
-    assert board.route(RESET_PORT, 1) == (RESET_PORT, RESET_PORT + 1, 0, board.read, board.write)
+    assert board.route(0x07, 2) == (0x07, 0x08, 0, board.read, board.write, None, None)
+    assert board.route(RESET_PORT, 1)[:5] == (RESET_PORT, RESET_PORT + 1, 0, board.read,
+                                              board.write)
     assert board.route(0x07, 1)[:3] == (0x07, 0x08, 0x07), "a chip register routes on its own"
 
 
