@@ -42,7 +42,7 @@ _MAX_CACHED_REGIONS = 2048
 _MAX_HEAT_ENTRIES = 1 << 16
 _MAX_DECODED = 1 << 16
 # An empty route: no address satisfies lo <= addr < hi.
-_NO_ROUTE = (1, 0, 0, None)
+_NO_ROUTE = (1, 0, 0, None, None)
 
 
 class Cpu:
@@ -199,8 +199,9 @@ class Cpu:
             raise Trap(STORE_ACCESS_FAULT, addr, pc) from None
 
     def route_cache(self) -> list:
-        """A new, empty per-instruction route: [lo, hi, base, handler]; translated code
-        calls `handler(addr - base, size[, value])` directly while lo <= addr < hi."""
+        """A new, empty per-instruction route: [lo, hi, base, handler, burst]; translated
+        code calls `handler(addr - base, size[, value])` directly while lo <= addr < hi,
+        and a copy loop calls `burst` (the route's read_burst or write_burst, or None)."""
         cache = list(_NO_ROUTE)
         self._routes.append(cache)
         return cache
@@ -214,7 +215,7 @@ class Cpu:
         route = self.bus.route(addr, size)
         if route is None:
             raise Trap(LOAD_ACCESS_FAULT, addr, pc)
-        cache[:] = route.lo, route.hi, route.base, route.read
+        cache[:] = route.lo, route.hi, route.base, route.read, route.read_burst
         return route.read(addr - route.base, size)
 
     def store_io(self, addr: int, size: int, value: int, pc: int, cache: list) -> None:
@@ -225,8 +226,18 @@ class Cpu:
         route = self.bus.route(addr, size)
         if route is None:
             raise Trap(STORE_ACCESS_FAULT, addr, pc)
-        cache[:] = route.lo, route.hi, route.base, route.write
+        cache[:] = route.lo, route.hi, route.base, route.write, route.write_burst
         route.write(addr - route.base, size, value)
+
+    def prime_route(self, addr: int, size: int, write: bool, cache: list) -> None:
+        """Fills `cache` for an access translated code is about to make, without making
+        it (a copy loop's first burst needs the route before its first pass)."""
+        route = self.bus.route(addr, size)
+        if route is not None:
+            if write:
+                cache[:] = route.lo, route.hi, route.base, route.write, route.write_burst
+            else:
+                cache[:] = route.lo, route.hi, route.base, route.read, route.read_burst
 
     def _forget_routes(self) -> None:
         for cache in self._routes:

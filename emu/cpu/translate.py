@@ -38,7 +38,7 @@ from __future__ import annotations
 import struct
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from emu.cpu.decode import BRANCH_OPS, LOAD_OPS, STORE_OPS, SYSTEM_OPS, Insn
 from emu.cpu.interp import div, rem
@@ -85,7 +85,7 @@ _RR = {
 }
 # Bound as default arguments so generated code reaches them as fast locals.
 _HELPERS = ("LEADERS", "C", "X", "R", "W", "H", "U32", "U16", "P32", "P16", "SB", "LD", "ST",
-            "Trap", "DIV", "REM")
+            "PRIME", "Trap", "DIV", "REM")
 _LOAD_SIZE = {"lb": 1, "lbu": 1, "lh": 2, "lhu": 2, "lw": 4}
 _STORE_SIZE = {"sb": 1, "sh": 2, "sw": 4}
 _LOAD_FAST = {
@@ -139,7 +139,8 @@ class Translator:
             "H": self.halves, "SB": SIGN_EXTEND_BYTE,
             "U32": _U32.unpack_from, "U16": _U16.unpack_from,
             "P32": _U32.pack_into, "P16": _U16.pack_into,
-            "LD": self.cpu.load_io, "ST": self.cpu.store_io, "Trap": Trap,
+            "LD": self.cpu.load_io, "ST": self.cpu.store_io, "PRIME": self.cpu.prime_route,
+            "Trap": Trap,
             "DIV": div, "REM": rem,
         }
         for k in range(emitter.routes):
@@ -202,6 +203,54 @@ class Translator:
         # Runs are not split where another one starts inside them: a loop entered in its
         # middle still gets a whole block for its head, which then spins as a self-loop.
         return [_Block(start, *runs[start]) for start in sorted(runs)]
+
+
+class _Burst(NamedTuple):
+    """A copy loop between a device port and RAM: its body is one zero-extending load,
+    one store of the loaded value and one `addi` that moves the RAM pointer by the
+    access size, and a `bne` ends it when the pointer reaches an end register."""
+
+    reads: bool  # device to RAM (a load from the port), else RAM to device
+    device: int  # index in the body of the access to the port
+    cache: int  # how many loads and stores come before it in the body (its route cache)
+    size: int
+    pointer: int
+    end: int
+    value: int
+    ram_offset: int  # RAM address of the first pass's access minus the pointer's value
+
+
+def _burst_shape(body: list[Insn], branch: Insn) -> _Burst | None:
+    """The copy loop `body` + `branch` is, or None."""
+    if branch.op != "bne" or len(body) != 3:
+        return None
+    ops = [insn.op for insn in body]
+    loads = [i for i, op in enumerate(ops) if op in ("lbu", "lhu", "lw")]
+    stores = [i for i, op in enumerate(ops) if op in STORE_OPS]
+    steps = [i for i, op in enumerate(ops) if op == "addi"]
+    if len(loads) != 1 or len(stores) != 1 or len(steps) != 1:
+        return None
+    load, store, step = body[loads[0]], body[stores[0]], body[steps[0]]
+    size = _LOAD_SIZE[load.op]
+    pointer, value = step.rd, load.rd
+    if (_STORE_SIZE[store.op] != size or step.rs1 != pointer or step.imm != size
+            or loads[0] > stores[0] or store.rs2 != value or value in (0, pointer)):
+        return None
+    if {branch.rs1, branch.rs2} - {pointer} and pointer in (branch.rs1, branch.rs2):
+        end = branch.rs2 if branch.rs1 == pointer else branch.rs1
+    else:
+        return None
+    if load.rs1 == pointer and store.rs1 != pointer:
+        reads, port, ram = False, stores[0], loads[0]
+    elif store.rs1 == pointer and load.rs1 != pointer:
+        reads, port, ram = True, loads[0], stores[0]
+    else:
+        return None
+    if body[port].rs1 in (pointer, value) or end == value:
+        return None
+    ahead = size if steps[0] < ram else 0
+    return _Burst(reads, port, 0 if port < ram else 1, size, pointer, end, value,
+                  body[ram].imm + ahead)
 
 
 def _nothing(limit: int) -> int:
@@ -331,6 +380,9 @@ class _Emitter:
         outside RAM that needs the Cpu's attention (pc is the next instruction)."""
         fallthrough = block.end
         self._emit(f"last = L - {len(block.insns)}", 1)  # the last n a pass may start at
+        burst = _burst_shape(body, last)
+        if burst is not None:
+            self._burst(block, body, burst)
         self._emit("while True:", 1)
         self.indent = 1
         for idx, insn in enumerate(body):
@@ -347,6 +399,43 @@ class _Emitter:
         self._emit(f"if pc != {fallthrough:#x}:", 1)
         self._emit("break", 2)
         self._transfer(block.start, fallthrough, 1)
+
+    def _burst(self, block: _Block, body: list[Insn], burst: _Burst) -> None:
+        """Code run before a copy loop's passes: all but its last pass in one burst of
+        the device (what the loop moves goes between the device and RAM as one slice),
+        if the device's route offers bursts and the RAM side lies wholly in RAM. The
+        regular passes then do the rest, from where the burst stopped."""
+        count = len(block.insns)
+        size = burst.size
+        device = body[burst.device]
+        cache = f"D{self.routes + burst.cache}"
+        p, e, v = _reg(burst.pointer), self._src(burst.end), self._dst(burst.value)
+        b = self._src(device.rs1)
+        delta = (burst.ram_offset - self.base) & M32
+        emit = self._emit
+        emit(f"k = ({e} - {p}) & 0xFFFFFFFF", 1)
+        emit(f"if k > {2 * size} and not k & {size - 1}:", 1)
+        emit(f"k = min((k >> {size.bit_length() - 1}) - 1, (last - n) // {count})", 2)
+        emit(f"q = ({b} + {device.imm}) & 0xFFFFFFFF", 2)
+        emit(f"o = ({p} + {delta:#x}) & 0xFFFFFFFF", 2)
+        emit(f"if not {cache}[0] <= q < {cache}[1]:", 2)
+        emit(f"PRIME(q, {size}, {not burst.reads}, {cache})", 3)
+        emit(f"if k > 0 and {cache}[4] is not None and {cache}[0] <= q < {cache}[1] "
+             f"and o + k * {size} <= {self.ram_size}:", 2)
+        emit(f"C.instret = I0 + n + {burst.device}", 3)
+        emit(f"C.pc = {block.start + 4 * burst.device:#x}", 3)
+        if burst.reads:
+            emit(f"data = {cache}[4](q - {cache}[2], {size}, k)", 3)
+            emit("m = len(data)", 3)
+            emit("if m:", 3)
+            emit("R[o:o + m] = data", 4)
+            emit(f"{v} = int.from_bytes(data[m - {size}:], 'little')", 4)
+        else:
+            emit(f"m = {cache}[4](q - {cache}[2], {size}, R[o:o + k * {size}]) * {size}", 3)
+            emit("if m:", 3)
+            emit(f"{v} = int.from_bytes(R[o + m - {size}:o + m], 'little')", 4)
+        emit(f"{p} = ({p} + m) & 0xFFFFFFFF", 4)
+        emit(f"n += (m >> {size.bit_length() - 1}) * {count}", 4)
 
     def _insn(self, insn: Insn, pc: int, idx: int) -> None:
         op = insn.op
