@@ -2,13 +2,16 @@
 QEMU's net/socket.c (net_socket_send, net_socket_receive, net_socket_accept, ...).
 
 Wire→peer: one large `recv` is cut into a batch of complete records
-(`netdev.framing.Reassembler`) and handed over with `send_batch`. If the peer cannot
-take all of it, the rest is queued with a completion callback and the fd is not read
-again until every such callback has fired (QEMU's backpressure, per batch).
+(`netdev.framing.Reassembler`; a read that is exactly one record skips the parse) and
+handed over with `send_batch`. If the peer cannot take all of it, the rest is queued
+with a completion callback and the fd is not read again until every such callback has
+fired (QEMU's backpressure, per batch).
 
 Peer→wire: frames (single or batched) are appended, already framed, to an output
-buffer. When nothing is waiting to be written, a frame is written at once: a lone frame
-(a guest's reply, a relayed ping) leaves without waiting for a loop turn, which is
+buffer. When nothing is waiting to be written, a frame is written at once, with one
+`send` and nothing scheduled (`emu.core.loop.MainLoop.turn` tells a second frame of the
+same callback): a lone frame (a guest's reply, a relayed ping) leaves without waiting
+for a loop turn, which is
 QEMU's behaviour too (net_socket_receive writes in the caller). That opens a window
 until the current loop handler returns (`emu.core.loop.MainLoop.soon`): frames added
 meanwhile (a guest's burst, a hub's batch) are written together when it closes, and
