@@ -58,12 +58,15 @@ class Cpu:
         read_mtime: Callable[[], int],
         *,
         translate: bool = True,
-        translate_after: int = 64,
+        translate_after: int = 16,
     ) -> None:
         """`translate=False` runs everything through the reference interpreter. Code is
-        translated once its entry pc has been dispatched `translate_after` times:
-        compiling costs about a hundred interpreted executions, so code that runs only
-        a few times (start-up, one-off paths) is cheaper to interpret."""
+        translated once its entry pc has been dispatched `translate_after` times. Code
+        that runs a few times only (start-up, one-off paths) is cheaper to interpret than
+        to compile; a threshold much higher than this one, though, leaves a
+        request/response guest compiling (milliseconds each time) for its first hundreds
+        of frames, a chain of regions each becoming hot once the previous one is
+        compiled."""
         self.bus = bus
         self.ram = ram
         self.ram_base = ram_base

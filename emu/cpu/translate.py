@@ -16,12 +16,15 @@ target starts a block of the region goes round the loop too, so a loop that call
 small function stays in the region (QEMU's TB chaining, lookup_and_goto_ptr).
 
 Memory: an aligned access inside RAM is one test and one subscript of the RAM's
-bytearray or of a word/halfword view of it; an unaligned one in RAM is a struct
-unpack/pack after a second test. Any other access stays in the region too
+bytearray or of a word/halfword view of it. Any other access stays in the region too
 (QEMU's softmmu TLB and MemoryRegion dispatch): each load/store instruction has its own
 route cache, filled by `Cpu.load_io`/`Cpu.store_io` from `Bus.route`, so a device access
 whose address is still in the cached range calls the device's `read`/`write` directly,
-one Python call. A guest's loop over a device data port thus runs as a loop here.
+one Python call; an unaligned access inside RAM (rare: packed structures) goes through
+those two as well, which keeps the code compiled per access, and so the time spent
+compiling, small. A guest's loop over a device data port thus runs as a loop here, and
+a copy loop between a data port and RAM moves all but its last pass in one burst of the
+port (`_Burst`), the way KVM and QEMU serve string I/O (`rep insw`) in one exit.
 
 Exactness: a faulting load/store or misaligned jalr raises Trap with its pc; the
 region writes its registers back and sets instret to the instructions that retired
@@ -35,7 +38,6 @@ interpreter; self-modifying code needs fence.i, which forgets every translation.
 
 from __future__ import annotations
 
-import struct
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
@@ -84,7 +86,7 @@ _RR = {
     "remu": "({a} % {b} if {b} else {a})",
 }
 # Bound as default arguments so generated code reaches them as fast locals.
-_HELPERS = ("LEADERS", "C", "X", "R", "W", "H", "U32", "U16", "P32", "P16", "SB", "LD", "ST",
+_HELPERS = ("LEADERS", "C", "X", "R", "W", "H", "SB", "LD", "ST",
             "PRIME", "Trap", "DIV", "REM")
 _LOAD_SIZE = {"lb": 1, "lbu": 1, "lh": 2, "lhu": 2, "lw": 4}
 _STORE_SIZE = {"sb": 1, "sh": 2, "sw": 4}
@@ -93,14 +95,6 @@ _LOAD_FAST = {
     "lh": "((H[o >> 1] ^ 0x8000) - 0x8000) & 0xFFFFFFFF",
 }
 _STORE_FAST = {"sb": "R[o] = {v}", "sh": "H[o >> 1] = {v}", "sw": "W[o >> 2] = {v}"}
-# RAM reached at an address not aligned to the access size (packed headers, mostly).
-_LOAD_UNALIGNED = {
-    "lw": "U32(R, o)[0]", "lhu": "U16(R, o)[0]",
-    "lh": "((U16(R, o)[0] ^ 0x8000) - 0x8000) & 0xFFFFFFFF",
-}
-_STORE_UNALIGNED = {"sh": "P16(R, o, {v})", "sw": "P32(R, o, {v})"}
-_U32 = struct.Struct("<I")
-_U16 = struct.Struct("<H")
 # Immediates are 12-bit: an address a register plus one can reach wraps past 2^32 only
 # within this distance of either end of the address space.
 _IMM_REACH = 2048
@@ -137,8 +131,6 @@ class Translator:
             "LEADERS": frozenset(b.start for b in blocks),
             "C": self.cpu, "X": self.cpu.x, "R": self.cpu.ram, "W": self.words,
             "H": self.halves, "SB": SIGN_EXTEND_BYTE,
-            "U32": _U32.unpack_from, "U16": _U16.unpack_from,
-            "P32": _U32.pack_into, "P16": _U16.pack_into,
             "LD": self.cpu.load_io, "ST": self.cpu.store_io, "PRIME": self.cpu.prime_route,
             "Trap": Trap,
             "DIV": div, "REM": rem,
@@ -506,10 +498,8 @@ class _Emitter:
         self._emit(f"C.instret = I0 + n + {idx}", 2)
         self._emit(f"C.pc = {pc:#x}", 2)
         self._emit(f"q = (o + {self.base:#x}) & 0xFFFFFFFF", 2)
-        self._emit(f"if {cache}[0] <= q < {cache}[1]:", 2)
-        self._emit(f"{lhs}{cache}[3](q - {cache}[2], {size}{value})", 3)
-        self._emit("else:", 2)
-        self._emit(lhs + call.format(cache=cache), 3)
+        self._emit(f"{lhs}{cache}[3](q - {cache}[2], {size}{value}) "
+                   f"if {cache}[0] <= q < {cache}[1] else {call.format(cache=cache)}", 2)
 
     def _leave_if_attention(self, idx: int, pc: int) -> None:
         self._emit("if C.attention:", 2)
@@ -524,9 +514,6 @@ class _Emitter:
         self._offset(a, insn.imm)
         self._emit(f"if {self._in_ram(size)}:", 1)
         self._emit(f"{d} = {_LOAD_FAST[insn.op]}", 2)
-        if size > 1:
-            self._emit(f"elif 0 <= o <= {self.ram_size - size}:", 1)
-            self._emit(f"{d} = {_LOAD_UNALIGNED[insn.op]}", 2)
         self._io(f"LD(q, {size}, {pc:#x}, {{cache}})", idx, pc, size, d)
         if insn.op == "lb":
             self._emit(f"{d} = SB[{d}]", 2)
@@ -543,8 +530,5 @@ class _Emitter:
         self._offset(a, insn.imm)
         self._emit(f"if {self._in_ram(size)}:", 1)
         self._emit(_STORE_FAST[insn.op].format(v=v), 2)
-        if size > 1:
-            self._emit(f"elif 0 <= o <= {self.ram_size - size}:", 1)
-            self._emit(_STORE_UNALIGNED[insn.op].format(v=v), 2)
         self._io(f"ST(q, {size}, {v}, {pc:#x}, {{cache}})", idx, pc, size, None, f", {v}")
         self._leave_if_attention(idx, pc)
