@@ -257,9 +257,9 @@ class Dp8390:
         self.tbcr = 0
         self._rbcr = 0
         self._rsar = 0
-        # The data port's word fast path serves RSAR values below this (0: none; see
-        # `_dma_window`); anything that moves RSAR, RBCR, DCR or PSTOP otherwise resets it.
-        self._dma_end = 0
+        # The data port's word fast path serves RSAR values below this (see
+        # `_dma_window`); -1 (unknown) whenever RSAR, RBCR, DCR or PSTOP move otherwise.
+        self._dma_end = -1
         self.rsr = 0
         self.rcr = 0
         self.tcr = 0
@@ -290,7 +290,7 @@ class Dp8390:
     @rsar.setter
     def rsar(self, value: int) -> None:
         self._rsar = value
-        self._dma_end = 0
+        self._dma_end = -1
 
     @property
     def rbcr(self) -> int:
@@ -299,7 +299,7 @@ class Dp8390:
     @rbcr.setter
     def rbcr(self, value: int) -> None:
         self._rbcr = value
-        self._dma_end = 0
+        self._dma_end = -1
 
     @property
     def dcr(self) -> int:
@@ -308,7 +308,7 @@ class Dp8390:
     @dcr.setter
     def dcr(self, value: int) -> None:
         self._dcr = value
-        self._dma_end = 0
+        self._dma_end = -1
 
     @property
     def pstop(self) -> int:
@@ -317,7 +317,7 @@ class Dp8390:
     @pstop.setter
     def pstop(self, value: int) -> None:
         self._pstop = value
-        self._dma_end = 0
+        self._dma_end = -1
 
     # ---- register file -------------------------------------------------------------
 
@@ -515,19 +515,19 @@ class Dp8390:
     # properties.
     def _w_rsar0(self, value: int) -> None:
         self._rsar = (self._rsar & 0xFF00) | value
-        self._dma_end = 0
+        self._dma_end = -1
 
     def _w_rsar1(self, value: int) -> None:
         self._rsar = (self._rsar & 0x00FF) | value << 8
-        self._dma_end = 0
+        self._dma_end = -1
 
     def _w_rbcr0(self, value: int) -> None:
         self._rbcr = (self._rbcr & 0xFF00) | value
-        self._dma_end = 0
+        self._dma_end = -1
 
     def _w_rbcr1(self, value: int) -> None:
         self._rbcr = (self._rbcr & 0x00FF) | value << 8
-        self._dma_end = 0
+        self._dma_end = -1
 
     def _w_rcr(self, value: int) -> None:
         self.rcr = value
@@ -650,7 +650,10 @@ class Dp8390:
         the access size. A word read inside the current DMA window (`_dma_window`) is
         served here with nothing to check but the window."""
         rsar = self._rsar
-        if rsar < self._dma_end and size == 2:
+        end = self._dma_end
+        if end < 0:
+            end = self._dma_window()
+        if rsar < end and size == 2:
             self._rsar = rsar + 2
             self._rbcr -= 2
             mem = self.mem
@@ -660,7 +663,10 @@ class Dp8390:
     def port_write(self, offset: int, size: int, value: int) -> None:
         """The data port's write, as `port_read` (`value` fits the access size)."""
         rsar = self._rsar
-        if rsar < self._dma_end and size == 2:
+        end = self._dma_end
+        if end < 0:
+            end = self._dma_window()
+        if rsar < end and size == 2:
             self._rsar = rsar + 2
             self._rbcr -= 2
             mem = self.mem
@@ -681,9 +687,8 @@ class Dp8390:
         while left > 0:
             rsar = self._rsar
             end = self._dma_end
-            if rsar >= end:
-                self._dma_window()
-                end = self._dma_end
+            if end < 0:
+                end = self._dma_window()
             if rsar < end:
                 n = min(left, (end - rsar + 1) >> 1)
                 parts.append(self.mem[rsar:rsar + 2 * n])
@@ -709,9 +714,8 @@ class Dp8390:
         while done < total:
             rsar = self._rsar
             end = self._dma_end
-            if rsar >= end:
-                self._dma_window()
-                end = self._dma_end
+            if end < 0:
+                end = self._dma_window()
             if rsar < end:
                 n = min(total - done, (end - rsar + 1) >> 1)
                 mem[rsar:rsar + 2 * n] = data[2 * done:2 * (done + n)]
@@ -730,21 +734,22 @@ class Dp8390:
         access here moves data and wraps to PSTART, nothing more (no RDC)."""
         return end == rsar and rsar + 2 == self._pstop and self._rbcr > 2
 
-    def _dma_window(self) -> None:
+    def _dma_window(self) -> int:
         """Bound the RSAR values a word access may take without `dma_read`'s checks: WTS
         set, RSAR even and in packet memory, and up to the first address where the
         access would be the count's last word (RBCR <= 2), the word before PSTOP (the
-        wrap) or the end of memory. The fast path keeps RSAR + RBCR constant, so the
-        bound holds for the whole window."""
+        wrap) or the end of memory; 0 if there is no such window. The fast path keeps
+        RSAR + RBCR constant, so the bound holds for the whole window."""
         rsar = self._rsar
         if rsar & 1 or not self._dcr & ENDCFG_WTS or rsar < PMEM_START:
-            self._dma_end = 0
-            return
-        end = min(PMEM_END - 1, rsar + self._rbcr - 2)
-        wrap = self._pstop - 2
-        if rsar <= wrap < end:
-            end = wrap
+            end = 0
+        else:
+            end = min(PMEM_END - 1, rsar + self._rbcr - 2)
+            wrap = self._pstop - 2
+            if rsar <= wrap < end:
+                end = wrap
         self._dma_end = end
+        return end
 
     def dma_read(self, size: int) -> int:
         """One data-port read; a 32-bit access moves 4 bytes, otherwise DCR.WTS picks 2 or 1
@@ -794,7 +799,7 @@ class Dp8390:
             self.update_irq()
         else:
             self._rbcr -= n
-        self._dma_window()
+        self._dma_end = -1
 
     # ---- transmit --------------------------------------------------------------------
 
