@@ -101,6 +101,20 @@ class NetClient:
     def peer_flushed(self) -> None:
         """Our peer became able to receive again; a hub port passes that on to its hub."""
 
+    def relay_record(self, sender: NetClient, record: memoryview) -> bool:
+        """Cut-through for a lone frame: our peer `sender` holds one whole record (wire
+        format, in a buffer it reuses after the call). Put it on the wire now and return
+        True only when the layered path (`sender.send_batch` and on) would do exactly
+        that at once, with nothing else to do or to observe; otherwise do nothing and
+        return False, and the sender takes the layered path. Default: always False."""
+        return False
+
+    def write_record_now(self, record: memoryview) -> bool:
+        """The end of a cut-through (see `relay_record`): write `record` to the wire now
+        and return True if this client would write it through at once anyway (nothing of
+        its own waiting), else do nothing and return False. Default: always False."""
+        return False
+
     # -- used by the owner -----------------------------------------------------------------
 
     def send(self, frame: bytes) -> int:

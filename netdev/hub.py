@@ -99,6 +99,28 @@ class HubPort(NetClient):
                 port.send_batch(batch)
         return batch.count
 
+    def relay_record(self, sender: NetClient, record: memoryview) -> bool:
+        """The cut-through of a two-port hub: `sender`'s lone record goes straight to the
+        other port's peer (`NetClient.write_record_now`) when the layered path would carry
+        it there at once and alone: no link on the way is down, no shaper or observer
+        hangs on the four clients, both queues pass frames through
+        (`netdev.queue.NetQueue.passes_through`; the other peer's emptiness is also what
+        `ready_except` asks) and `net_hub_forward` is off."""
+        ports = self.hub.ports
+        if len(ports) != 2:
+            return False
+        first, second = ports
+        out = second if first is self else first
+        dest = out.peer
+        if (dest is None or sender.link_down or out.link_down
+                or sender.shapers or self.shapers or out.shapers or dest.shapers
+                or sender.filters or self.filters or out.filters or dest.filters
+                or self.trace.net_hub_forward
+                or not self.incoming_queue.passes_through()
+                or not dest.incoming_queue.passes_through()):
+            return False
+        return dest.write_record_now(record)
+
     def _trace_forward(self, frames: int, length: int) -> None:
         to = ",".join(port.name for port in self.hub.ports if port is not self) or "-"
         self.trace.emit("net_hub_forward", hub=self.hub.id, port=self.name, to=to,

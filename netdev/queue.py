@@ -75,6 +75,16 @@ class NetQueue:
     def delivering(self) -> bool:
         return self._delivering
 
+    def passes_through(self) -> bool:
+        """True when a frame sent now would reach the owner's `receive_batch` at once and
+        leave nothing behind in this queue but the owner's own work: nothing waits or is
+        being delivered, the owner takes frames and its link is up, and no
+        `net_queue_send_batch` line would be written. A cut-through (`HubPort.relay_record`)
+        that finds this true for every queue on its way may skip them."""
+        owner = self._owner
+        return not (self._delivering or self._entries or owner.receive_disabled
+                    or owner.link_down or self.trace.net_queue_send_batch)
+
     def _can_deliver_now(self) -> bool:
         owner = self._owner
         return (
