@@ -5,11 +5,13 @@ two 32-bit halves), `mtime` (64-bit). mtime counts TIMEBASE_HZ ticks of *virtual
 (one tick = 100 ns of the VirtualClock); writes to it are ignored. MTIP is a level:
 mtime >= mtimecmp. mtimecmp resets to all-ones so no timer interrupt is pending until
 the guest programs one; while it lies in the future a VirtualTimer is armed for the
-moment MTIP must rise.
+moment MTIP must rise. A guest's clock reads (each half of mtime, as a 32-bit word) route
+to handlers of their own (`Clint.route`), a MemoryRegion of its own in QEMU's terms.
 """
 
 from __future__ import annotations
 
+from emu.core.bus import Route
 from emu.core.clock import VirtualClock
 from emu.core.irq import IrqLine
 
@@ -34,6 +36,21 @@ class Clint:
 
     def mtime(self) -> int:
         return (self._clock.now() // NS_PER_TICK) & MASK64
+
+    def route(self, offset: int, size: int) -> Route:
+        """A 32-bit read of either half of mtime in one call (`_mtime_low`/`_mtime_high`;
+        writes there are ignored, as `write` does); any other access through `read`/`write`."""
+        if size == 4 and offset == CLINT_MTIME:
+            return Route(offset, offset + 1, offset, self._mtime_low, _ignore)
+        if size == 4 and offset == CLINT_MTIME + 4:
+            return Route(offset, offset + 1, offset, self._mtime_high, _ignore)
+        return Route(offset, offset + 1, 0, self.read, self.write)
+
+    def _mtime_low(self, offset: int, size: int) -> int:
+        return (self._clock.now() // NS_PER_TICK) & 0xFFFF_FFFF
+
+    def _mtime_high(self, offset: int, size: int) -> int:
+        return (self._clock.now() // NS_PER_TICK) >> 32 & 0xFFFF_FFFF
 
     def read(self, offset: int, size: int) -> int:
         base, value = self._register(offset)
@@ -72,3 +89,7 @@ class Clint:
         else:
             self._mtip_line.set(False)
             self._timer.mod(self.mtimecmp * NS_PER_TICK)
+
+
+def _ignore(offset: int, size: int, value: int) -> None:
+    """A write to mtime."""

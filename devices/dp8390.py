@@ -453,10 +453,10 @@ class Dp8390:
         return 0
 
     def _r_crda0(self) -> int:
-        return self.rsar & 0xFF
+        return self._rsar & 0xFF
 
     def _r_crda1(self) -> int:
-        return self.rsar >> 8
+        return self._rsar >> 8
 
     def _r_8029id0(self) -> int:
         return RTL8029_ID0
@@ -479,7 +479,7 @@ class Dp8390:
         return self.pstart >> 8
 
     def _r_pstop(self) -> int:
-        return self.pstop >> 8
+        return self._pstop >> 8
 
     def _r_acu(self) -> int:
         return self.ac >> 8
@@ -881,7 +881,7 @@ class Dp8390:
 
     def free_pages(self) -> int:
         """Free ring pages from CURR up to BNRY (CURR == BNRY: empty), or 0 if unusable."""
-        start, stop = self.pstart, self.pstop
+        start, stop = self.pstart, self._pstop
         if stop <= start:
             return 0
         ring = (stop - start) >> 8
@@ -985,7 +985,7 @@ class Dp8390:
         if self.cmd & E8390_STOP:
             self._reject("stopped")
             return -1
-        if self.pstop <= self.pstart:
+        if self._pstop <= self.pstart:
             self._reject("no_ring")
             return -1
         if size == 0:
@@ -1061,7 +1061,7 @@ class Dp8390:
         self.update_irq()
 
     def _store(self, frame: bytes, size: int, pages: int, errors: int = 0) -> None:
-        start, stop = self.pstart, self.pstop
+        start, stop = self.pstart, self._pstop
         index = self.curr << 8
         if not start <= index < stop:
             index = start

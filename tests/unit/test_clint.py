@@ -80,3 +80,26 @@ def test_unmapped_offsets_read_zero() -> None:
     assert clint.read(0x100, 4) == 0
     clint.write(0x100, 4, 0xFFFF_FFFF)
     assert clint.read(0x100, 4) == 0
+
+
+def test_routes_answer_as_read_and_write() -> None:
+    """Every access through `Clint.route` (mtime's halves have handlers of their own) reads
+    and writes as `read`/`write` do, for each width, at each register and beside them."""
+    (routed, clock, _, mtip), (plain, plain_clock, _, plain_mtip) = make(), make()
+    offsets = [CLINT_MSIP, CLINT_MTIMECMP, CLINT_MTIMECMP + 4, CLINT_MTIME, CLINT_MTIME + 4,
+               CLINT_MTIME + 2, 0x10]
+    for step, offset in enumerate(offsets * 3):
+        for c in (clock, plain_clock):
+            c.advance(((1 << 32) + 7) * NS_PER_TICK)
+        for size in (1, 2, 4):
+            if offset % size:
+                continue
+            route = routed.route(offset, size)
+            assert route.lo <= offset < route.hi
+            assert route.read(offset - route.base, size) == plain.read(offset, size)
+            value = (0x0123_4567 * (step + 1)) & ((1 << (8 * size)) - 1)
+            route.write(offset - route.base, size, value)
+            plain.write(offset, size, value)
+            assert (routed.msip, routed.mtimecmp, mtip.level) == \
+                (plain.msip, plain.mtimecmp, plain_mtip.level)
+    assert routed.route(CLINT_MTIME + 4, 4).read(0, 4) == routed.mtime() >> 32 > 0
