@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 M32 = 0xFFFFFFFF
 MAX_REGION_INSNS = 256
 MAX_RUN_INSNS = 64
+_GROUP = 6  # blocks per dispatch group
 WINDOW_BEHIND = 2048
 WINDOW_AHEAD = 4096
 
@@ -270,11 +271,22 @@ class _Emitter:
         self.written: set[int] = set()
         self.lines: list[str] = []
         self.indent = 0
+        self.group = 0
 
     def source(self) -> str:
         entry_size = next(len(b.insns) for b in self.blocks if b.start == self.entry)
-        for block in self.blocks:
-            self._block(block)
+        groups = [self.blocks[i:i + _GROUP] for i in range(0, len(self.blocks), _GROUP)]
+        for index, group in enumerate(groups):
+            if len(groups) > 1:
+                # A jump back to the top finds its block's group first, then the block:
+                # a couple of dozen tests at most, not one per block of the region.
+                above = f"{group[0].start:#x} <= " if index else ""
+                below = f" < {groups[index + 1][0].start:#x}" if index + 1 < len(groups) else ""
+                self.lines.append(f"if {above}pc{below}:" if above or below else "if True:")
+                self.group = 1
+            for block in group:
+                self._block(block)
+            self.group = 0
         used = sorted(self.used | self.written)
         written = sorted(self.written)
         names = ", ".join(f"{k}={k}" for k in (*_HELPERS, *(f"D{i}" for i in range(self.routes))))
@@ -312,7 +324,7 @@ class _Emitter:
         return "_"
 
     def _emit(self, line: str, depth: int) -> None:
-        self.lines.append("    " * (depth + self.indent) + line)
+        self.lines.append("    " * (depth + self.indent + self.group) + line)
 
     def _transfer(self, current: int, target: int, depth: int) -> None:
         self._emit(f"pc = {target:#x}", depth)

@@ -1,0 +1,179 @@
+"""Ping round trips: a Python client plays a host pinging the `pingd` guest over a stream
+socket, as a Linux guest in QEMU does through `-netdev socket` (ARP once, then ICMP echo
+requests, one in flight, each reply checked field by field).
+
+Two rhythms per frame size (60-byte and 1514-byte Ethernet frames, `ping -s 18` and
+`ping -s 1472`): back to back, and with an idle gap before each request, so the guest
+is asleep in `wfi` when the request arrives (the wake-up path: ping's default rhythm,
+shortened). A warm-up of `WARMUP` requests is not counted.
+
+Prints JSON lines:
+{"bench": "pingd_rtt", "frame_size": S, "gap_ms": G, "pings": N, "rtt_avg_us": A,
+ "rtt_median_us": M, "rtt_p99_us": P, "ok": true}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+GUEST_IP = bytes([10, 0, 0, 1])
+CLIENT_IP = bytes([10, 0, 0, 2])
+GUEST_MAC = bytes.fromhex("525400000001")
+CLIENT_MAC = bytes.fromhex("525400000002")
+RUNS = ((60, 0.0, 2000), (1514, 0.0, 2000), (60, 0.002, 300), (1514, 0.002, 300))
+WARMUP = 100
+TIMEOUT = 10.0
+HEADER = struct.Struct(">I")
+ETH_HLEN, IP_HLEN, ICMP_HLEN = 14, 20, 8
+
+
+def checksum(data: bytes) -> int:
+    if len(data) & 1:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def arp_request() -> bytes:
+    arp = struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 1, CLIENT_MAC, CLIENT_IP,
+                      bytes(6), GUEST_IP)
+    return b"\xff" * 6 + CLIENT_MAC + b"\x08\x06" + arp + bytes(18)
+
+
+def echo_request(frame_size: int, seq: int, guest_mac: bytes) -> bytes:
+    payload = bytes((seq + i) & 0xFF for i in range(frame_size - ETH_HLEN - IP_HLEN - ICMP_HLEN))
+    icmp = struct.pack("!BBHHH", 8, 0, 0, 0x7A11, seq & 0xFFFF) + payload
+    icmp = icmp[:2] + struct.pack("!H", checksum(icmp)) + icmp[4:]
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, IP_HLEN + len(icmp), seq & 0xFFFF, 0x4000, 64,
+                     1, 0, CLIENT_IP, GUEST_IP)
+    ip = ip[:10] + struct.pack("!H", checksum(ip)) + ip[12:]
+    return guest_mac + CLIENT_MAC + b"\x08\x00" + ip + icmp
+
+
+def is_reply(frame: bytes, request: bytes, guest_mac: bytes) -> bool:
+    """An echo reply to `request`: addresses swapped, ICMP type 0, same id, seq and
+    data, both checksums right."""
+    ip = frame[ETH_HLEN:ETH_HLEN + IP_HLEN]
+    icmp = frame[ETH_HLEN + IP_HLEN:]
+    sent_icmp = request[ETH_HLEN + IP_HLEN:]
+    return (frame[:6] == CLIENT_MAC and frame[6:12] == guest_mac and frame[12:14] == b"\x08\x00"
+            and ip[12:16] == GUEST_IP and ip[16:20] == CLIENT_IP and checksum(ip) == 0
+            and icmp[0] == 0 and icmp[4:] == sent_icmp[4:] and checksum(icmp) == 0)
+
+
+def send(sock: socket.socket, frame: bytes) -> None:
+    sock.sendall(HEADER.pack(len(frame)) + frame)
+
+
+def recv_exact(sock: socket.socket, count: int) -> bytes:
+    buf = bytearray()
+    while len(buf) < count:
+        chunk = sock.recv(count - len(buf))
+        if not chunk:
+            raise ConnectionError("toynic closed the connection")
+        buf += chunk
+    return bytes(buf)
+
+
+def receive(sock: socket.socket) -> bytes:
+    (length,) = HEADER.unpack(recv_exact(sock, 4))
+    return recv_exact(sock, length)
+
+
+def resolve(sock: socket.socket) -> bytes:
+    """pingd's MAC address; ARP is asked again every 0.2 s while the guest boots (its
+    NIC takes no frame before the driver starts it)."""
+    sock.settimeout(0.2)
+    try:
+        for _ in range(int(TIMEOUT / 0.2)):
+            send(sock, arp_request())
+            try:
+                frame = receive(sock)
+            except TimeoutError:
+                continue
+            if frame[12:14] == b"\x08\x06" and frame[20:22] == b"\x00\x02":
+                return frame[22:28]
+    finally:
+        sock.settimeout(TIMEOUT)
+    raise RuntimeError("pingd sent no ARP reply")
+
+
+def wait_gap(gap: float) -> None:
+    """Hold off `gap` seconds (the client's own pacing, not synchronisation)."""
+    end = time.perf_counter() + gap
+    while time.perf_counter() < end:
+        time.sleep(max(0.0, end - time.perf_counter()))
+
+
+def measure(sock: socket.socket, guest_mac: bytes, size: int, gap: float, count: int,
+            first_seq: int) -> dict[str, object]:
+    ok = True
+    rtts = []
+    clock = time.perf_counter
+    for i in range(WARMUP + count):
+        request = echo_request(size, first_seq + i, guest_mac)
+        if gap:
+            wait_gap(gap)
+        t0 = clock()
+        send(sock, request)
+        reply = receive(sock)
+        elapsed = clock() - t0
+        ok = ok and is_reply(reply, request, guest_mac)
+        if i >= WARMUP:
+            rtts.append(elapsed)
+    rtts.sort()
+    return {"bench": "pingd_rtt", "frame_size": size, "gap_ms": gap * 1000, "pings": count,
+            "rtt_avg_us": round(sum(rtts) / len(rtts) * 1e6, 1),
+            "rtt_median_us": round(rtts[len(rtts) // 2] * 1e6, 1),
+            "rtt_p99_us": round(rtts[min(len(rtts) - 1, int(0.99 * len(rtts)))] * 1e6, 1),
+            "ok": ok}
+
+
+def main() -> int:
+    with socket.create_server((HOST, 0)) as listener:
+        port = listener.getsockname()[1]
+        argv = [sys.executable, "-m", "emu", "-kernel", str(REPO / "emu/guests/pingd.elf"),
+                "-append", "ip=10.0.0.1",
+                "-netdev", f"socket,id=n0,connect={HOST}:{port}",
+                "-device", f"ne2k_isa,netdev=n0,mac={GUEST_MAC.hex(':')}"]
+        proc = subprocess.Popen(argv, cwd=REPO, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL)
+        ok = True
+        try:
+            listener.settimeout(TIMEOUT)
+            sock, _ = listener.accept()
+            with sock:
+                sock.settimeout(TIMEOUT)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                guest_mac = resolve(sock)
+                seq = 1
+                for size, gap, count in RUNS:
+                    result = measure(sock, guest_mac, size, gap, count, seq)
+                    seq += WARMUP + count
+                    print(json.dumps(result), flush=True)
+                    ok = ok and bool(result["ok"])
+        finally:
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(10.0)
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait(10.0)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
