@@ -650,30 +650,30 @@ class Dp8390:
         the access size. A word read inside the current DMA window (`_dma_window`) is
         served here with nothing to check but the window."""
         rsar = self._rsar
-        end = self._dma_end
-        if end < 0:
-            end = self._dma_window()
-        if rsar < end and size == 2:
+        if rsar < self._dma_end and size == 2:
             self._rsar = rsar + 2
             self._rbcr -= 2
             mem = self.mem
             return mem[rsar] | mem[rsar + 1] << 8
+        if self._dma_end < 0:
+            self._dma_window()
+            return self.port_read(offset, size)
         return self.dma_read(size) & ((1 << (8 * size)) - 1)
 
     def port_write(self, offset: int, size: int, value: int) -> None:
         """The data port's write, as `port_read` (`value` fits the access size)."""
         rsar = self._rsar
-        end = self._dma_end
-        if end < 0:
-            end = self._dma_window()
-        if rsar < end and size == 2:
+        if rsar < self._dma_end and size == 2:
             self._rsar = rsar + 2
             self._rbcr -= 2
             mem = self.mem
             mem[rsar] = value & 0xFF
             mem[rsar + 1] = value >> 8
-            return
-        self.dma_write(size, value)
+        elif self._dma_end < 0:
+            self._dma_window()
+            self.port_write(offset, size, value)
+        else:
+            self.dma_write(size, value)
 
     def port_read_burst(self, offset: int, size: int, count: int) -> bytes:
         """Up to `count` successive word reads of the data port at once (the route's
