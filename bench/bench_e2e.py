@@ -5,14 +5,17 @@
   timed from the console line of the first reply to that of the last;
 - `flood` at 64 and 1514 bytes into a sink without delay: frames per second at the sink
   (wall clock, from its "received 5000" progress line to its final line, so start-up is
-  not counted), and guest instructions per frame on both sides (the guests count them
-  with minstret).
+  not counted), guest instructions per frame on both sides (the guests count them
+  with minstret), and each process's host CPU time per frame (user + system over the
+  whole run, start-up included: a figure other load on the machine disturbs less than
+  the wall clock).
 
 Prints JSON lines:
 {"bench": "e2e_ping", "round_trips": N, "round_trips_per_s": R, "rtt_avg_virtual_ms": V,
  "ok": true}
 {"bench": "e2e_flood", "frame_size": S, "frames": N, "frames_per_s": F,
- "send_insns_per_frame": I, "sink_insns_per_frame": J, "ok": true}
+ "send_insns_per_frame": I, "sink_insns_per_frame": J, "send_cpu_us_per_frame": C,
+ "sink_cpu_us_per_frame": D, "ok": true}
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ class Machine:
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      env=dict(os.environ, PYTHONUNBUFFERED="1"))
         self.lines: list[tuple[float, str]] = []
+        self.cpu_s = 0.0  # user + system time, known once `finish` has reaped the process
         self._changed = threading.Condition()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -81,9 +85,19 @@ class Machine:
                 self._changed.wait(min(remaining, 1.0))
 
     def finish(self, timeout: float = DEADLINE) -> int:
-        status = self.proc.wait(timeout)
+        """Wait for the exit (reaped here, for its resource usage); the exit status."""
+        deadline = time.monotonic() + timeout
+        while self.proc.returncode is None:
+            pid, status, usage = os.wait4(self.proc.pid, os.WNOHANG)
+            if pid:
+                self.proc.returncode = os.waitstatus_to_exitcode(status)
+                self.cpu_s = usage.ru_utime + usage.ru_stime
+            elif time.monotonic() > deadline:
+                raise TimeoutError(f"still running after {timeout}s")
+            else:
+                time.sleep(0.01)
         self._reader.join(5)
-        return status
+        return self.proc.returncode
 
     def kill(self) -> None:
         if self.proc.poll() is None:
@@ -137,7 +151,9 @@ def bench_flood(size: int) -> dict[str, object]:
         return {"bench": "e2e_flood", "frame_size": size, "frames": frames,
                 "frames_per_s": round((frames - PROGRESS) / (end - start), 1),
                 "send_insns_per_frame": int(sent.group(1)),
-                "sink_insns_per_frame": int(done.group(4)), "ok": ok}
+                "sink_insns_per_frame": int(done.group(4)),
+                "send_cpu_us_per_frame": round(sender.cpu_s / frames * 1e6, 1),
+                "sink_cpu_us_per_frame": round(sink.cpu_s / frames * 1e6, 1), "ok": ok}
     finally:
         for m in machines:
             m.kill()
