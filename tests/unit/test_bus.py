@@ -179,6 +179,36 @@ def test_a_board_that_routes_its_own_ports_is_looked_through():
     assert other == Route(0x2000_0306, 0x2000_0307, 0x2000_0300, board.read, board.write)
 
 
+def test_a_ports_bursts_survive_the_windows_on_the_way():
+    """A board's read_burst/write_burst reach the route translated code caches, through
+    IsaBus and the bus, with the range shifted to bus addresses as the handlers are."""
+    taken: list[bytes] = []
+
+    def read_burst(_offset: int, _size: int, count: int) -> bytes:
+        return bytes(range(2 * count))
+
+    def write_burst(_offset: int, size: int, data: bytes) -> int:
+        taken.append(bytes(data))
+        return len(data) // size
+
+    class BurstBoard(Recorder):
+        def route(self, offset: int, size: int) -> Route:
+            return Route(offset, offset + 1, offset, self.read, self.write, read_burst,
+                         write_burst)
+
+    bus = Bus()
+    isa = IsaBus()
+    bus.map(0x2000_0000, IsaBus.SIZE, isa, "isa-io")
+    isa.map(0x300, 0x20, BurstBoard(), "ne2k")
+    route = bus.route(0x2000_0310, 2)
+    assert route is not None and route[:3] == (0x2000_0310, 0x2000_0311, 0x2000_0310)
+    assert route.read_burst is not None and route.write_burst is not None
+    assert route.read_burst(0, 2, 3) == bytes(range(6))
+    assert route.write_burst(0, 2, b"abcd") == 2 and taken == [b"abcd"]
+    assert bus.route(0x2000_0000, 4) == Route(0x2000_0000, 0x2000_0001, 0x2000_0000, isa.read,
+                                             isa.write), "no burst where none is offered"
+
+
 def test_map_changes_are_announced_also_from_a_window():
     bus = Bus()
     isa = IsaBus()
