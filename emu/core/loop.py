@@ -48,6 +48,10 @@ from typing import Any
 
 Handler = Callable[[], object]
 
+# What an epoll event means for each direction: a hang-up or an error wakes both.
+_READ_EVENTS = ~select.EPOLLOUT
+_WRITE_EVENTS = ~select.EPOLLIN
+
 
 def _note_signal(_signum: int, _frame: object) -> None:
     """The Python-level handler of a loop signal: the wakeup pipe already carries it."""
@@ -189,16 +193,26 @@ class MainLoop:
         """One descriptor's event, from the poll: its read handler, then its write handler
         (both on a hang-up or error), each looked up now, so a handler removed by one run
         earlier in the same poll is not called."""
-        if event & ~select.EPOLLOUT:
+        if event & _READ_EVENTS:
             handler = self._readers.get(fd)
             if handler is not None:
+                # _dispatch written out: every frame a socket brings in starts here.
+                self.turn += 1
+                self._in_handler = True
                 try:
-                    self._dispatch(handler)
+                    try:
+                        handler()
+                    finally:
+                        self._in_handler = False
+                        if self._after:
+                            self._run_after()
                 except (SystemExit, KeyboardInterrupt):
                     raise
                 except BaseException as exc:
                     self._report(handler, exc)
-        if event & ~select.EPOLLIN:
+                if self._wake_on_event:
+                    self.stop()
+        if event & _WRITE_EVENTS:
             handler = self._writers.get(fd)
             if handler is not None:
                 try:
