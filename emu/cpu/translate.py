@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 M32 = 0xFFFFFFFF
 MAX_REGION_INSNS = 256
 MAX_RUN_INSNS = 64
+MAX_CALLEE_INSNS = 48
 _GROUP = 6  # blocks per dispatch group
 WINDOW_BEHIND = 2048
 WINDOW_AHEAD = 4096
@@ -182,15 +183,22 @@ class Translator:
         # the code furthest from the entry, not a hot loop's own branch target.
         work = deque([(entry, entry)])
         total = 0
+        # Instructions taken in per callee: a small helper called in a loop is worth
+        # taking in; a big function is compiled once, as a region of its own, rather
+        # than again into every region that calls it.
+        taken: dict[int, int] = {}
         while work and total < MAX_REGION_INSNS:
             start, anchor = work.popleft()
             if start in runs or not anchor - WINDOW_BEHIND <= start < anchor + WINDOW_AHEAD:
+                continue
+            if anchor != entry and taken.get(anchor, 0) >= MAX_CALLEE_INSNS:
                 continue
             insns, end, succ = self._run(start)
             if not insns:
                 continue
             runs[start] = (insns, end)
             total += len(insns)
+            taken[anchor] = taken.get(anchor, 0) + len(insns)
             call = insns[-1].op == "jal" and insns[-1].rd != 0
             work.extend((pc, pc if call and pc != end else anchor) for pc in succ)
         # Runs are not split where another one starts inside them: a loop entered in its
