@@ -94,6 +94,10 @@ RAM_MAX_SIZE = 1 << 31
 GUEST_FAULT_STATUS = 1
 # A sleeping machine re-checks at least this often (seconds), so huge deadlines stay sane.
 MAX_IDLE_WAIT = 1.0
+# Idle this long (s) and the CPU translates ahead of need, a region per loop turn: longer
+# than the pauses inside a request/response exchange, so a compile never delays a frame
+# there, and far shorter than the gap between a ping's requests.
+WARM_UP_AFTER = 0.02
 
 REG_SP = 2
 REG_A0 = 10
@@ -116,6 +120,8 @@ class GuestCpu(Protocol):
     def set_irq(self, mask: int, level: bool) -> None: ...
 
     def csr_read(self, num: int) -> int | None: ...
+
+    def warm_up(self) -> bool: ...
 
 
 CpuFactory = Callable[[Bus, bytearray, int, Callable[[], int]], GuestCpu]
@@ -213,6 +219,7 @@ class Machine:
         self._idle = False
         self._idle_since = 0.0
         self._idle_handle: asyncio.TimerHandle | None = None
+        self._warm_handle: asyncio.TimerHandle | None = None
         self._idle_capped = False
         self._stop_loop_on_exit = False
         self._crash: BaseException | None = None
@@ -473,6 +480,8 @@ class Machine:
         if self.journal is not None and self.journal.replaying:
             self._idle_handle = self.loop.call_later(0, self._replay_idle)
             return
+        self._stop_warm_up()
+        self._warm_handle = self.loop.call_later(WARM_UP_AFTER, self._warm_up)
         deadline = self.clock.next_deadline()
         if deadline is None:
             return
@@ -491,8 +500,21 @@ class Machine:
             return
         self.expire_idle()
 
+    def _warm_up(self) -> None:
+        """One region translated ahead, then the next after the loop has looked at host
+        I/O again: a frame arriving meanwhile waits for one compile at most."""
+        self._warm_handle = None
+        if self._idle and not self._paused and self.exit_code is None and self.cpu.warm_up():
+            self._warm_handle = self.loop.call_later(0, self._warm_up)
+
+    def _stop_warm_up(self) -> None:
+        if self._warm_handle is not None:
+            self._warm_handle.cancel()
+            self._warm_handle = None
+
     def expire_idle(self) -> None:
         """Leave idle at the next timer deadline (virtual time jumps there)."""
+        self._stop_warm_up()
         self._idle = False
         deadline = self.clock.next_deadline()
         if deadline is not None:
@@ -530,6 +552,7 @@ class Machine:
         if self._idle_handle is not None:
             self._idle_handle.cancel()
             self._idle_handle = None
+        self._stop_warm_up()
         deadline = self.clock.next_deadline()
         if self.icount_sleep and deadline is not None:
             waited_ns = int((time.monotonic() - self._idle_since) * 1e9)
@@ -589,6 +612,7 @@ class Machine:
         if self._idle_handle is not None:
             self._idle_handle.cancel()
             self._idle_handle = None
+        self._stop_warm_up()
         self._idle = False
         if self._stop_loop_on_exit:
             self.loop.stop()

@@ -92,6 +92,11 @@ class Cpu:
         self._decoded: dict[int, Insn] = {}
         self._regions: dict[int, Callable[[int], int]] = {}
         self._heat: dict[int, int] = {}
+        # For warm_up: pcs inside translated code, pcs run but not translated yet (lowest
+        # last), and pcs translated code reaches but leaves to others (an ordered set).
+        self._covered: set[int] = set()
+        self._cold: list[int] = []
+        self._ahead: dict[int, None] = {}
         self._translate_after = translate_after
         self._translator = Translator(self, self._is_hot) if translate else None
         self._routes: list[list] = []
@@ -160,6 +165,9 @@ class Cpu:
         self._decoded.clear()
         self._regions.clear()
         self._heat.clear()
+        self._covered.clear()
+        self._cold.clear()
+        self._ahead.clear()
         self._routes = []
 
     # --- used by the interpreter, the translator and generated code ------------------
@@ -296,15 +304,55 @@ class Cpu:
                 self._heat.clear()
             self._heat[pc] = heat + 1
             return None
+        return self._translate(pc, self._translator)
+
+    def _translate(self, pc: int, translator: Translator) -> Callable[[int], int]:
         if len(self._regions) >= _MAX_CACHED_REGIONS:
             self._regions.clear()
             self._routes = []
-        region, covered = self._translator.translate(pc)
+            self._covered.clear()
+            self._ahead.clear()
+        translation = translator.translate(pc)
         # The pcs inside it grew hot while it was interpreted; they are reached through
         # it now, and become entries of their own only by being dispatched again.
         heat_map = self._heat
-        for start, end in covered:
+        covered = self._covered
+        for start, end in translation.spans:
             for inner in range(start, end, 4):
                 heat_map.pop(inner, None)
-        self._regions[pc] = region
-        return region
+                covered.add(inner)
+        self._regions[pc] = translation.region
+        regions = self._regions
+        ahead = self._ahead
+        for target in translation.exits:
+            if target not in covered and target not in regions:
+                ahead[target] = None
+        return translation.region
+
+    def warm_up(self) -> bool:
+        """Translates one more region, ahead of need: of the code the guest has run
+        (lowest pc first, so regions start where functions do), then of the code that
+        translated code reaches directly (callees, return points, branch targets). A
+        machine calls it while its guest idles, so the code behind a rare event (the
+        first ping after boot) runs translated the first time. False once nothing is
+        left, or the warm regions reach their bound (half the region cache)."""
+        translator = self._translator
+        if translator is None:
+            return False
+        while len(self._regions) < _MAX_CACHED_REGIONS // 2:
+            if not self._cold and self._heat:
+                self._cold = sorted(self._heat, reverse=True)
+                self._heat.clear()
+            if self._cold:
+                pc = self._cold.pop()
+            elif self._ahead:
+                pc = next(iter(self._ahead))
+                del self._ahead[pc]
+            else:
+                return False
+            if pc in self._regions or pc in self._covered:
+                continue
+            self._covered.add(pc)  # nothing to translate there (a CSR op) is not tried again
+            self._translate(pc, translator)
+            return True
+        return False

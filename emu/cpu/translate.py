@@ -102,6 +102,12 @@ _STORE_FAST = {"sb": "R[o] = {v}", "sh": "H[o >> 1] = {v}", "sw": "W[o >> 2] = {
 _IMM_REACH = 2048
 
 
+class Translation(NamedTuple):
+    region: Callable[[int], int]  # region(limit) -> instructions retired
+    spans: list[tuple[int, int]]  # the [start, end) pc ranges of its blocks
+    exits: list[int]  # pcs its code reaches directly but leaves to other regions
+
+
 class _Block:
     __slots__ = ("end", "insns", "start")
 
@@ -115,18 +121,18 @@ class Translator:
     def __init__(self, cpu: Cpu, is_hot: Callable[[int], bool]) -> None:
         self.cpu = cpu
         self.is_hot = is_hot
+        self._calls: list[int] = []
         # Word and halfword views of RAM (they pin its size, which never changes).
         view = memoryview(cpu.ram)
         self.words = view[:len(view) & ~3].cast("I")
         self.halves = view[:len(view) & ~1].cast("H")
 
-    def translate(self, entry: int) -> tuple[Callable[[int], int], list[tuple[int, int]]]:
-        """A function `region(limit) -> retired`, and the [start, end) pc spans it covers.
-        The function returns 0 (doing nothing) when fewer than its entry block's size of
-        instructions remain before instret reaches `limit`."""
-        blocks = self._discover(entry)
+    def translate(self, entry: int) -> Translation:
+        """The region at `entry`. Its function returns 0 (doing nothing) when fewer than
+        its entry block's size of instructions remain before instret reaches `limit`."""
+        blocks, exits = self._discover(entry)
         if not blocks:
-            return _nothing, []
+            return Translation(_nothing, [], [])
         emitter = _Emitter(entry, blocks, self.cpu)
         source = emitter.source()
         namespace = {
@@ -141,10 +147,11 @@ class Translator:
             namespace[f"D{k}"] = self.cpu.route_cache()
         code = compile(source, f"<region {entry:#010x}>", "exec")
         exec(code, namespace)
-        return namespace["make"](), [(b.start, b.end) for b in blocks]
+        return Translation(namespace["make"](), [(b.start, b.end) for b in blocks], exits)
 
     def _run(self, start: int) -> tuple[list[Insn], int, list[int]]:
-        """Straight-line instructions from `start`, where they end, and direct successors."""
+        """Straight-line instructions from `start`, where they end, and the direct
+        successors to follow (a call not followed goes to `self._calls`)."""
         insns: list[Insn] = []
         pc = start
         while len(insns) < MAX_RUN_INSNS:
@@ -168,6 +175,8 @@ class Translator:
                     # A call to code already hot is followed, and so is the return
                     # point after it: the call and its return stay inside the region.
                     succ = [target, pc + 4] if self.is_hot(target) else []
+                    if not succ:
+                        self._calls += (target, pc + 4)
                 return insns, pc + 4, succ
             insns.append(insn)
             pc += 4
@@ -175,8 +184,12 @@ class Translator:
                 return insns, pc, []
         return insns, pc, [pc]
 
-    def _discover(self, entry: int) -> list[_Block]:
+    def _discover(self, entry: int) -> tuple[list[_Block], list[int]]:
+        """The region's blocks, and the pcs its code can go to directly that it leaves
+        out (calls not taken in, their return points, code beyond its window or size)."""
         runs: dict[int, tuple[list[Insn], int]] = {}
+        seen: list[int] = []
+        self._calls = []
         # (start, anchor): code is followed within a window around its anchor, the
         # region's entry or, for a followed call, the callee's entry.
         # Breadth first: when the size cap cuts discovery short, what is left out is
@@ -201,9 +214,11 @@ class Translator:
             taken[anchor] = taken.get(anchor, 0) + len(insns)
             call = insns[-1].op == "jal" and insns[-1].rd != 0
             work.extend((pc, pc if call and pc != end else anchor) for pc in succ)
+            seen += succ
         # Runs are not split where another one starts inside them: a loop entered in its
         # middle still gets a whole block for its head, which then spins as a self-loop.
-        return [_Block(start, *runs[start]) for start in sorted(runs)]
+        exits = [pc for pc in dict.fromkeys(seen + self._calls) if pc not in runs]
+        return [_Block(start, *runs[start]) for start in sorted(runs)], exits
 
 
 class _Burst(NamedTuple):

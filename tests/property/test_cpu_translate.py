@@ -198,12 +198,18 @@ def test_translator_matches_interpreter(program: list[tuple], seed: list[int],
     ref = make_cpu(code, False, seed)
     fast = make_cpu(code, True, seed)
     mixed = make_cpu(code, True, seed, translate_after=2)  # interpreted, then translated
+    # translated ahead between slices, as an idle machine does (Cpu.warm_up)
+    warm = make_cpu(code, True, seed, translate_after=1000)
     for budget in slices:
         retired = ref.run(budget)
         assert fast.run(budget) == retired
         assert mixed.run(budget) == retired
+        assert warm.run(budget) == retired
         assert state(fast) == state(ref)
         assert state(mixed) == state(ref)
+        assert state(warm) == state(ref)
+        for _ in range(3):
+            warm.warm_up()
 
 
 
@@ -440,3 +446,38 @@ def test_calls_inside_loops_match(bodies: list[list[tuple]], rounds: int,
         assert state(fast) == state(ref)
         assert state(mixed) == state(ref)
     assert ref.waiting
+
+
+def test_warm_up_translates_run_code_and_what_it_calls_before_it_runs() -> None:
+    """Warm-up translates code that has run (and was not hot enough yet) and, ahead of
+    need, a function only a branch not yet taken calls; the function then runs
+    translated from its first call, with the interpreter's results."""
+    asm = Asm()
+    asm.li(5, 0)
+    asm.label("again")
+    asm.bne(5, 0, "rare")
+    asm.addi(5, 5, 1)
+    asm.j("again")
+    asm.label("rare")
+    asm.jal(1, "callee")
+    asm.wfi()
+    asm.label("callee")
+    asm.addi(6, 6, 7)
+    asm.jalr(0, 1, 0)
+    code = asm.code()
+    callee = RAM + code.index(bytes.fromhex("13037300"))  # addi x6, x6, 7
+    ref = make_cpu(code, False, [0] * 8)
+    warm = make_cpu(code, True, [0] * 8, translate_after=1000)
+    ref.run(3)
+    warm.run(3)
+    assert callee not in warm._regions
+    steps = 0
+    while warm.warm_up():
+        steps += 1
+        assert steps < 50
+    assert callee in warm._regions
+    assert not warm._heat and not warm.warm_up()
+    ref.run(100)
+    warm.run(100)
+    assert ref.waiting and warm.waiting
+    assert state(warm) == state(ref)

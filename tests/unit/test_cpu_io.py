@@ -3,14 +3,12 @@ TLB): a data-port loop runs inside one translated region and reaches the board d
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 
 from emu.core.bus import Bus, IsaBus
 from emu.cpu.cpu import Cpu
 from emu.cpu.csr import MIP_MEIP, MSTATUS_MIE
-from emu.cpu.translate import Translator
+from emu.cpu.translate import Translation, Translator
 from tests.rvasm import Asm, boot
 
 RAM = 0x8000_0000
@@ -55,15 +53,15 @@ def region_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     calls: list[int] = []
     translate = Translator.translate
 
-    def counting(self: Translator, entry: int) -> tuple[Callable[[int], int], list]:
-        region, covered = translate(self, entry)
-        if not covered:
-            return region, covered
+    def counting(self: Translator, entry: int) -> Translation:
+        translation = translate(self, entry)
+        if not translation.spans:
+            return translation
 
         def counted(limit: int) -> int:
             calls.append(entry)
-            return region(limit)
-        return counted, covered
+            return translation.region(limit)
+        return translation._replace(region=counted)
 
     monkeypatch.setattr(Translator, "translate", counting)
     return calls

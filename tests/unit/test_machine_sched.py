@@ -53,6 +53,9 @@ class ScriptCpu:
         if self.waiting and self.mip & self.mie:
             self.waiting = False
 
+    def warm_up(self) -> bool:
+        return False
+
     def request_stop(self) -> None:
         self._stop = True
 
