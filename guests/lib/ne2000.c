@@ -429,7 +429,9 @@ int ne2k_wait(struct ne2k *nic, uint64_t deadline)
             return 1;
         if (nic->overrun)
             rx_overrun_end(nic);
-        if (time_now() >= deadline)
+        /* ~0 is "no deadline": mtimecmp's reset value, a timer that never fires, so
+         * neither the clock nor the timer needs touching */
+        if (deadline != ~0ull && time_now() >= deadline)
             return 0;
         if (nic->polled) {
             /* no NIC interrupt: look again every POLL_US of virtual time */
@@ -439,9 +441,13 @@ int ne2k_wait(struct ne2k *nic, uint64_t deadline)
             timer_disarm();
             continue;
         }
-        timer_arm(deadline);
-        wfi();
-        timer_disarm();
+        if (deadline == ~0ull) {
+            wfi();
+        } else {
+            timer_arm(deadline);
+            wfi();
+            timer_disarm();
+        }
         uint32_t src = MMIO32(PLIC_BASE + PLIC_CLAIM);
         if (src) {
             nic->irqs++;
