@@ -9,7 +9,9 @@ The whole emulator is one thread around one `MainLoop`:
   asyncio's epoll set, but their handlers are called straight from the poll
   (`_DirectEpoll`, QEMU's aio_dispatch_handlers): no asyncio Handle per event, which is
   most of what a lone relayed frame costs. Exceptions are reported as asyncio reports
-  a failing callback's.
+  a failing callback's. Before it sleeps, the poll keeps looking for events for a while
+  (`AdaptivePolling`, QEMU's aio polling): the wake-up a sleeping thread needs costs a
+  lone frame more than its trip through toynic, on a VM whose idle vCPUs halt.
 - `bh(fn)` schedules a bottom half: `fn` runs on the next loop iteration, never inside
   the caller (QEMU's `qemu_bh_schedule`).
 - `soon(fn)` is a bottom half for latency: `fn` runs right after the handler now
@@ -71,6 +73,7 @@ class _DirectEpoll(selectors.EpollSelector):
         self._serve = serve
         self._direct: dict[int, int] = {}
         self.asyncio_work = False
+        self.polling = AdaptivePolling()
 
     def set_direct(self, fd: int, mask: int) -> None:
         """Poll `fd` for `mask` (EPOLLIN/EPOLLOUT bits; 0 stops polling it)."""
@@ -98,7 +101,7 @@ class _DirectEpoll(selectors.EpollSelector):
         self.asyncio_work = False
         while True:
             try:
-                events = self._selector.poll(wait, len(fd_to_key) + len(self._direct) or 1)
+                events = self._poll(wait, len(fd_to_key) + len(self._direct) or 1)
             except InterruptedError:
                 return ready
             for fd, event in events:
@@ -118,6 +121,69 @@ class _DirectEpoll(selectors.EpollSelector):
                 wait = _epoll_wait(deadline - time.monotonic())
                 if not wait:
                     return ready
+
+
+    def _poll(self, wait: float, most: int) -> list[tuple[int, int]]:
+        """epoll's events within `wait` seconds (-1: no limit): looked for without
+        sleeping first, for as long as `polling` says, then waited for."""
+        poll = self._selector.poll
+        window = self.polling.window_ns
+        if not wait or not window:
+            if not wait:
+                return poll(0.0, most)
+            return self._block(wait, most, 0)
+        start = time.monotonic_ns()
+        if wait > 0:
+            window = min(window, int(wait * 1e9))
+        end = start + window
+        while True:
+            events = poll(0.0, most)
+            if events:
+                return events
+            now = time.monotonic_ns()
+            if now >= end:
+                break
+            # a peer waiting for this CPU (the process about to answer) goes first
+            os.sched_yield()
+        if wait > 0:
+            wait = _epoll_wait(wait - (now - start) / 1e9)
+            if not wait:
+                return []
+        return self._block(wait, most, now - start)
+
+    def _block(self, wait: float, most: int, polled_ns: int) -> list[tuple[int, int]]:
+        start = time.monotonic_ns()
+        events = self._selector.poll(wait, most)
+        self.polling.blocked(polled_ns + time.monotonic_ns() - start, bool(events))
+        return events
+
+
+class AdaptivePolling:
+    """How long the loop looks for events before it sleeps (QEMU's adaptive polling,
+    util/aio-posix.c, with an iothread's poll-max-ns, poll-grow and poll-shrink).
+
+    A thread that sleeps in epoll_wait costs the next event a wake-up, and on a virtual
+    machine whose idle vCPU halts that costs more than a frame's whole trip through a
+    relay. So after an event the loop keeps polling, without sleeping, for `window_ns`:
+    doubled (from `START_NS`, up to `MAX_NS`) whenever the next event came within
+    `MAX_NS` of the last wait's start, so that polling would have caught it; halved, and
+    dropped below `START_NS` to nothing, whenever a wait took longer or ended without
+    an event, so a loop whose events are rare soon polls no more."""
+
+    START_NS = 4_000
+    MAX_NS = 64_000
+
+    def __init__(self) -> None:
+        self.window_ns = 0
+
+    def blocked(self, waited_ns: int, got_events: bool) -> None:
+        """A wait (polling plus sleeping) ended after `waited_ns`."""
+        if got_events and waited_ns <= self.MAX_NS:
+            self.window_ns = min(self.MAX_NS, max(self.START_NS, 2 * self.window_ns))
+        else:
+            self.window_ns //= 2
+            if self.window_ns < self.START_NS:
+                self.window_ns = 0
 
 
 def _epoll_wait(timeout: float | None) -> float:
