@@ -93,15 +93,15 @@ class _DirectEpoll(selectors.EpollSelector):
         self._direct[fd] = mask
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        deadline = math.inf if timeout is None else time.monotonic() + timeout
-        wait = _epoll_wait(timeout)
+        deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
+        remaining = timeout
         fd_to_key = self._fd_to_key
         serve = self._serve
         ready: list[tuple[selectors.SelectorKey, int]] = []
         self.asyncio_work = False
         while True:
             try:
-                events = self._poll(wait, len(fd_to_key) + len(self._direct) or 1)
+                events = self._poll(remaining, len(fd_to_key) + len(self._direct) or 1)
             except InterruptedError:
                 return ready
             for fd, event in events:
@@ -115,47 +115,51 @@ class _DirectEpoll(selectors.EpollSelector):
                 if event & ~select.EPOLLOUT:
                     mask |= selectors.EVENT_READ
                 ready.append((key, mask & key.events))
-            if ready or self.asyncio_work or not events or not wait:
+            if ready or self.asyncio_work or not events:
                 return ready
-            if timeout is not None:
-                wait = _epoll_wait(deadline - time.monotonic())
-                if not wait:
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
                     return ready
 
-
-    def _poll(self, wait: float, most: int) -> list[tuple[int, int]]:
-        """epoll's events within `wait` seconds (-1: no limit): looked for without
-        sleeping first, for as long as `polling` says, then waited for."""
+    def _poll(self, remaining: float | None, most: int) -> list[tuple[int, int]]:
+        """epoll's events within `remaining` seconds (None: no limit): looked for without
+        sleeping first, for as long as `polling` says, then slept for."""
         poll = self._selector.poll
+        if remaining is not None and remaining <= 0:
+            return poll(0.0, most)
+        start = time.monotonic_ns()
         window = self.polling.window_ns
-        if not wait or not window:
-            if not wait:
-                return poll(0.0, most)
-            return self._block(wait, most, 0)
-        start = time.monotonic_ns()
-        if wait > 0:
-            window = min(window, int(wait * 1e9))
-        end = start + window
-        while True:
-            events = poll(0.0, most)
-            if events:
-                return events
-            now = time.monotonic_ns()
-            if now >= end:
-                break
-            # a peer waiting for this CPU (the process about to answer) goes first
-            os.sched_yield()
-        if wait > 0:
-            wait = _epoll_wait(wait - (now - start) / 1e9)
-            if not wait:
-                return []
-        return self._block(wait, most, now - start)
-
-    def _block(self, wait: float, most: int, polled_ns: int) -> list[tuple[int, int]]:
-        start = time.monotonic_ns()
-        events = self._selector.poll(wait, most)
-        self.polling.blocked(polled_ns + time.monotonic_ns() - start, bool(events))
+        if window:
+            if remaining is not None:
+                window = min(window, int(remaining * 1e9))
+            end = start + window
+            while True:
+                events = poll(0.0, most)
+                if events:
+                    return events
+                now = time.monotonic_ns()
+                if now >= end:
+                    break
+                # a peer waiting for this CPU (the process about to answer) goes first
+                os.sched_yield()
+            if remaining is not None:
+                remaining -= (now - start) / 1e9
+                if remaining <= 0:
+                    self.polling.blocked(now - start, False)
+                    return []
+        events = self._sleep(remaining, most)
+        self.polling.blocked(time.monotonic_ns() - start, bool(events))
         return events
+
+    def _sleep(self, remaining: float | None, most: int) -> list[tuple[int, int]]:
+        """epoll_wait counts in whole milliseconds, which would stretch a guest's short
+        timer (a 5 us delay) to a millisecond: a shorter wait sleeps in select() on the
+        epoll descriptor itself, to the microsecond, then collects the events."""
+        if remaining is not None and remaining < 1e-3:
+            readable, _, _ = select.select([self._selector.fileno()], [], [], remaining)
+            return self._selector.poll(0.0, most) if readable else []
+        return self._selector.poll(_epoll_wait(remaining), most)
 
 
 class AdaptivePolling:

@@ -5,6 +5,7 @@ do not; a loop that polls still serves every event, timer and bottom half."""
 from __future__ import annotations
 
 import itertools
+import select
 import socket
 
 from emu.core.loop import AdaptivePolling, MainLoop
@@ -66,3 +67,24 @@ def test_a_polling_loop_serves_a_ping_pong_its_timers_and_bottom_halves() -> Non
         a.close()
         b.close()
         loop.close()
+
+
+def test_a_sub_millisecond_wait_sleeps_to_the_microsecond(monkeypatch) -> None:
+    """epoll_wait counts whole milliseconds; a shorter wait (a guest's 5 us delay, icount
+    sleep) goes to select() on the epoll descriptor with its own timeout instead."""
+    loop = MainLoop()
+    timeouts: list[float] = []
+    real_select = select.select
+
+    def recording(r, w, x, timeout=None):
+        timeouts.append(timeout)
+        return real_select(r, w, x, timeout)
+
+    monkeypatch.setattr(select, "select", recording)
+    fired: list[bool] = []
+    try:
+        loop.call_later(0.0003, lambda: fired.append(True))
+        assert loop.run_until(lambda: bool(fired), 5)
+    finally:
+        loop.close()
+    assert timeouts and all(0 < t < 1e-3 for t in timeouts), timeouts
