@@ -96,6 +96,7 @@ class Cpu:
         # last), and pcs translated code reaches but leaves to others (an ordered set).
         self._covered: set[int] = set()
         self._cold: list[int] = []
+        self._warming = False
         self._ahead: dict[int, None] = {}
         self._translate_after = translate_after
         self._translator = Translator(self, self._is_hot) if translate else None
@@ -291,8 +292,10 @@ class Cpu:
 
     def _is_hot(self, pc: int) -> bool:
         """Whether code at `pc` has run often enough for a region to take in a call to it:
-        translated already, or dispatched half as often as translation needs."""
-        return pc in self._regions or 2 * self._heat.get(pc, 0) >= self._translate_after
+        translated already, or dispatched half as often as translation needs (or the
+        region is being translated ahead, by `warm_up`)."""
+        return (self._warming or pc in self._regions
+                or 2 * self._heat.get(pc, 0) >= self._translate_after)
 
     def _region_at(self, pc: int) -> Callable[[int], int] | None:
         """The region at `pc` once it is hot enough to translate, else None."""
@@ -353,6 +356,12 @@ class Cpu:
             if pc in self._regions or pc in self._covered:
                 continue
             self._covered.add(pc)  # nothing to translate there (a CSR op) is not tried again
-            self._translate(pc, translator)
+            # Translated ahead, a region takes its callees in as a hot one would: it is
+            # the region the code runs in from then on.
+            self._warming = True
+            try:
+                self._translate(pc, translator)
+            finally:
+                self._warming = False
             return True
         return False
