@@ -97,6 +97,7 @@ class Cpu:
         self._covered: set[int] = set()
         self._cold: list[int] = []
         self._warming = False
+        self._untranslatable: set[int] = set()
         self._ahead: dict[int, None] = {}
         self._translate_after = translate_after
         self._translator = Translator(self, self._is_hot) if translate else None
@@ -169,6 +170,7 @@ class Cpu:
         self._covered.clear()
         self._cold.clear()
         self._ahead.clear()
+        self._untranslatable.clear()
         self._routes = []
 
     # --- used by the interpreter, the translator and generated code ------------------
@@ -299,7 +301,7 @@ class Cpu:
 
     def _region_at(self, pc: int) -> Callable[[int], int] | None:
         """The region at `pc` once it is hot enough to translate, else None."""
-        if self._translator is None:
+        if self._translator is None or pc in self._untranslatable:
             return None
         heat = self._heat.get(pc, 0)
         if heat < self._translate_after:
@@ -309,13 +311,21 @@ class Cpu:
             return None
         return self._translate(pc, self._translator)
 
-    def _translate(self, pc: int, translator: Translator) -> Callable[[int], int]:
+    def _translate(self, pc: int, translator: Translator) -> Callable[[int], int] | None:
+        """The region at `pc`, now translated; None where no region can start (a CSR
+        instruction, wfi, ...: the interpreter runs it, and the pc is never tried again).
+        Such a pc gets no region that would decline to run, which the dispatch loop takes
+        for a slice's end and would stop translating for the rest of the slice."""
         if len(self._regions) >= _MAX_CACHED_REGIONS:
             self._regions.clear()
             self._routes = []
             self._covered.clear()
             self._ahead.clear()
         translation = translator.translate(pc)
+        if not translation.spans:
+            self._heat.pop(pc, None)
+            self._untranslatable.add(pc)
+            return None
         # The pcs inside it grew hot while it was interpreted; they are reached through
         # it now, and become entries of their own only by being dispatched again.
         heat_map = self._heat

@@ -40,3 +40,38 @@ def test_a_slice_shorter_than_the_region_runs_the_blocks_that_fit(
     # A (20) ran translated; B (20) did not fit in the 10 left, which the interpreter ran.
     assert len(steps) == 10
     assert (cpu.x[5], cpu.x[6]) == (19 * 11, 19 * 10 + 10)
+
+
+def test_a_csr_instruction_in_a_loop_does_not_stop_translation(monkeypatch) -> None:
+    """No region can start at a CSR instruction; it is interpreted each time, and code
+    that becomes hot after it (a function called every other pass, through a register)
+    is still translated within the same slice: a region at the CSR instruction that
+    declined to run would have been taken for the slice's tail, and everything not yet
+    translated would have stayed interpreted to the slice's end."""
+    asm = Asm()
+    asm.la(9, "callee")
+    asm.label("loop")
+    asm.csrrs(5, "instret", "zero")
+    asm.addi(7, 7, 1)
+    asm.andi(8, 7, 1)
+    asm.beq(8, 0, "loop")
+    asm.jalr(6, 9, 0)
+    asm.j("loop")
+    asm.label("callee")
+    asm.addi(10, 10, 1)
+    asm.jalr(0, 6, 0)
+    code = asm.code()
+    callee = 0x8000_0000 + code.index(bytes.fromhex("13051500"))  # addi x10, x10, 1
+    cpu = boot(code, translate_after=16)
+    steps: list[int] = []
+    step = interp.step
+
+    def counted(c) -> None:
+        steps.append(c.pc)
+        step(c)
+
+    monkeypatch.setattr(interp, "step", counted)
+    cpu.run(20_000)
+    assert callee in cpu._regions
+    # interpreted until hot (and maybe once more as the slice's tail), not 2,000 times
+    assert steps.count(callee) <= 2 * 16 + 1
