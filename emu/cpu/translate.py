@@ -50,7 +50,9 @@ if TYPE_CHECKING:
     from emu.cpu.cpu import Cpu
 
 M32 = 0xFFFFFFFF
-MAX_REGION_INSNS = 256
+# A region's Python is compiled in about 40 us per instruction: bigger regions save few
+# dispatches and cost a guest that has just started milliseconds per region.
+MAX_REGION_INSNS = 128
 MAX_RUN_INSNS = 64
 MAX_CALLEE_INSNS = 48
 _GROUP = 6  # blocks per dispatch group
