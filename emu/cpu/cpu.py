@@ -7,7 +7,9 @@ through the reference interpreter (emu.cpu.interp). Loads, stores and fetches in
 RAM touch the bytearray directly; everything else goes through the Bus, whose BusError
 becomes an access fault. Translated code remembers, per load/store instruction, the
 device handler its last access was routed to (`load_io`/`store_io` fill that cache;
-QEMU's softmmu TLB), and forgets every such route when the bus map changes.
+QEMU's softmmu TLB), and forgets every such route when the bus map changes. Code is
+translated when it is hot, and, while the machine has nothing else to do, ahead of need
+(`warm_up`).
 """
 
 from __future__ import annotations
@@ -363,9 +365,8 @@ class Cpu:
                 del self._ahead[pc]
             else:
                 return False
-            if pc in self._regions or pc in self._covered:
+            if pc in self._regions or pc in self._covered or pc in self._untranslatable:
                 continue
-            self._covered.add(pc)  # nothing to translate there (a CSR op) is not tried again
             # Translated ahead, a region takes its callees in as a hot one would: it is
             # the region the code runs in from then on.
             self._warming = True
