@@ -8,7 +8,9 @@ becomes one Python function:
 registers cached in locals (written back on exit), each block an `if pc == START:` arm
 of a `while` loop, so loops inside the region run without returning to the
 dispatcher; a block that branches to itself spins in its own inner loop. Forward edges
-fall through to later arms; backward edges go round the loop. Each block checks the
+fall through to later arms; backward edges go round the loop, where arms are grouped a
+few blocks to an `if LO <= pc < HI:`, so a jump back finds its block after a couple of
+range tests rather than one test per block before it. Each block checks the
 instruction budget before it runs (it runs only if all of it fits), so a region never
 overshoots its budget and leaves at most one block's worth for the interpreter, however
 large the region is. An indirect jump (jalr: a return, mostly) whose
