@@ -50,6 +50,9 @@ from typing import Any
 
 Handler = Callable[[], object]
 
+# select() takes descriptors below this only (the loop's epoll descriptor is one of the
+# first a process opens, so in practice always).
+_FD_SETSIZE = 1024
 # What an epoll event means for each direction: a hang-up or an error wakes both.
 _READ_EVENTS = ~select.EPOLLOUT
 _WRITE_EVENTS = ~select.EPOLLIN
@@ -156,10 +159,11 @@ class _DirectEpoll(selectors.EpollSelector):
         """epoll_wait counts in whole milliseconds, which would stretch a guest's short
         timer (a 5 us delay) to a millisecond: a shorter wait sleeps in select() on the
         epoll descriptor itself, to the microsecond, then collects the events."""
-        if remaining is not None and remaining < 1e-3:
-            readable, _, _ = select.select([self._selector.fileno()], [], [], remaining)
-            return self._selector.poll(0.0, most) if readable else []
-        return self._selector.poll(_epoll_wait(remaining), most)
+        epoll = self._selector
+        if remaining is not None and remaining < 1e-3 and epoll.fileno() < _FD_SETSIZE:
+            readable, _, _ = select.select([epoll.fileno()], [], [], remaining)
+            return epoll.poll(0.0, most) if readable else []
+        return epoll.poll(_epoll_wait(remaining), most)
 
 
 class AdaptivePolling:
