@@ -14,6 +14,7 @@ Prints JSON lines:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -22,6 +23,7 @@ import struct
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -81,10 +83,15 @@ def measure(sock: socket.socket, size: int) -> dict[str, object]:
             "round_trips_per_s": round(ROUND_TRIPS / elapsed, 1), "ok": ok}
 
 
-def main() -> int:
+@contextlib.contextmanager
+def guest_on_socket(guest: str, append: str = "") -> Iterator[socket.socket]:
+    """`guest` (a name in emu/guests) in toynic, its NE2000 on `-netdev socket` connected
+    to a listener of ours: yields the accepted socket (TCP_NODELAY, with a timeout), and
+    stops toynic by its PID afterwards."""
     with socket.create_server((HOST, 0)) as listener:
         port = listener.getsockname()[1]
-        argv = [sys.executable, "-m", "emu", "-kernel", str(REPO / "emu/guests/echo.elf"),
+        argv = [sys.executable, "-m", "emu", "-kernel", str(REPO / f"emu/guests/{guest}.elf"),
+                *(["-append", append] if append else []),
                 "-netdev", f"socket,id=n0,connect={HOST}:{port}",
                 "-device", f"ne2k_isa,netdev=n0,mac={GUEST_MAC.hex(':')}"]
         proc = subprocess.Popen(argv, cwd=REPO, stdin=subprocess.DEVNULL,
@@ -95,11 +102,7 @@ def main() -> int:
             with sock:
                 sock.settimeout(TIMEOUT)
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                ok = True
-                for size in SIZES:
-                    result = measure(sock, size)
-                    print(json.dumps(result), flush=True)
-                    ok = ok and bool(result["ok"])
+                yield sock
         finally:
             if proc.poll() is None:
                 os.kill(proc.pid, signal.SIGTERM)
@@ -108,6 +111,15 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 os.kill(proc.pid, signal.SIGKILL)
                 proc.wait(10.0)
+
+
+def main() -> int:
+    ok = True
+    with guest_on_socket("echo") as sock:
+        for size in SIZES:
+            result = measure(sock, size)
+            print(json.dumps(result), flush=True)
+            ok = ok and bool(result["ok"])
     return 0 if ok else 1
 
 

@@ -15,25 +15,17 @@ Prints JSON lines:
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
 import struct
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"
+from bench_echo import HEADER, TIMEOUT, guest_on_socket, recv_exact
+
 GUEST_IP = bytes([10, 0, 0, 1])
 CLIENT_IP = bytes([10, 0, 0, 2])
-GUEST_MAC = bytes.fromhex("525400000001")
 CLIENT_MAC = bytes.fromhex("525400000002")
 RUNS = ((60, 0.0, 2000), (1514, 0.0, 2000), (60, 0.002, 300), (1514, 0.002, 300))
 WARMUP = 100
-TIMEOUT = 10.0
-HEADER = struct.Struct(">I")
 ETH_HLEN, IP_HLEN, ICMP_HLEN = 14, 20, 8
 
 
@@ -75,16 +67,6 @@ def is_reply(frame: bytes, request: bytes, guest_mac: bytes) -> bool:
 
 def send(sock: socket.socket, frame: bytes) -> None:
     sock.sendall(HEADER.pack(len(frame)) + frame)
-
-
-def recv_exact(sock: socket.socket, count: int) -> bytes:
-    buf = bytearray()
-    while len(buf) < count:
-        chunk = sock.recv(count - len(buf))
-        if not chunk:
-            raise ConnectionError("toynic closed the connection")
-        buf += chunk
-    return bytes(buf)
 
 
 def receive(sock: socket.socket) -> bytes:
@@ -142,36 +124,15 @@ def measure(sock: socket.socket, guest_mac: bytes, size: int, gap: float, count:
 
 
 def main() -> int:
-    with socket.create_server((HOST, 0)) as listener:
-        port = listener.getsockname()[1]
-        argv = [sys.executable, "-m", "emu", "-kernel", str(REPO / "emu/guests/pingd.elf"),
-                "-append", "ip=10.0.0.1",
-                "-netdev", f"socket,id=n0,connect={HOST}:{port}",
-                "-device", f"ne2k_isa,netdev=n0,mac={GUEST_MAC.hex(':')}"]
-        proc = subprocess.Popen(argv, cwd=REPO, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL)
-        ok = True
-        try:
-            listener.settimeout(TIMEOUT)
-            sock, _ = listener.accept()
-            with sock:
-                sock.settimeout(TIMEOUT)
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                guest_mac = resolve(sock)
-                seq = 1
-                for size, gap, count in RUNS:
-                    result = measure(sock, guest_mac, size, gap, count, seq)
-                    seq += WARMUP + count
-                    print(json.dumps(result), flush=True)
-                    ok = ok and bool(result["ok"])
-        finally:
-            if proc.poll() is None:
-                os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(10.0)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(10.0)
+    ok = True
+    with guest_on_socket("pingd", "ip=10.0.0.1") as sock:
+        guest_mac = resolve(sock)
+        seq = 1
+        for size, gap, count in RUNS:
+            result = measure(sock, guest_mac, size, gap, count, seq)
+            seq += WARMUP + count
+            print(json.dumps(result), flush=True)
+            ok = ok and bool(result["ok"])
     return 0 if ok else 1
 
 

@@ -351,13 +351,15 @@ def test_device_copy_loop_matches(count: int, port: int, width: str, slices: lis
     run_both_slices(asm, slices)
 
 
-def run_both_slices(asm: Asm, slices: list[int]) -> None:
+def run_both_slices(asm: Asm, slices: list[int], finish: int = 1) -> None:
+    """`asm`, then wfi, interpreted, translated, and interpreted then translated, in
+    `slices` then `finish` runs of 10,000 instructions: the same state after each."""
     asm.wfi()
     code = asm.code()
     ref = make_cpu(code, False, [0] * 8)
     fast = make_cpu(code, True, [0] * 8)
     mixed = make_cpu(code, True, [0] * 8, translate_after=2)
-    for budget in [*slices, 10_000]:
+    for budget in [*slices, *[10_000] * finish]:
         retired = ref.run(budget)
         assert fast.run(budget) == retired
         assert mixed.run(budget) == retired
@@ -431,21 +433,10 @@ def test_calls_inside_loops_match(bodies: list[list[tuple]], rounds: int,
     asm.jal(20, "leaf")
     asm.jalr(0, 22, 0)
     asm.label("done")
-    asm.wfi()
-    code = asm.code()
-    ref = make_cpu(code, False, [0] * 8)
-    fast = make_cpu(code, True, [0] * 8)
-    mixed = make_cpu(code, True, [0] * 8, translate_after=2)
     # A device write can ask for a stop, which ends a run early: one run per store the
     # loop can execute is enough to finish.
     stores = sum(item[0] == "store" for body in bodies for item in body)
-    for budget in [*slices, *[10_000] * (3 * rounds * stores + 2)]:
-        retired = ref.run(budget)
-        assert fast.run(budget) == retired
-        assert mixed.run(budget) == retired
-        assert state(fast) == state(ref)
-        assert state(mixed) == state(ref)
-    assert ref.waiting
+    run_both_slices(asm, slices, finish=3 * rounds * stores + 2)
 
 
 def test_warm_up_translates_run_code_and_what_it_calls_before_it_runs() -> None:
