@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import json
 import socket
-import struct
 import time
 
 from bench_echo import HEADER, TIMEOUT, guest_on_socket, recv_exact
+
+from emu.testing import arp_request, ethernet, icmp_echo, inet_checksum, ipv4
 
 GUEST_IP = bytes([10, 0, 0, 1])
 CLIENT_IP = bytes([10, 0, 0, 2])
@@ -29,29 +30,11 @@ WARMUP = 100
 ETH_HLEN, IP_HLEN, ICMP_HLEN = 14, 20, 8
 
 
-def checksum(data: bytes) -> int:
-    if len(data) & 1:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
-def arp_request() -> bytes:
-    arp = struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 1, CLIENT_MAC, CLIENT_IP,
-                      bytes(6), GUEST_IP)
-    return b"\xff" * 6 + CLIENT_MAC + b"\x08\x06" + arp + bytes(18)
-
-
 def echo_request(frame_size: int, seq: int, guest_mac: bytes) -> bytes:
     payload = bytes((seq + i) & 0xFF for i in range(frame_size - ETH_HLEN - IP_HLEN - ICMP_HLEN))
-    icmp = struct.pack("!BBHHH", 8, 0, 0, 0x7A11, seq & 0xFFFF) + payload
-    icmp = icmp[:2] + struct.pack("!H", checksum(icmp)) + icmp[4:]
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, IP_HLEN + len(icmp), seq & 0xFFFF, 0x4000, 64,
-                     1, 0, CLIENT_IP, GUEST_IP)
-    ip = ip[:10] + struct.pack("!H", checksum(ip)) + ip[12:]
-    return guest_mac + CLIENT_MAC + b"\x08\x00" + ip + icmp
+    icmp = icmp_echo(0x7A11, seq & 0xFFFF, payload)
+    return ethernet(guest_mac, CLIENT_MAC, 0x0800,
+                    ipv4(CLIENT_IP, GUEST_IP, 1, icmp, ident=seq & 0xFFFF))
 
 
 def is_reply(frame: bytes, request: bytes, guest_mac: bytes) -> bool:
@@ -61,8 +44,8 @@ def is_reply(frame: bytes, request: bytes, guest_mac: bytes) -> bool:
     icmp = frame[ETH_HLEN + IP_HLEN:]
     sent_icmp = request[ETH_HLEN + IP_HLEN:]
     return (frame[:6] == CLIENT_MAC and frame[6:12] == guest_mac and frame[12:14] == b"\x08\x00"
-            and ip[12:16] == GUEST_IP and ip[16:20] == CLIENT_IP and checksum(ip) == 0
-            and icmp[0] == 0 and icmp[4:] == sent_icmp[4:] and checksum(icmp) == 0)
+            and ip[12:16] == GUEST_IP and ip[16:20] == CLIENT_IP and inet_checksum(ip) == 0
+            and icmp[0] == 0 and icmp[4:] == sent_icmp[4:] and inet_checksum(icmp) == 0)
 
 
 def send(sock: socket.socket, frame: bytes) -> None:
@@ -80,7 +63,7 @@ def resolve(sock: socket.socket) -> bytes:
     sock.settimeout(0.2)
     try:
         for _ in range(int(TIMEOUT / 0.2)):
-            send(sock, arp_request())
+            send(sock, arp_request(CLIENT_MAC, CLIENT_IP, GUEST_IP))
             try:
                 frame = receive(sock)
             except TimeoutError:
