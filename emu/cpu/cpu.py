@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from emu.core.bus import Bus, BusError
+from emu.core.bus import Bus, BusError, Route
 from emu.cpu import csr, interp
 from emu.cpu.csr import MIP_MEIP, MIP_MSIP, MIP_MTIP, MSTATUS_MIE, MSTATUS_MPIE
 from emu.cpu.decode import Insn, decode
@@ -231,7 +231,7 @@ class Cpu:
         route = self.bus.route(addr, size)
         if route is None:
             raise Trap(LOAD_ACCESS_FAULT, addr, pc)
-        cache[:] = route.lo, route.hi, route.base, route.read, route.read_burst
+        _fill(cache, route, False)
         return route.read(addr - route.base, size)
 
     def store_io(self, addr: int, size: int, value: int, pc: int, cache: list) -> None:
@@ -242,7 +242,7 @@ class Cpu:
         route = self.bus.route(addr, size)
         if route is None:
             raise Trap(STORE_ACCESS_FAULT, addr, pc)
-        cache[:] = route.lo, route.hi, route.base, route.write, route.write_burst
+        _fill(cache, route, True)
         route.write(addr - route.base, size, value)
 
     def prime_route(self, addr: int, size: int, write: bool, cache: list) -> None:
@@ -250,10 +250,7 @@ class Cpu:
         it (a copy loop's first burst needs the route before its first pass)."""
         route = self.bus.route(addr, size)
         if route is not None:
-            if write:
-                cache[:] = route.lo, route.hi, route.base, route.write, route.write_burst
-            else:
-                cache[:] = route.lo, route.hi, route.base, route.read, route.read_burst
+            _fill(cache, route, write)
 
     def _forget_routes(self) -> None:
         for cache in self._routes:
@@ -376,3 +373,12 @@ class Cpu:
                 self._warming = False
             return True
         return False
+
+
+def _fill(cache: list, route: Route, write: bool) -> None:
+    """Point a per-instruction route cache at `route`'s handler (and burst) for loads or
+    for stores."""
+    if write:
+        cache[:] = route.lo, route.hi, route.base, route.write, route.write_burst
+    else:
+        cache[:] = route.lo, route.hi, route.base, route.read, route.read_burst
