@@ -321,7 +321,7 @@ class Cpu:
             self._covered.clear()
             self._ahead.clear()
         translation = translator.translate(pc)
-        if not translation.spans:
+        if translation is None:
             self._heat.pop(pc, None)
             self._untranslatable.add(pc)
             return None

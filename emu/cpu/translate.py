@@ -125,18 +125,18 @@ class Translator:
     def __init__(self, cpu: Cpu, is_hot: Callable[[int], bool]) -> None:
         self.cpu = cpu
         self.is_hot = is_hot
-        self._calls: list[int] = []
         # Word and halfword views of RAM (they pin its size, which never changes).
         view = memoryview(cpu.ram)
         self.words = view[:len(view) & ~3].cast("I")
         self.halves = view[:len(view) & ~1].cast("H")
 
-    def translate(self, entry: int) -> Translation:
-        """The region at `entry`. Its function returns 0 (doing nothing) when fewer than
-        its entry block's size of instructions remain before instret reaches `limit`."""
+    def translate(self, entry: int) -> Translation | None:
+        """The region at `entry`, or None if no block starts there (a CSR instruction,
+        wfi, ...). Its function returns 0 (doing nothing) when fewer than its entry
+        block's size of instructions remain before instret reaches `limit`."""
         blocks, exits = self._discover(entry)
         if not blocks:
-            return Translation(_nothing, [], [])
+            return None
         emitter = _Emitter(entry, blocks, self.cpu)
         source = emitter.source()
         namespace = {
@@ -153,47 +153,45 @@ class Translator:
         exec(code, namespace)
         return Translation(namespace["make"](), [(b.start, b.end) for b in blocks], exits)
 
-    def _run(self, start: int) -> tuple[list[Insn], int, list[int]]:
-        """Straight-line instructions from `start`, where they end, and the direct
-        successors to follow (a call not followed goes to `self._calls`)."""
+    def _run(self, start: int) -> tuple[list[Insn], int, list[int], list[int]]:
+        """Straight-line instructions from `start`, where they end, the direct successors
+        to follow, and those left to other regions (a call not taken in, and its return
+        point)."""
         insns: list[Insn] = []
         pc = start
         while len(insns) < MAX_RUN_INSNS:
             try:
                 insn = self.cpu.fetch(pc)
             except Trap:
-                return insns, pc, []
+                return insns, pc, [], []
             op = insn.op
             if op in SYSTEM_OPS:
-                return insns, pc, []
+                return insns, pc, [], []
             if op in BRANCH_OPS or op == "jal":
                 target = (pc + insn.imm) & M32
                 if target & 3:
-                    return insns, pc, []  # the interpreter raises the misaligned-target trap
+                    return insns, pc, [], []  # the interpreter raises the misaligned-target trap
                 insns.append(insn)
                 if op != "jal":
-                    succ = [target, pc + 4]
-                elif not insn.rd:
-                    succ = [target]
-                else:
-                    # A call to code already hot is followed, and so is the return
-                    # point after it: the call and its return stay inside the region.
-                    succ = [target, pc + 4] if self.is_hot(target) else []
-                    if not succ:
-                        self._calls += (target, pc + 4)
-                return insns, pc + 4, succ
+                    return insns, pc + 4, [target, pc + 4], []
+                if not insn.rd:
+                    return insns, pc + 4, [target], []
+                # A call to code already hot is followed, and so is the return point
+                # after it: the call and its return stay inside the region.
+                if self.is_hot(target):
+                    return insns, pc + 4, [target, pc + 4], []
+                return insns, pc + 4, [], [target, pc + 4]
             insns.append(insn)
             pc += 4
             if op == "jalr":
-                return insns, pc, []
-        return insns, pc, [pc]
+                return insns, pc, [], []
+        return insns, pc, [pc], []
 
     def _discover(self, entry: int) -> tuple[list[_Block], list[int]]:
         """The region's blocks, and the pcs its code can go to directly that it leaves
         out (calls not taken in, their return points, code beyond its window or size)."""
         runs: dict[int, tuple[list[Insn], int]] = {}
         seen: list[int] = []
-        self._calls = []
         # (start, anchor): code is followed within a window around its anchor, the
         # region's entry or, for a followed call, the callee's entry.
         # Breadth first: when the size cap cuts discovery short, what is left out is
@@ -210,7 +208,7 @@ class Translator:
                 continue
             if anchor != entry and taken.get(anchor, 0) >= MAX_CALLEE_INSNS:
                 continue
-            insns, end, succ = self._run(start)
+            insns, end, succ, left = self._run(start)
             if not insns:
                 continue
             runs[start] = (insns, end)
@@ -218,10 +216,10 @@ class Translator:
             taken[anchor] = taken.get(anchor, 0) + len(insns)
             call = insns[-1].op == "jal" and insns[-1].rd != 0
             work.extend((pc, pc if call and pc != end else anchor) for pc in succ)
-            seen += succ
+            seen += succ + left
         # Runs are not split where another one starts inside them: a loop entered in its
         # middle still gets a whole block for its head, which then spins as a self-loop.
-        exits = [pc for pc in dict.fromkeys(seen + self._calls) if pc not in runs]
+        exits = [pc for pc in dict.fromkeys(seen) if pc not in runs]
         return [_Block(start, *runs[start]) for start in sorted(runs)], exits
 
 
@@ -271,10 +269,6 @@ def _burst_shape(body: list[Insn], branch: Insn) -> _Burst | None:
     ahead = size if steps[0] < ram else 0
     return _Burst(reads, port, 0 if port < ram else 1, size, pointer, end, value,
                   body[ram].imm + ahead)
-
-
-def _nothing(limit: int) -> int:
-    return 0
 
 
 def _reg(r: int) -> str:
