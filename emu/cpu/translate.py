@@ -8,9 +8,7 @@ becomes one Python function:
 registers cached in locals (written back on exit), each block an `if pc == START:` arm
 of a `while` loop, so loops inside the region run without returning to the
 dispatcher; a block that branches to itself spins in its own inner loop. Forward edges
-fall through to later arms; backward edges go round the loop, where arms are grouped a
-few blocks to an `if LO <= pc < HI:`, so a jump back finds its block after a couple of
-range tests rather than one test per block before it. Each block checks the
+fall through to later arms; backward edges go round the loop. Each block checks the
 instruction budget before it runs (it runs only if all of it fits), so a region never
 overshoots its budget and leaves at most one block's worth for the interpreter, however
 large the region is. An indirect jump (jalr: a return, mostly) whose
@@ -57,7 +55,6 @@ M32 = 0xFFFFFFFF
 MAX_REGION_INSNS = 128
 MAX_RUN_INSNS = 64
 MAX_CALLEE_INSNS = 48
-_GROUP = 6  # blocks per dispatch group
 WINDOW_BEHIND = 2048
 WINDOW_AHEAD = 4096
 
@@ -292,22 +289,11 @@ class _Emitter:
         self.written: set[int] = set()
         self.lines: list[str] = []
         self.indent = 0
-        self.group = 0
 
     def source(self) -> str:
         entry_size = next(len(b.insns) for b in self.blocks if b.start == self.entry)
-        groups = [self.blocks[i:i + _GROUP] for i in range(0, len(self.blocks), _GROUP)]
-        for index, group in enumerate(groups):
-            if len(groups) > 1:
-                # A jump back to the top finds its block's group first, then the block:
-                # a couple of dozen tests at most, not one per block of the region.
-                above = f"{group[0].start:#x} <= " if index else ""
-                below = f" < {groups[index + 1][0].start:#x}" if index + 1 < len(groups) else ""
-                self.lines.append(f"if {above}pc{below}:" if above or below else "if True:")
-                self.group = 1
-            for block in group:
-                self._block(block)
-            self.group = 0
+        for block in self.blocks:
+            self._block(block)
         used = sorted(self.used | self.written)
         written = sorted(self.written)
         names = ", ".join(f"{k}={k}" for k in (*_HELPERS, *(f"D{i}" for i in range(self.routes))))
@@ -345,7 +331,7 @@ class _Emitter:
         return "_"
 
     def _emit(self, line: str, depth: int) -> None:
-        self.lines.append("    " * (depth + self.indent + self.group) + line)
+        self.lines.append("    " * (depth + self.indent) + line)
 
     def _transfer(self, current: int, target: int, depth: int) -> None:
         self._emit(f"pc = {target:#x}", depth)
