@@ -480,8 +480,8 @@ class Machine:
         if self.journal is not None and self.journal.replaying:
             self._idle_handle = self.loop.call_later(0, self._replay_idle)
             return
-        self._stop_warm_up()
-        self._warm_handle = self.loop.call_later(WARM_UP_AFTER, self._warm_up)
+        if self._warm_handle is None:
+            self._warm_handle = self.loop.call_later(WARM_UP_AFTER, self._warm_up)
         deadline = self.clock.next_deadline()
         if deadline is None:
             return
@@ -501,20 +501,22 @@ class Machine:
         self.expire_idle()
 
     def _warm_up(self) -> None:
-        """One region translated ahead, then the next after the loop has looked at host
-        I/O again: a frame arriving meanwhile waits for one compile at most."""
+        """Once the guest has been idle for WARM_UP_AFTER: one region translated ahead,
+        then the next after the loop has looked at host I/O again (a frame arriving
+        meanwhile waits for one compile at most). The timer outlives wake-ups and looks
+        at how long the current idle has lasted, so a guest that idles between frames
+        costs one timer per WARM_UP_AFTER, not one per frame."""
         self._warm_handle = None
-        if self._idle and not self._paused and self.exit_code is None and self.cpu.warm_up():
+        if not self._idle or self._paused or self.exit_code is not None:
+            return
+        idle_for = time.monotonic() - self._idle_since
+        if idle_for < WARM_UP_AFTER:
+            self._warm_handle = self.loop.call_later(WARM_UP_AFTER - idle_for, self._warm_up)
+        elif self.cpu.warm_up():
             self._warm_handle = self.loop.call_later(0, self._warm_up)
-
-    def _stop_warm_up(self) -> None:
-        if self._warm_handle is not None:
-            self._warm_handle.cancel()
-            self._warm_handle = None
 
     def expire_idle(self) -> None:
         """Leave idle at the next timer deadline (virtual time jumps there)."""
-        self._stop_warm_up()
         self._idle = False
         deadline = self.clock.next_deadline()
         if deadline is not None:
@@ -552,7 +554,6 @@ class Machine:
         if self._idle_handle is not None:
             self._idle_handle.cancel()
             self._idle_handle = None
-        self._stop_warm_up()
         deadline = self.clock.next_deadline()
         if self.icount_sleep and deadline is not None:
             waited_ns = int((time.monotonic() - self._idle_since) * 1e9)
@@ -612,7 +613,9 @@ class Machine:
         if self._idle_handle is not None:
             self._idle_handle.cancel()
             self._idle_handle = None
-        self._stop_warm_up()
+        if self._warm_handle is not None:
+            self._warm_handle.cancel()
+            self._warm_handle = None
         self._idle = False
         if self._stop_loop_on_exit:
             self.loop.stop()
