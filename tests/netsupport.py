@@ -76,6 +76,8 @@ def wait_for(
             return value
         if time.monotonic() >= deadline:
             raise TimeoutError(f"timed out after {timeout:.1f}s waiting for {what}")
+        # The pause between two looks at a condition no descriptor signals (another
+        # process's output, a file's size): the deadline, not the pause, ends the wait.
         time.sleep(interval)
 
 
