@@ -242,8 +242,48 @@ int icmp_echo_send(struct net *n, const uint8_t *dst_mac, uint32_t dst, uint8_t 
     return ip_send(n, dst_mac, n->ip, dst, IPPROTO_ICMP, ICMP_HLEN + len);
 }
 
-static enum net_kind icmp_input(struct net *n, const uint8_t *m, unsigned len)
+/* The reply to the echo request in n->rx (an IP header without options at h, `total`
+ * bytes of IP), built over the request and sent from there: the same bytes
+ * icmp_echo_send would send, without copying the data or summing it again. The ICMP
+ * checksum is updated for the changed type word (RFC 1624, eqn. 3); a result of 0 is
+ * also what all-zero data sums to, where a full sum gives 0xffff, so that one case is
+ * summed in full. */
+static void echo_reply_in_place(struct net *n, uint8_t *h, unsigned total)
 {
+    uint8_t *m = h + IP_HLEN;
+    uint32_t sum = (uint16_t)~get16(m + 2) + (uint16_t)~get16(m);
+    uint16_t check;
+
+    while (sum >> 16)
+        sum = (sum & 0xffff) + (sum >> 16);
+    check = (uint16_t)~sum;
+    m[0] = ICMP_ECHOREPLY;
+    m[1] = 0;
+    if (!check) {
+        put16(m + 2, 0);
+        check = csum_fold(csum_add(0, m, total - IP_HLEN));
+    }
+    put16(m + 2, check);
+    h[1] = 0;
+    put16(h + 4, n->ip_id++);
+    put16(h + 6, 0x4000);          /* don't fragment */
+    h[8] = IP_DEFAULT_TTL;
+    put16(h + 10, 0);
+    put32(h + 12, n->ip);
+    put32(h + 16, n->ip_src);
+    put16(h + 10, csum_fold(csum_add(0, h, IP_HLEN)));
+    memcpy(n->rx, n->rx + ETH_ALEN, ETH_ALEN);
+    memcpy(n->rx + ETH_ALEN, n->mac, ETH_ALEN);
+    /* the requester's address lives on in the ARP cache, which just learned it */
+    n->eth_src = arp_lookup(n, n->ip_src);
+    ne2k_send(&n->nic, n->rx, ETH_HLEN + total);
+}
+
+static enum net_kind icmp_input(struct net *n, uint8_t *h, unsigned hlen, unsigned total)
+{
+    const uint8_t *m = h + hlen;
+    unsigned len = total - hlen;
+
     if (len < ICMP_HLEN || csum_fold(csum_add(0, m, len)) != 0)
         return NET_BAD;
     n->icmp_id = get16(m + 4);
@@ -256,8 +296,11 @@ static enum net_kind icmp_input(struct net *n, const uint8_t *m, unsigned len)
         return NET_IP_OTHER;
     if (n->answer_ping) {
         arp_learn(n, n->ip_src, n->eth_src);
-        icmp_echo_send(n, n->eth_src, n->ip_src, ICMP_ECHOREPLY, n->icmp_id, n->icmp_seq,
-                       n->payload, n->payload_len);
+        if (hlen == IP_HLEN)
+            echo_reply_in_place(n, h, total);
+        else
+            icmp_echo_send(n, n->eth_src, n->ip_src, ICMP_ECHOREPLY, n->icmp_id, n->icmp_seq,
+                           n->payload, n->payload_len);
         n->echo_replies++;
     }
     return NET_ECHO_REQUEST;
@@ -314,7 +357,7 @@ static enum net_kind udp_input(struct net *n, const uint8_t *u, unsigned len)
     return NET_UDP;
 }
 
-static enum net_kind ip_input(struct net *n, const uint8_t *h, unsigned len)
+static enum net_kind ip_input(struct net *n, uint8_t *h, unsigned len)
 {
     unsigned hlen, total;
 
@@ -335,7 +378,7 @@ static enum net_kind ip_input(struct net *n, const uint8_t *h, unsigned len)
     if (n->ip && n->ip_dst != n->ip && n->ip_dst != IP_BROADCAST)
         return NET_IP_OTHER;
     if (n->ip_proto == IPPROTO_ICMP)
-        return icmp_input(n, h + hlen, total - hlen);
+        return icmp_input(n, h, hlen, total);
     if (n->ip_proto == IPPROTO_UDP)
         return udp_input(n, h + hlen, total - hlen);
     return NET_IP_OTHER;
