@@ -95,7 +95,8 @@ def guest_image() -> tuple[Path, Path]:
     for deb in CACHE.glob("*.deb"):
         _run(["dpkg-deb", "-x", deb.name, str(unpacked)], CACHE)
     (kernel_file,) = unpacked.glob("boot/vmlinuz-*")
-    modules = {p.name: p for p in unpacked.glob("lib/modules/*/kernel/drivers/net/ethernet/8390/*.ko")}
+    drivers = "lib/modules/*/kernel/drivers/net/ethernet/8390/*.ko"
+    modules = {p.name: p for p in unpacked.glob(drivers)}
     busybox = unpacked / "bin" / "busybox"
     init = INIT.format(guest=GUEST_IP, pingd=PINGD_IP).encode()
     dirs = [(d, 0o40755, b"") for d in ("bin", "proc", "lib", "lib/modules")]
@@ -119,7 +120,8 @@ def _reply(frame: bytes) -> bytes | None:
         icmp = frame[14 + header:14 + total]
         (ident, seq) = struct.unpack("!HH", icmp[4:8])
         reply = icmp_echo(ident, seq, icmp[8:], reply=True)
-        return ethernet(frame[6:12], PINGD_MAC, 0x0800, ipv4(ip, frame[26:30], 1, reply)).ljust(60, b"\0")
+        packet = ipv4(ip, frame[26:30], 1, reply)
+        return ethernet(frame[6:12], PINGD_MAC, 0x0800, packet).ljust(60, b"\0")
     return None
 
 
