@@ -4,10 +4,10 @@ end. The same guest, in the same run, also pings a minimal responder written in 
 on the same socket: that row is the floor the QEMU side sets (its emulated CPU and NIC),
 and the difference between the two rows is what toynic adds.
 
-The guest is built on first use from Debian packages (`apt-get download` of the
-running kernel's image and of busybox-static, unpacked with `dpkg-deb`) into
-`build/linux-guest/`: the kernel, and an initramfs with busybox, the 8390 and ne2k-pci
-modules and an init that runs the pings the kernel command line names.
+The guest is tests/linux_guest.py's (built on first use from Debian packages into
+`build/linux-guest/`), as in tests/e2e/test_linux_ping.py. The pings are 0.2 s apart, so
+toynic idles between them as it does under ping's default 1 s rhythm; the first ping of
+each size, which also waits for ARP, is left out.
 
 Prints JSON lines:
 {"bench": "linux_ping", "responder": "pingd"|"python", "frame_size": S,
@@ -17,10 +17,8 @@ Prints JSON lines:
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
-import re
 import signal
 import socket
 import struct
@@ -34,9 +32,18 @@ from pathlib import Path
 from emu.testing import ethernet, icmp_echo, ipv4
 
 REPO = Path(__file__).resolve().parent.parent
-CACHE = REPO / "build" / "linux-guest"
+sys.path.insert(0, str(REPO))
+
+from tests.linux_guest import (  # noqa: E402 - the repository's root goes on the path first
+    LinuxGuestUnavailable,
+    PingResult,
+    PingRun,
+    guest_image,
+    ping_results,
+    qemu_argv,
+)
+
 HOST = "127.0.0.1"
-GUEST_IP = "10.0.0.2"
 PINGD_IP = "10.0.0.1"
 PINGD_MAC = bytes.fromhex("52540000000a")
 # (ping -s data size, Ethernet frame size): 60 B and 1514 B frames.
@@ -44,68 +51,6 @@ SIZES = ((18, 60), (1472, 1514))
 PINGS = 20
 INTERVAL_S = 0.2
 TIMEOUT_S = 180.0
-INIT = """#!/bin/busybox sh
-/bin/busybox --install -s /bin
-mount -t proc proc /proc
-insmod /lib/modules/8390.ko
-insmod /lib/modules/ne2k-pci.ko
-ip link set eth0 up
-ip addr add {guest}/24 dev eth0
-for arg in $(cat /proc/cmdline); do
-  case $arg in pings=*) runs="${{arg#pings=}}";; esac
-done
-for run in $(echo "$runs" | tr ',' ' '); do
-  set -- $(echo "$run" | tr ':' ' ')
-  echo "RUN size=$3 count=$1 interval=$2"
-  ping -c "$1" -i "$2" -s "$3" {pingd}
-done
-echo "ALL-DONE"
-poweroff -f
-"""
-
-
-def _run(argv: list[str], cwd: Path) -> str:
-    return subprocess.run(argv, cwd=cwd, check=True, capture_output=True, text=True).stdout
-
-
-def _cpio_newc(entries: list[tuple[str, int, bytes]]) -> bytes:
-    """An initramfs archive (cpio "newc"): (name, mode, data) entries."""
-    out = bytearray()
-    for ino, (name, mode, data) in enumerate([*entries, ("TRAILER!!!", 0, b"")], 1):
-        encoded = name.encode() + b"\0"
-        fields = (ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(encoded), 0)
-        out += b"070701" + "".join(f"{f:08x}" for f in fields).encode() + encoded
-        out += b"\0" * (-len(out) % 4) + data
-        out += b"\0" * (-len(out) % 4)
-    return bytes(out)
-
-
-def guest_image() -> tuple[Path, Path]:
-    """The kernel and initramfs, built into CACHE on first use."""
-    kernel, initrd = CACHE / "vmlinuz", CACHE / "initrd.gz"
-    if kernel.exists() and initrd.exists():
-        return kernel, initrd
-    CACHE.mkdir(parents=True, exist_ok=True)
-    depends = _run(["apt-cache", "depends", "linux-image-amd64"], CACHE)
-    image = re.search(r"Depends: (linux-image-\S+)", depends)
-    if image is None:
-        raise RuntimeError("apt-cache names no kernel image for linux-image-amd64")
-    _run(["apt-get", "download", image.group(1), "busybox-static"], CACHE)
-    unpacked = CACHE / "unpacked"
-    for deb in CACHE.glob("*.deb"):
-        _run(["dpkg-deb", "-x", deb.name, str(unpacked)], CACHE)
-    (kernel_file,) = unpacked.glob("boot/vmlinuz-*")
-    drivers = "lib/modules/*/kernel/drivers/net/ethernet/8390/*.ko"
-    modules = {p.name: p for p in unpacked.glob(drivers)}
-    busybox = unpacked / "bin" / "busybox"
-    init = INIT.format(guest=GUEST_IP, pingd=PINGD_IP).encode()
-    dirs = [(d, 0o40755, b"") for d in ("bin", "proc", "lib", "lib/modules")]
-    files = [("bin/busybox", 0o100755, busybox.read_bytes()), ("init", 0o100755, init),
-             *[(f"lib/modules/{m}", 0o100644, modules[m].read_bytes())
-               for m in ("8390.ko", "ne2k-pci.ko")]]
-    initrd.write_bytes(gzip.compress(_cpio_newc(dirs + files), 1))
-    kernel.write_bytes(kernel_file.read_bytes())
-    return kernel, initrd
 
 
 def _reply(frame: bytes) -> bytes | None:
@@ -180,41 +125,37 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("toynic never listened")
 
 
-def linux_pings(port: int, kernel: Path, initrd: Path) -> str:
-    runs = ",".join(f"{PINGS}:{INTERVAL_S}:{data}" for data, _ in SIZES)
-    result = subprocess.run(
-        ["qemu-system-x86_64", "-accel", "tcg", "-m", "256", "-nographic", "-no-reboot",
-         "-kernel", str(kernel), "-initrd", str(initrd),
-         "-append", f"console=ttyS0 quiet pings={runs}",
-         "-netdev", f"socket,id=n,connect={HOST}:{port}", "-device", "ne2k_pci,netdev=n"],
-        capture_output=True, text=True, timeout=TIMEOUT_S, stdin=subprocess.DEVNULL)
-    return result.stdout
+def linux_pings(port: int) -> list[PingResult]:
+    runs = [PingRun(PINGS, INTERVAL_S, data) for data, _ in SIZES]
+    argv = qemu_argv("qemu-system-x86_64", f"socket,connect={HOST}:{port}", PINGD_IP, runs)
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT_S,
+                            stdin=subprocess.DEVNULL, check=False)
+    return ping_results(result.stdout)
 
 
-def parse(output: str, kind: str) -> list[dict[str, object]]:
-    results = []
-    for run in output.split("RUN ")[1:]:
-        size = int(re.match(r"size=(\d+)", run).group(1))  # type: ignore[union-attr]
-        times = [float(t) * 1000 for t in re.findall(r"seq=\d+ ttl=\d+ time=([\d.]+) ms", run)]
-        frame = next(f for data, f in SIZES if data == size)
-        # The first ping also waits for ARP; later ones measure the steady path.
-        steady = sorted(times[1:])
-        ok = len(times) == PINGS
-        results.append({
-            "bench": "linux_ping", "responder": kind, "frame_size": frame,
-            "interval_s": INTERVAL_S, "pings": len(steady),
-            "rtt_avg_us": round(sum(steady) / len(steady), 1) if steady else None,
-            "rtt_median_us": round(steady[len(steady) // 2], 1) if steady else None,
-            "rtt_max_us": round(steady[-1], 1) if steady else None, "ok": ok})
-    return results
+def summary(result: PingResult, kind: str) -> dict[str, object]:
+    frame = next(f for data, f in SIZES if data == result.data_size)
+    # The first ping also waits for ARP; the others measure the steady path.
+    steady = sorted(result.rtts_ms[1:])
+    return {
+        "bench": "linux_ping", "responder": kind, "frame_size": frame,
+        "interval_s": INTERVAL_S, "pings": len(steady),
+        "rtt_avg_us": round(sum(steady) / len(steady) * 1000, 1) if steady else None,
+        "rtt_median_us": round(steady[len(steady) // 2] * 1000, 1) if steady else None,
+        "rtt_max_us": round(steady[-1] * 1000, 1) if steady else None,
+        "ok": result.received == PINGS}
 
 
 def main() -> int:
-    kernel, initrd = guest_image()
+    try:
+        guest_image()
+    except LinuxGuestUnavailable as exc:
+        print(json.dumps({"bench": "linux_ping", "ok": False, "error": str(exc)}), flush=True)
+        return 1
     ok = True
     for kind in ("pingd", "python"):
         with responder(kind) as port:
-            results = parse(linux_pings(port, kernel, initrd), kind)
+            results = [summary(result, kind) for result in linux_pings(port)]
         for result in results:
             print(json.dumps(result), flush=True)
             ok = ok and bool(result["ok"])
