@@ -629,8 +629,12 @@ class Dp8390:
     def _ring_changed(self) -> None:
         """The guest may have made room or started the chip: if the net layer was told
         "no" since the last flush, let it deliver again (a hub behind us needs the call
-        even when our own queue is empty)."""
-        if self._refused and self.sink is not None and self.can_receive():
+        even when our own queue is empty) once half the ring is free. Resuming as soon
+        as one full-size frame fits again would let the frames waiting in the queue in
+        one at a time, a flush per BNRY write; half a ring lets them in as a batch, while
+        the guest still has the other half's frames to read."""
+        if (self._refused and self.sink is not None and self.can_receive()
+                and self.free_pages() >= (self._pstop - self.pstart) >> 9):
             self._refused = False
             self.sink.flush_queued()
 

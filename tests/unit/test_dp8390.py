@@ -141,6 +141,22 @@ def test_can_receive_needs_a_spare_page_beyond_a_full_frame() -> None:
     assert chip.can_receive()
 
 
+def test_after_a_refusal_delivery_resumes_once_half_the_ring_is_free() -> None:
+    """Quirk P6: BNRY writes that make room for a full-size frame, but leave less than half
+    of the 58-page ring free, do not flush the net layer's queue; the first that frees
+    half the ring does, once."""
+    chip, sink = make_chip(bnry=0x47 + FULL_FRAME_PAGES)  # CURR 0x47: 6 pages free
+    assert not chip.can_receive()
+    chip.write_reg(0x3, 0x47 + FULL_FRAME_PAGES + 1)
+    assert chip.can_receive()
+    chip.write_reg(0x3, 0x47 + 28)
+    assert sink.flushes == 0
+    chip.write_reg(0x3, 0x47 + 29)
+    assert sink.flushes == 1
+    chip.write_reg(0x3, 0x47 + 40)
+    assert sink.flushes == 1
+
+
 def test_can_receive_false_when_stopped_or_no_ring() -> None:
     chip, _ = make_chip()
     assert chip.can_receive()
