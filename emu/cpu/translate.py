@@ -16,7 +16,10 @@ target starts a block of the region goes round the loop too, so a loop that call
 small function stays in the region (QEMU's TB chaining, lookup_and_goto_ptr).
 
 Memory: an aligned access inside RAM is one test and one subscript of the RAM's
-bytearray or of a word/halfword view of it. Any other access stays in the region too
+bytearray or of a word/halfword view of it; where two or more accesses in a stretch of a
+block share a base register (a structure's fields, an unrolled copy), one test covers
+them all and each is a subscript alone, the usual code standing by for when the test
+fails. Any other access stays in the region too
 (QEMU's softmmu TLB and MemoryRegion dispatch): each load/store instruction has its own
 route cache, filled by `Cpu.load_io`/`Cpu.store_io` from `Bus.route`, so a device access
 whose address is still in the cached range calls the device's `read`/`write` directly,
@@ -268,6 +271,33 @@ def _burst_shape(body: list[Insn], branch: Insn) -> _Burst | None:
                   body[ram].imm + ahead)
 
 
+def _load_at(op: str, imm: int) -> str:
+    """A load's value from RAM at offset o + imm, known to be aligned and inside RAM (w and
+    h are o in words and halfwords)."""
+    if op == "lw":
+        return f"W[{_plus('w', imm >> 2)}]"
+    if op == "lhu":
+        return f"H[{_plus('h', imm >> 1)}]"
+    if op == "lh":
+        return f"((H[{_plus('h', imm >> 1)}] ^ 0x8000) - 0x8000) & 0xFFFFFFFF"
+    if op == "lbu":
+        return f"R[{_plus('o', imm)}]"
+    return f"SB[R[{_plus('o', imm)}]]"
+
+
+def _store_at(op: str, imm: int, value: str) -> str:
+    """A store of `value` to RAM at offset o + imm, known to be aligned and inside RAM."""
+    if op == "sw":
+        return f"W[{_plus('w', imm >> 2)}] = {value}"
+    if op == "sh":
+        return f"H[{_plus('h', imm >> 1)}] = {value}" + (" & 0xFFFF" if value != "0" else "")
+    return f"R[{_plus('o', imm)}] = {value}" + (" & 0xFF" if value != "0" else "")
+
+
+def _plus(name: str, k: int) -> str:
+    return f"{name} + {k}" if k > 0 else f"{name} - {-k}" if k < 0 else name
+
+
 def _reg(r: int) -> str:
     return f"x{r}" if r else "0"
 
@@ -353,8 +383,7 @@ class _Emitter:
         if last.op in BRANCH_OPS and (block.end - 4 + last.imm) & M32 == block.start:
             self._self_loop(block, body, last)
             return
-        for idx, insn in enumerate(body):
-            self._insn(insn, block.start + 4 * idx, idx)
+        self._body(body, block.start)
         if not control:
             self._emit(f"n += {count}", 1)
             self._transfer(block.start, block.end, 1)
@@ -396,8 +425,7 @@ class _Emitter:
             self._burst(block, body, burst)
         self._emit("while True:", 1)
         self.indent = 1
-        for idx, insn in enumerate(body):
-            self._insn(insn, block.start + 4 * idx, idx)
+        self._body(body, block.start)
         cond = _BRANCH_COND[last.op].format(a=self._src(last.rs1), b=self._src(last.rs2))
         self._emit(f"n += {len(block.insns)}", 1)
         self._emit(f"if {cond}:", 1)
@@ -447,6 +475,77 @@ class _Emitter:
             emit(f"{v} = int.from_bytes(R[o + m - {size}:o + m], 'little')", 4)
         emit(f"{p} = ({p} + m) & 0xFFFFFFFF", 4)
         emit(f"n += (m >> {size.bit_length() - 1}) * {count}", 4)
+
+    def _body(self, body: list[Insn], start: int) -> None:
+        """A block's straight-line instructions. A stretch in which two or more loads and
+        stores share a base register that nothing in the stretch changes before its last
+        access is emitted twice: once for when one test shows every one of those
+        accesses aligned and inside RAM (each then one subscript, with no test of its
+        own), once as usual for any other case (a device, a fault, the end of RAM)."""
+        idx = 0
+        while idx < len(body):
+            end = self._shared_base_stretch(body, idx)
+            if end is None:
+                self._insn(body[idx], start + 4 * idx, idx)
+                idx += 1
+                continue
+            self._ram_stretch(body, idx, end, start)
+            idx = end
+
+    def _shared_base_stretch(self, body: list[Insn], first: int) -> int | None:
+        """The end (exclusive) of the stretch starting at `body[first]`, a load or store
+        whose base register its later accesses share, or None if fewer than two do."""
+        head = body[first]
+        if self.wraps or (head.op not in LOAD_OPS and head.op not in STORE_OPS) \
+                or not head.rs1:
+            return None
+        base = head.rs1
+        end, accesses = first, 0
+        for idx in range(first, len(body)):
+            insn = body[idx]
+            if insn.op in LOAD_OPS or insn.op in STORE_OPS:
+                if insn.rs1 != base:
+                    break
+                size = _LOAD_SIZE.get(insn.op) or _STORE_SIZE[insn.op]
+                if insn.imm % size:
+                    break
+                end, accesses = idx + 1, accesses + 1
+                if insn.op in LOAD_OPS and insn.rd == base:
+                    break
+            elif insn.rd == base:
+                break
+        return end if accesses >= 2 else None
+
+    def _ram_stretch(self, body: list[Insn], first: int, end: int, start: int) -> None:
+        accesses = [i for i in body[first:end] if i.op in LOAD_OPS or i.op in STORE_OPS]
+        sizes = [_LOAD_SIZE.get(i.op) or _STORE_SIZE[i.op] for i in accesses]
+        low = min(i.imm for i in accesses)
+        high = max(i.imm + size for i, size in zip(accesses, sizes, strict=True))
+        align = max(sizes)
+        self._offset(self._src(accesses[0].rs1), 0)
+        test = f"{-low} <= o <= {self.ram_size - high}"
+        if align > 1:
+            test += f" and not o & {align - 1}"
+        self._emit(f"if {test}:", 1)
+        self.indent += 1
+        if 4 in sizes:
+            self._emit("w = o >> 2", 1)
+        if 2 in sizes:
+            self._emit("h = o >> 1", 1)
+        for idx in range(first, end):
+            insn = body[idx]
+            if insn.op in LOAD_OPS:
+                self._emit(f"{self._dst(insn.rd)} = {_load_at(insn.op, insn.imm)}", 1)
+            elif insn.op in STORE_OPS:
+                self._emit(_store_at(insn.op, insn.imm, self._src(insn.rs2)), 1)
+            else:
+                self._insn(insn, start + 4 * idx, idx)
+        self.indent -= 1
+        self._emit("else:", 1)
+        self.indent += 1
+        for idx in range(first, end):
+            self._insn(body[idx], start + 4 * idx, idx)
+        self.indent -= 1
 
     def _insn(self, insn: Insn, pc: int, idx: int) -> None:
         op = insn.op

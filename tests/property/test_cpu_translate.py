@@ -472,3 +472,46 @@ def test_warm_up_translates_run_code_and_what_it_calls_before_it_runs() -> None:
     warm.run(100)
     assert ref.waiting and warm.waiting
     assert state(warm) == state(ref)
+
+
+RAM_END = RAM + 0x10000  # tests.rvasm.boot's RAM
+_SIZES = {"lb": 1, "lbu": 1, "lh": 2, "lhu": 2, "lw": 4, "sb": 1, "sh": 2, "sw": 4}
+near_a_ram_end = st.sampled_from([RAM, RAM_END]).flatmap(
+    lambda edge: st.integers(edge - 12, edge + 12))
+shared_base_access = st.tuples(st.sampled_from(sorted(_LOADS) + sorted(_STORES)),
+                               st.integers(2, 8), st.integers(-4, 4))
+base_change = st.tuples(st.just("addi"), st.integers(1, 8), st.integers(-8, 8))
+
+
+@settings(max_examples=300)
+@given(base=near_a_ram_end,
+       body=st.lists(st.one_of(shared_base_access, shared_base_access, base_change),
+                     min_size=2, max_size=10),
+       seed=st.lists(st.integers(0, 0xFFFFFFFF), min_size=7, max_size=7))
+def test_shared_base_accesses_at_the_ends_of_ram_match(base: int, body: list[tuple],
+                                                       seed: list[int]) -> None:
+    """Loads and stores sharing base register x1 (translated as one stretch with a single
+    RAM test) around both ends of RAM, aligned and not, some inside RAM and some past it
+    (faults, which the handler skips), with x1 or the loaded registers changing in
+    between: the translated code leaves the same registers, RAM and trap state. At the
+    start of RAM, where the program itself lies, only loads."""
+    asm = Asm()
+    at_start = base < RAM_END - 0x1000
+    for op, reg, k in body:
+        if op == "addi":
+            asm.addi(reg if reg > 2 else 1, reg, k)
+        elif op in _LOADS or at_start:
+            op = {"sb": "lb", "sh": "lh", "sw": "lw"}.get(op, op)
+            asm.load(op, reg, 1, k * _SIZES[op] + (k == 4))
+        else:
+            asm.store(op, reg, 1, k * _SIZES[op] + (k == 4))
+    asm.wfi()
+    code = asm.code()
+    ref = make_cpu(code, False, [base, *seed])
+    fast = make_cpu(code, True, [base, *seed])
+    for cpu in (ref, fast):
+        cpu.ram[-64:] = bytes(range(64))
+        cpu.run(200)
+    assert ref.waiting and fast.waiting
+    assert state(fast) == state(ref)
+    assert fast.ram == ref.ram
