@@ -17,9 +17,9 @@ small function stays in the region (QEMU's TB chaining, lookup_and_goto_ptr).
 
 Memory: an aligned access inside RAM is one test and one subscript of the RAM's
 bytearray or of a word/halfword view of it; where two or more accesses in a stretch of a
-block share a base register (a structure's fields, an unrolled copy), one test covers
-them all and each is a subscript alone, the usual code standing by for when the test
-fails. Any other access stays in the region too
+block share a base register (a structure's fields, an unrolled copy's loads and its
+stores), one test per base covers them all and each is a subscript alone, the usual code
+standing by for when a test fails. Any other access stays in the region too
 (QEMU's softmmu TLB and MemoryRegion dispatch): each load/store instruction has its own
 route cache, filled by `Cpu.load_io`/`Cpu.store_io` from `Bus.route`, so a device access
 whose address is still in the cached range calls the device's `read`/`write` directly,
@@ -58,6 +58,8 @@ M32 = 0xFFFFFFFF
 MAX_REGION_INSNS = 128
 MAX_RUN_INSNS = 64
 MAX_CALLEE_INSNS = 48
+# A stretch of a block emitted twice (_Emitter._body) spans at most this many instructions.
+MAX_STRETCH = 16
 WINDOW_BEHIND = 2048
 WINDOW_AHEAD = 4096
 
@@ -271,27 +273,34 @@ def _burst_shape(body: list[Insn], branch: Insn) -> _Burst | None:
                   body[ram].imm + ahead)
 
 
-def _load_at(op: str, imm: int) -> str:
-    """A load's value from RAM at offset o + imm, known to be aligned and inside RAM (w and
-    h are o in words and halfwords)."""
+def _access_size(op: str) -> int:
+    return _LOAD_SIZE.get(op) or _STORE_SIZE[op]
+
+
+def _load_at(op: str, imm: int, base: int) -> str:
+    """A load's value from RAM at offset o{base} + imm, known to be aligned and inside RAM
+    (w{base} and h{base} are that offset in words and halfwords)."""
     if op == "lw":
-        return f"W[{_plus('w', imm >> 2)}]"
+        return f"W[{_plus(f'w{base}', imm >> 2)}]"
     if op == "lhu":
-        return f"H[{_plus('h', imm >> 1)}]"
+        return f"H[{_plus(f'h{base}', imm >> 1)}]"
     if op == "lh":
-        return f"((H[{_plus('h', imm >> 1)}] ^ 0x8000) - 0x8000) & 0xFFFFFFFF"
+        return f"((H[{_plus(f'h{base}', imm >> 1)}] ^ 0x8000) - 0x8000) & 0xFFFFFFFF"
     if op == "lbu":
-        return f"R[{_plus('o', imm)}]"
-    return f"SB[R[{_plus('o', imm)}]]"
+        return f"R[{_plus(f'o{base}', imm)}]"
+    return f"SB[R[{_plus(f'o{base}', imm)}]]"
 
 
-def _store_at(op: str, imm: int, value: str) -> str:
-    """A store of `value` to RAM at offset o + imm, known to be aligned and inside RAM."""
+def _store_at(op: str, imm: int, value: str, base: int) -> str:
+    """A store of `value` to RAM at offset o{base} + imm, known to be aligned and inside
+    RAM."""
     if op == "sw":
-        return f"W[{_plus('w', imm >> 2)}] = {value}"
+        return f"W[{_plus(f'w{base}', imm >> 2)}] = {value}"
     if op == "sh":
-        return f"H[{_plus('h', imm >> 1)}] = {value}" + (" & 0xFFFF" if value != "0" else "")
-    return f"R[{_plus('o', imm)}] = {value}" + (" & 0xFF" if value != "0" else "")
+        mask = " & 0xFFFF" if value != "0" else ""
+        return f"H[{_plus(f'h{base}', imm >> 1)}] = {value}{mask}"
+    mask = " & 0xFF" if value != "0" else ""
+    return f"R[{_plus(f'o{base}', imm)}] = {value}{mask}"
 
 
 def _plus(name: str, k: int) -> str:
@@ -478,68 +487,81 @@ class _Emitter:
 
     def _body(self, body: list[Insn], start: int) -> None:
         """A block's straight-line instructions. A stretch in which two or more loads and
-        stores share a base register that nothing in the stretch changes before its last
-        access is emitted twice: once for when one test shows every one of those
+        stores share a base register that nothing in the stretch changes before them is
+        emitted twice: once for when one test per shared base shows all of their
         accesses aligned and inside RAM (each then one subscript, with no test of its
         own), once as usual for any other case (a device, a fault, the end of RAM)."""
         idx = 0
         while idx < len(body):
-            end = self._shared_base_stretch(body, idx)
-            if end is None:
+            stretch = self._shared_base_stretch(body, idx)
+            if stretch is None:
                 self._insn(body[idx], start + 4 * idx, idx)
                 idx += 1
                 continue
-            self._ram_stretch(body, idx, end, start)
+            end, bases = stretch
+            self._ram_stretch(body, idx, end, bases, start)
             idx = end
 
-    def _shared_base_stretch(self, body: list[Insn], first: int) -> int | None:
-        """The end (exclusive) of the stretch starting at `body[first]`, a load or store
-        whose base register its later accesses share, or None if fewer than two do."""
+    def _shared_base_stretch(self, body: list[Insn],
+                             first: int) -> tuple[int, dict[int, list[Insn]]] | None:
+        """From `body[first]`, a load or store, the longest stretch (up to MAX_STRETCH
+        instructions) in which no access's base register was written earlier in the
+        stretch: its end (exclusive) and, per base register that two or more of its
+        naturally aligned accesses share, those accesses. None if there is no such
+        base."""
         head = body[first]
-        if self.wraps or (head.op not in LOAD_OPS and head.op not in STORE_OPS) \
-                or not head.rs1:
+        if self.wraps or (head.op not in LOAD_OPS and head.op not in STORE_OPS):
             return None
-        base = head.rs1
-        end, accesses = first, 0
-        for idx in range(first, len(body)):
+        written: set[int] = set()
+        by_base: dict[int, list[int]] = {}
+        for idx in range(first, min(len(body), first + MAX_STRETCH)):
             insn = body[idx]
             if insn.op in LOAD_OPS or insn.op in STORE_OPS:
-                if insn.rs1 != base:
+                if insn.rs1 in written:
                     break
-                size = _LOAD_SIZE.get(insn.op) or _STORE_SIZE[insn.op]
-                if insn.imm % size:
-                    break
-                end, accesses = idx + 1, accesses + 1
-                if insn.op in LOAD_OPS and insn.rd == base:
-                    break
-            elif insn.rd == base:
-                break
-        return end if accesses >= 2 else None
+                if not insn.imm % _access_size(insn.op):
+                    by_base.setdefault(insn.rs1, []).append(idx)
+            if insn.op not in STORE_OPS and insn.rd:
+                written.add(insn.rd)
+        shared = {base: found for base, found in by_base.items() if base and len(found) >= 2}
+        if not shared:
+            return None
+        end = max(max(found) for found in shared.values()) + 1
+        return end, {base: [body[i] for i in found] for base, found in shared.items()}
 
-    def _ram_stretch(self, body: list[Insn], first: int, end: int, start: int) -> None:
-        accesses = [i for i in body[first:end] if i.op in LOAD_OPS or i.op in STORE_OPS]
-        sizes = [_LOAD_SIZE.get(i.op) or _STORE_SIZE[i.op] for i in accesses]
-        low = min(i.imm for i in accesses)
-        high = max(i.imm + size for i, size in zip(accesses, sizes, strict=True))
-        align = max(sizes)
-        self._offset(self._src(accesses[0].rs1), 0)
-        test = f"{-low} <= o <= {self.ram_size - high}"
-        if align > 1:
-            test += f" and not o & {align - 1}"
-        self._emit(f"if {test}:", 1)
+    def _ram_stretch(self, body: list[Insn], first: int, end: int,
+                     bases: dict[int, list[Insn]], start: int) -> None:
+        tests = []
+        fast: dict[int, int] = {}  # id of an access taken by a test -> its base
+        for base, accesses in bases.items():
+            sizes = [_access_size(i.op) for i in accesses]
+            low = min(i.imm for i in accesses)
+            high = max(i.imm + size for i, size in zip(accesses, sizes, strict=True))
+            delta = -self.base
+            sign = "-" if delta < 0 else "+"
+            self._emit(f"o{base} = {self._src(base)} {sign} {abs(delta)}", 1)
+            test = f"{-low} <= o{base} <= {self.ram_size - high}"
+            if max(sizes) > 1:
+                test += f" and not o{base} & {max(sizes) - 1}"
+            tests.append(test)
+            fast.update((id(i), base) for i in accesses)
+        self._emit(f"if {' and '.join(tests)}:", 1)
         self.indent += 1
-        if 4 in sizes:
-            self._emit("w = o >> 2", 1)
-        if 2 in sizes:
-            self._emit("h = o >> 1", 1)
+        for base, accesses in bases.items():
+            sizes = {_access_size(i.op) for i in accesses}
+            if 4 in sizes:
+                self._emit(f"w{base} = o{base} >> 2", 1)
+            if 2 in sizes:
+                self._emit(f"h{base} = o{base} >> 1", 1)
         for idx in range(first, end):
             insn = body[idx]
-            if insn.op in LOAD_OPS:
-                self._emit(f"{self._dst(insn.rd)} = {_load_at(insn.op, insn.imm)}", 1)
-            elif insn.op in STORE_OPS:
-                self._emit(_store_at(insn.op, insn.imm, self._src(insn.rs2)), 1)
-            else:
+            base = fast.get(id(insn))
+            if base is None:
                 self._insn(insn, start + 4 * idx, idx)
+            elif insn.op in LOAD_OPS:
+                self._emit(f"{self._dst(insn.rd)} = {_load_at(insn.op, insn.imm, base)}", 1)
+            else:
+                self._emit(_store_at(insn.op, insn.imm, self._src(insn.rs2), base), 1)
         self.indent -= 1
         self._emit("else:", 1)
         self.indent += 1

@@ -479,36 +479,39 @@ _SIZES = {"lb": 1, "lbu": 1, "lh": 2, "lhu": 2, "lw": 4, "sb": 1, "sh": 2, "sw":
 near_a_ram_end = st.sampled_from([RAM, RAM_END]).flatmap(
     lambda edge: st.integers(edge - 12, edge + 12))
 shared_base_access = st.tuples(st.sampled_from(sorted(_LOADS) + sorted(_STORES)),
-                               st.integers(2, 8), st.integers(-4, 4))
-base_change = st.tuples(st.just("addi"), st.integers(1, 8), st.integers(-8, 8))
+                               st.integers(3, 8), st.sampled_from([1, 1, 2]),
+                               st.integers(-4, 4))
+base_change = st.tuples(st.just("addi"), st.integers(1, 8), st.sampled_from([1, 2, 3]),
+                        st.integers(-8, 8))
 
 
 @settings(max_examples=300)
-@given(base=near_a_ram_end,
+@given(bases=st.tuples(near_a_ram_end, near_a_ram_end),
        body=st.lists(st.one_of(shared_base_access, shared_base_access, base_change),
-                     min_size=2, max_size=10),
-       seed=st.lists(st.integers(0, 0xFFFFFFFF), min_size=7, max_size=7))
-def test_shared_base_accesses_at_the_ends_of_ram_match(base: int, body: list[tuple],
+                     min_size=2, max_size=12),
+       seed=st.lists(st.integers(0, 0xFFFFFFFF), min_size=6, max_size=6))
+def test_shared_base_accesses_at_the_ends_of_ram_match(bases: tuple[int, int],
+                                                       body: list[tuple],
                                                        seed: list[int]) -> None:
-    """Loads and stores sharing base register x1 (translated as one stretch with a single
-    RAM test) around both ends of RAM, aligned and not, some inside RAM and some past it
-    (faults, which the handler skips), with x1 or the loaded registers changing in
-    between: the translated code leaves the same registers, RAM and trap state. At the
-    start of RAM, where the program itself lies, only loads."""
+    """Loads and stores on base registers x1 and x2, interleaved (translated as a stretch
+    with one RAM test per shared base), around both ends of RAM, aligned and not, some
+    inside RAM and some past it (faults, which the handler skips), with the bases or the
+    loaded registers changing in between: the translated code leaves the same registers,
+    RAM and trap state. Near the start of RAM, where the program itself lies, only
+    loads."""
     asm = Asm()
-    at_start = base < RAM_END - 0x1000
-    for op, reg, k in body:
+    for op, reg, base, k in body:
         if op == "addi":
-            asm.addi(reg if reg > 2 else 1, reg, k)
-        elif op in _LOADS or at_start:
+            asm.addi(base, reg, k)
+        elif op in _LOADS or bases[base - 1] < RAM_END - 0x1000:
             op = {"sb": "lb", "sh": "lh", "sw": "lw"}.get(op, op)
-            asm.load(op, reg, 1, k * _SIZES[op] + (k == 4))
+            asm.load(op, reg, base, k * _SIZES[op] + (k == 4))
         else:
-            asm.store(op, reg, 1, k * _SIZES[op] + (k == 4))
+            asm.store(op, reg, base, k * _SIZES[op] + (k == 4))
     asm.wfi()
     code = asm.code()
-    ref = make_cpu(code, False, [base, *seed])
-    fast = make_cpu(code, True, [base, *seed])
+    ref = make_cpu(code, False, [*bases, *seed])
+    fast = make_cpu(code, True, [*bases, *seed])
     for cpu in (ref, fast):
         cpu.ram[-64:] = bytes(range(64))
         cpu.run(200)
