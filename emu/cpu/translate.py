@@ -503,12 +503,12 @@ class _Emitter:
             idx = end
 
     def _shared_base_stretch(self, body: list[Insn],
-                             first: int) -> tuple[int, dict[int, list[Insn]]] | None:
+                             first: int) -> tuple[int, dict[int, list[int]]] | None:
         """From `body[first]`, a load or store, the longest stretch (up to MAX_STRETCH
         instructions) in which no access's base register was written earlier in the
         stretch: its end (exclusive) and, per base register that two or more of its
-        naturally aligned accesses share, those accesses. None if there is no such
-        base."""
+        naturally aligned accesses share, their indices in `body`. None if there is no
+        such base."""
         head = body[first]
         if self.wraps or (head.op not in LOAD_OPS and head.op not in STORE_OPS):
             return None
@@ -526,14 +526,16 @@ class _Emitter:
         shared = {base: found for base, found in by_base.items() if base and len(found) >= 2}
         if not shared:
             return None
-        end = max(max(found) for found in shared.values()) + 1
-        return end, {base: [body[i] for i in found] for base, found in shared.items()}
+        return max(max(found) for found in shared.values()) + 1, shared
 
     def _ram_stretch(self, body: list[Insn], first: int, end: int,
-                     bases: dict[int, list[Insn]], start: int) -> None:
+                     bases: dict[int, list[int]], start: int) -> None:
+        """body[first:end] twice: under the RAM tests of `bases` (base register -> the
+        indices of its accesses), those accesses as bare subscripts; else as usual."""
         tests = []
-        fast: dict[int, int] = {}  # id of an access taken by a test -> its base
-        for base, accesses in bases.items():
+        fast: dict[int, int] = {}  # index of an access a test covers -> its base register
+        for base, found in bases.items():
+            accesses = [body[i] for i in found]
             sizes = [_access_size(i.op) for i in accesses]
             low = min(i.imm for i in accesses)
             high = max(i.imm + size for i, size in zip(accesses, sizes, strict=True))
@@ -544,18 +546,18 @@ class _Emitter:
             if max(sizes) > 1:
                 test += f" and not o{base} & {max(sizes) - 1}"
             tests.append(test)
-            fast.update((id(i), base) for i in accesses)
+            fast.update((i, base) for i in found)
         self._emit(f"if {' and '.join(tests)}:", 1)
         self.indent += 1
-        for base, accesses in bases.items():
-            sizes = {_access_size(i.op) for i in accesses}
+        for base, found in bases.items():
+            sizes = {_access_size(body[i].op) for i in found}
             if 4 in sizes:
                 self._emit(f"w{base} = o{base} >> 2", 1)
             if 2 in sizes:
                 self._emit(f"h{base} = o{base} >> 1", 1)
         for idx in range(first, end):
             insn = body[idx]
-            base = fast.get(id(insn))
+            base = fast.get(idx)
             if base is None:
                 self._insn(insn, start + 4 * idx, idx)
             elif insn.op in LOAD_OPS:
