@@ -6,8 +6,6 @@ NETDEV_STREAM_CONNECTED / _DISCONNECTED arrive."""
 
 from __future__ import annotations
 
-import contextlib
-import shutil
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +14,8 @@ from pathlib import Path
 import pytest
 from qemu.qmp import legacy as qmp_legacy
 
-from tests.netsupport import Proc, Qemu, start_toynic, unavailable, unix_connect, wait_for
+from tests.interop.qmpsession import qmp_session
+from tests.netsupport import Proc, Qemu, qemu_binary, start_toynic, unix_connect, wait_for
 
 TIMEOUT = 15.0
 
@@ -38,39 +37,16 @@ def _start(name: str, tmp_path: Path) -> tuple[Proc, Path]:
     if name == "toynic":
         return start_toynic("-qmp", f"unix:{qmp_path},server=on,wait=off",
                             "-netdev", stream), qmp_path
-    if shutil.which("qemu-system-x86_64") is None:
-        unavailable("qemu-system-x86_64 is not installed")
     # Qemu opens its own QMP socket for the harness; the test's client uses a second one.
     return Qemu("-qmp", f"unix:{qmp_path},server=on,wait=off", "-netdev", stream,
-                binary="qemu-system-x86_64", workdir=tmp_path), qmp_path
+                binary=qemu_binary(), workdir=tmp_path), qmp_path
 
 
 @pytest.fixture(params=["toynic", "qemu"])
 def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
     proc, qmp_path = _start(request.param, tmp_path)
-    client = None
-    try:
-        def connected() -> tuple[qmp_legacy.QEMUMonitorProtocol, dict] | None:
-            if not proc.alive():
-                raise RuntimeError(f"exited early: {proc.describe()}")
-            if not qmp_path.exists():
-                return None
-            qmp = qmp_legacy.QEMUMonitorProtocol(str(qmp_path))
-            try:
-                return qmp, qmp.connect(negotiate=True)
-            except Exception:
-                qmp.close()
-                return None
-
-        client, greeting = wait_for(connected, TIMEOUT, "the QMP socket")
-        client.settimeout(TIMEOUT)
+    with qmp_session(proc, qmp_path, TIMEOUT) as (client, greeting):
         yield Target(request.param, proc, client, greeting, tmp_path / "stream.sock")
-    finally:
-        if client is not None:
-            # After quit the server is gone: the client reports the lost connection.
-            with contextlib.suppress(EOFError, OSError):
-                client.close()
-        proc.close()
 
 
 def test_greeting_has_qemus_shape(target: Target) -> None:

@@ -7,9 +7,7 @@ paused guest prints nothing while the monitor goes on answering, prints again af
 
 from __future__ import annotations
 
-import contextlib
 import re
-import shutil
 import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,7 +16,8 @@ from pathlib import Path
 import pytest
 from qemu.qmp import legacy as qmp_legacy
 
-from tests.netsupport import REPO, Proc, Qemu, start_toynic, unavailable, wait_for
+from tests.interop.qmpsession import qmp_session
+from tests.netsupport import REPO, Proc, Qemu, qemu_binary, start_toynic, wait_for
 
 TIMEOUT = 15.0
 ROUND_TRIPS = 20
@@ -40,32 +39,9 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
     if request.param == "toynic":
         proc: Proc = start_toynic("-qmp", qmp_arg, *COUNTER)
     else:
-        if shutil.which("qemu-system-x86_64") is None:
-            unavailable("qemu-system-x86_64 is not installed")
-        proc = Qemu("-qmp", qmp_arg, binary="qemu-system-x86_64", workdir=tmp_path)
-    client = None
-    try:
-        def connected() -> qmp_legacy.QEMUMonitorProtocol | None:
-            if not proc.alive():
-                raise RuntimeError(f"exited early: {proc.describe()}")
-            if not qmp_path.exists():
-                return None
-            qmp = qmp_legacy.QEMUMonitorProtocol(str(qmp_path))
-            try:
-                qmp.connect(negotiate=True)
-            except Exception:
-                qmp.close()
-                return None
-            return qmp
-
-        client = wait_for(connected, TIMEOUT, "the QMP socket")
-        client.settimeout(TIMEOUT)
+        proc = Qemu("-qmp", qmp_arg, binary=qemu_binary(), workdir=tmp_path)
+    with qmp_session(proc, qmp_path, TIMEOUT) as (client, _):
         yield Target(request.param, proc, client)
-    finally:
-        if client is not None:
-            with contextlib.suppress(EOFError, OSError):
-                client.close()
-        proc.close()
 
 
 def hmp(target: Target, line: str) -> str:
