@@ -251,12 +251,8 @@ int icmp_echo_send(struct net *n, const uint8_t *dst_mac, uint32_t dst, uint8_t 
 static void echo_reply_in_place(struct net *n, uint8_t *h, unsigned total)
 {
     uint8_t *m = h + IP_HLEN;
-    uint32_t sum = (uint16_t)~get16(m + 2) + (uint16_t)~get16(m);
-    uint16_t check;
+    uint16_t check = csum_fold((uint16_t)~get16(m + 2) + (uint16_t)~get16(m));
 
-    while (sum >> 16)
-        sum = (sum & 0xffff) + (sum >> 16);
-    check = (uint16_t)~sum;
     m[0] = ICMP_ECHOREPLY;
     m[1] = 0;
     if (!check) {
