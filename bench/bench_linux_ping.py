@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from emu.testing import ethernet, icmp_echo, ipv4
+from emu.testing import ethernet, free_port, icmp_echo, ipv4
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -42,6 +42,7 @@ from tests.linux_guest import (  # noqa: E402 - the repository's root goes on th
     ping_results,
     qemu_argv,
 )
+from tests.netsupport import wait_listening  # noqa: E402
 
 HOST = "127.0.0.1"
 PINGD_IP = "10.0.0.1"
@@ -96,9 +97,7 @@ def responder(kind: str) -> Iterator[int]:
             listener.close()
             thread.join(TIMEOUT_S)
         return
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "emu", "-kernel", str(REPO / "emu/guests/pingd.elf"),
          "-append", f"ip={PINGD_IP}",
@@ -106,23 +105,11 @@ def responder(kind: str) -> Iterator[int]:
          "-device", f"ne2k_isa,netdev=n0,mac={PINGD_MAC.hex(':')}"],
         cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
     try:
-        _wait_listening(port, proc)
+        wait_listening(proc.pid, port)
         yield port
     finally:
         os.kill(proc.pid, signal.SIGTERM)
         proc.wait(10.0)
-
-
-def _wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:
-    """Until toynic's socket listens on `port` (/proc/net/tcp lists it in state LISTEN)."""
-    entry = f":{port:04X} 00000000:0000 0A"
-    for _ in range(int(TIMEOUT_S / 0.05)):
-        if proc.poll() is not None:
-            raise RuntimeError(f"toynic exited with status {proc.returncode}")
-        if entry in Path("/proc/net/tcp").read_text():
-            return
-        threading.Event().wait(0.05)
-    raise RuntimeError("toynic never listened")
 
 
 def linux_pings(port: int) -> list[PingResult]:
