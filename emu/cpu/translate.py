@@ -539,9 +539,7 @@ class _Emitter:
             sizes = [_access_size(i.op) for i in accesses]
             low = min(i.imm for i in accesses)
             high = max(i.imm + size for i, size in zip(accesses, sizes, strict=True))
-            delta = -self.base
-            sign = "-" if delta < 0 else "+"
-            self._emit(f"o{base} = {self._src(base)} {sign} {abs(delta)}", 1)
+            self._offset(self._src(base), 0, f"o{base}")
             test = f"{-low} <= o{base} <= {self.ram_size - high}"
             if max(sizes) > 1:
                 test += f" and not o{base} & {max(sizes) - 1}"
@@ -612,14 +610,14 @@ class _Emitter:
         else:
             emit(f"{d} = " + _RR[op].format(a=a, b=self._src(insn.rs2)), 1)
 
-    def _offset(self, base_reg: str, imm: int) -> None:
-        """o = address - RAM base: exact when no wrap can reach RAM, else mod 2^32."""
+    def _offset(self, base_reg: str, imm: int, name: str = "o") -> None:
+        """`name` = address - RAM base: exact when no wrap can reach RAM, else mod 2^32."""
         delta = imm - self.base
         if self.wraps:
-            self._emit(f"o = ({base_reg} + {delta & M32:#x}) & 0xFFFFFFFF", 1)
+            self._emit(f"{name} = ({base_reg} + {delta & M32:#x}) & 0xFFFFFFFF", 1)
         else:
             sign = "-" if delta < 0 else "+"
-            self._emit(f"o = {base_reg} {sign} {abs(delta)}", 1)
+            self._emit(f"{name} = {base_reg} {sign} {abs(delta)}", 1)
 
     def _in_ram(self, size: int) -> str:
         """The test for an aligned access of `size` bytes at offset o inside RAM."""
