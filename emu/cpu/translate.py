@@ -15,6 +15,11 @@ large the region is. An indirect jump (jalr: a return, mostly) whose
 target starts a block of the region goes round the loop too, so a loop that calls a
 small function stays in the region (QEMU's TB chaining, lookup_and_goto_ptr).
 
+Arithmetic: each instruction is one expression from `emu.cpu.alu_expr`, given bit
+bounds on its operands known within the block; an instruction whose result only the next
+one reads, once, before overwriting it, hands its expression to that one instead of
+writing a local.
+
 Memory: an aligned access inside RAM is one test and one subscript of the RAM's
 bytearray or of a word/halfword view of it; where two or more accesses in a stretch of a
 block share a base register (a structure's fields, an unrolled copy's loads and its
@@ -45,6 +50,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
+from emu.cpu.alu_expr import ZERO, Operand, expression, reads
 from emu.cpu.decode import BRANCH_OPS, LOAD_OPS, STORE_OPS, SYSTEM_OPS, Insn
 from emu.cpu.interp import div, rem
 from emu.cpu.trap import INSN_MISALIGNED, Trap
@@ -70,28 +76,6 @@ _BRANCH_COND = {
     "blt": "({a} ^ 0x80000000) < ({b} ^ 0x80000000)",
     "bge": "({a} ^ 0x80000000) >= ({b} ^ 0x80000000)",
     "bltu": "{a} < {b}", "bgeu": "{a} >= {b}",
-}
-_SIGNED = "(({v} ^ 0x80000000) - 0x80000000)"
-_RR = {
-    "add": "({a} + {b}) & 0xFFFFFFFF",
-    "sub": "({a} - {b}) & 0xFFFFFFFF",
-    "sll": "({a} << ({b} & 31)) & 0xFFFFFFFF",
-    "srl": "{a} >> ({b} & 31)",
-    "sra": "(" + _SIGNED.format(v="{a}") + " >> ({b} & 31)) & 0xFFFFFFFF",
-    "slt": "1 if ({a} ^ 0x80000000) < ({b} ^ 0x80000000) else 0",
-    "sltu": "1 if {a} < {b} else 0",
-    "xor": "{a} ^ {b}",
-    "or": "{a} | {b}",
-    "and": "{a} & {b}",
-    "mul": "({a} * {b}) & 0xFFFFFFFF",
-    "mulh": "((" + _SIGNED.format(v="{a}") + " * " + _SIGNED.format(v="{b}")
-            + ") >> 32) & 0xFFFFFFFF",
-    "mulhsu": "((" + _SIGNED.format(v="{a}") + " * {b}) >> 32) & 0xFFFFFFFF",
-    "mulhu": "({a} * {b}) >> 32",
-    "div": "DIV({a}, {b})",
-    "divu": "({a} // {b} if {b} else 0xFFFFFFFF)",
-    "rem": "REM({a}, {b})",
-    "remu": "({a} % {b} if {b} else {a})",
 }
 # Bound as default arguments so generated code reaches them as fast locals.
 _HELPERS = ("LEADERS", "C", "X", "R", "W", "H", "SB", "LD", "ST",
@@ -273,6 +257,25 @@ def _burst_shape(body: list[Insn], branch: Insn) -> _Burst | None:
                   body[ram].imm + ahead)
 
 
+def _forwarded(body: list[Insn]) -> set[int]:
+    """Indices of arithmetic instructions in `body` whose result only the next one
+    reads, once, before overwriting it: the value goes into the next one's expression
+    instead of a local (`x = x ^ y; x = x & 0xff` becomes `x = (x ^ y) & 0xff`). Nothing
+    can trap or leave between two arithmetic instructions, so the register is never seen
+    with the skipped value."""
+    found = set()
+    for idx in range(len(body) - 1):
+        insn, after = body[idx], body[idx + 1]
+        if (_arithmetic(insn) and _arithmetic(after) and insn.rd and after.rd == insn.rd
+                and reads(after, insn.rd) == 1):
+            found.add(idx)
+    return found
+
+
+def _arithmetic(insn: Insn) -> bool:
+    return insn.op not in LOAD_OPS and insn.op not in STORE_OPS and insn.op != "fence"
+
+
 def _access_size(op: str) -> int:
     return _LOAD_SIZE.get(op) or _STORE_SIZE[op]
 
@@ -328,6 +331,12 @@ class _Emitter:
         self.written: set[int] = set()
         self.lines: list[str] = []
         self.indent = 0
+        # Within the block being emitted: per register, an upper bound on its value's bit
+        # length (32 if absent); the body indices whose value goes straight into the next
+        # instruction's expression instead of a local; that value while it is in flight.
+        self.bits: dict[int, int] = {}
+        self.forward: set[int] = set()
+        self.carry: tuple[int, Operand] | None = None
 
     def source(self) -> str:
         entry_size = next(len(b.insns) for b in self.blocks if b.start == self.entry)
@@ -364,10 +373,22 @@ class _Emitter:
         return _reg(r)
 
     def _dst(self, r: int) -> str:
+        self.bits.pop(r, None)
         if r:
             self.written.add(r)
             return f"x{r}"
         return "_"
+
+    def _operand(self, r: int) -> Operand:
+        """Register r as an operand: the value the previous instruction forwards, if it
+        is r's, else r's local."""
+        if self.carry is not None and self.carry[0] == r:
+            value = self.carry[1]
+            self.carry = None
+            return value if value.text.isidentifier() else Operand(f"({value.text})", value.bits)
+        if not r:
+            return ZERO
+        return Operand(self._src(r), self.bits.get(r, 32))
 
     def _emit(self, line: str, depth: int) -> None:
         self.lines.append("    " * (depth + self.indent) + line)
@@ -491,6 +512,8 @@ class _Emitter:
         emitted twice: once for when one test per shared base shows all of their
         accesses aligned and inside RAM (each then one subscript, with no test of its
         own), once as usual for any other case (a device, a fault, the end of RAM)."""
+        self.bits = {}
+        self.forward = _forwarded(body)
         idx = 0
         while idx < len(body):
             stretch = self._shared_base_stretch(body, idx)
@@ -534,6 +557,7 @@ class _Emitter:
         indices of its accesses), those accesses as bare subscripts; else as usual."""
         tests = []
         fast: dict[int, int] = {}  # index of an access a test covers -> its base register
+        bits = dict(self.bits)  # both versions start from what is known before them
         for base, found in bases.items():
             accesses = [body[i] for i in found]
             sizes = [_access_size(i.op) for i in accesses]
@@ -560,9 +584,11 @@ class _Emitter:
                 self._insn(insn, start + 4 * idx, idx)
             elif insn.op in LOAD_OPS:
                 self._emit(f"{self._dst(insn.rd)} = {_load_at(insn.op, insn.imm, base)}", 1)
+                self._loaded(insn)
             else:
                 self._emit(_store_at(insn.op, insn.imm, self._src(insn.rs2), base), 1)
         self.indent -= 1
+        self.bits = bits
         self._emit("else:", 1)
         self.indent += 1
         for idx in range(first, end):
@@ -580,35 +606,13 @@ class _Emitter:
             return
         if op == "fence" or not insn.rd:
             return  # no architectural effect (rd = x0 discards the result)
-        a = self._src(insn.rs1)
+        value = expression(insn, pc, self._operand(insn.rs1), self._operand(insn.rs2))
+        if idx in self.forward:
+            self.carry = (insn.rd, value)
+            return
         d = self._dst(insn.rd)
-        imm = insn.imm
-        if op == "lui":
-            emit(f"{d} = {imm:#x}", 1)
-        elif op == "auipc":
-            emit(f"{d} = {(pc + imm) & M32:#x}", 1)
-        elif op == "addi":
-            if a == "0":
-                emit(f"{d} = {imm & M32:#x}", 1)
-            elif imm == 0:
-                emit(f"{d} = {a}", 1)
-            else:
-                emit(f"{d} = ({a} + {imm}) & 0xFFFFFFFF", 1)
-        elif op == "slti":
-            emit(f"{d} = 1 if ({a} ^ 0x80000000) < {(imm & M32) ^ 0x80000000:#x} else 0", 1)
-        elif op == "sltiu":
-            emit(f"{d} = 1 if {a} < {imm & M32:#x} else 0", 1)
-        elif op in ("xori", "ori", "andi"):
-            sym = {"xori": "^", "ori": "|", "andi": "&"}[op]
-            emit(f"{d} = {a} {sym} {imm & M32:#x}", 1)
-        elif op == "slli":
-            emit(f"{d} = ({a} << {imm}) & 0xFFFFFFFF", 1)
-        elif op == "srli":
-            emit(f"{d} = {a} >> {imm}", 1)
-        elif op == "srai":
-            emit(f"{d} = ({_SIGNED.format(v=a)} >> {imm}) & 0xFFFFFFFF", 1)
-        else:
-            emit(f"{d} = " + _RR[op].format(a=a, b=self._src(insn.rs2)), 1)
+        self.bits[insn.rd] = value.bits
+        emit(f"{d} = {value.text}", 1)
 
     def _offset(self, base_reg: str, imm: int, name: str = "o") -> None:
         """`name` = address - RAM base: exact when no wrap can reach RAM, else mod 2^32."""
@@ -660,6 +664,13 @@ class _Emitter:
         elif insn.op == "lh":
             self._emit(f"{d} = (({d} ^ 0x8000) - 0x8000) & 0xFFFFFFFF", 2)
         self._leave_if_attention(idx, pc)
+        self._loaded(insn)
+
+    def _loaded(self, insn: Insn) -> None:
+        """A zero-extending load's value has its access's width (devices answer within
+        it, as RAM does)."""
+        if insn.rd and insn.op in ("lbu", "lhu"):
+            self.bits[insn.rd] = 8 * _LOAD_SIZE[insn.op]
 
     def _store(self, insn: Insn, pc: int, idx: int) -> None:
         size = _STORE_SIZE[insn.op]

@@ -1,0 +1,142 @@
+"""Python expressions for RV32IM's arithmetic instructions — a sliver of QEMU's tcg/optimize.c.
+
+The region translator writes each arithmetic instruction as one Python expression over
+the registers it reads. Guest registers are Python ints in [0, 2^32), and Python ints do
+not wrap, so an expression must be masked with `& 0xFFFFFFFF` wherever its value could
+leave that range. Each operand carries an upper bound on its bit length (QEMU's optimizer
+tracks known-zero bits the same way): a zero-extended byte is below 2^8, shifted left by
+two below 2^10, so the shift needs no mask, and nor does an add of two values below 2^31.
+The bounds hold within one block only; the translator starts each block at 32 bits for
+every register.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from emu.cpu.decode import Insn
+
+M32 = 0xFFFFFFFF
+_SIGNED = "(({v} ^ 0x80000000) - 0x80000000)"
+
+
+class Operand(NamedTuple):
+    text: str  # a Python expression: a register's local, a literal, or a whole computation
+    bits: int  # its value is below 2**bits
+
+
+ZERO = Operand("0", 0)
+
+
+def constant(value: int) -> Operand:
+    return Operand(f"{value:#x}", value.bit_length())
+
+
+def _wrapped(expr: str, bits: int) -> Operand:
+    """`expr`, masked to 32 bits only if a value of `bits` bits could exceed them."""
+    if bits <= 32:
+        return Operand(expr, bits)
+    return Operand(f"({expr}) & 0xFFFFFFFF", 32)
+
+
+def reads(insn: Insn, r: int) -> int:
+    """How many times the expression of `insn` names register r (r != 0)."""
+    op = insn.op
+    if op in ("lui", "auipc"):
+        return 0
+    if op in _IMMEDIATE:
+        return int(insn.rs1 == r)
+    a, b = int(insn.rs1 == r), int(insn.rs2 == r)
+    if op == "divu":
+        b *= 2
+    elif op == "remu":
+        a *= 2
+    return a + b
+
+
+_IMMEDIATE = frozenset({"addi", "slti", "sltiu", "xori", "ori", "andi", "slli", "srli", "srai"})
+
+
+def expression(insn: Insn, pc: int, a: Operand, b: Operand) -> Operand:
+    """The value `insn` (at `pc`) writes to rd, given its operands' expressions: a for
+    rs1 and b for rs2 (b is ignored by immediate forms)."""
+    op, imm = insn.op, insn.imm
+    if op == "lui":
+        return constant(imm)
+    if op == "auipc":
+        return constant((pc + imm) & M32)
+    if op in _IMMEDIATE:
+        return _immediate(op, a, imm)
+    return _register(op, a, b)
+
+
+def _immediate(op: str, a: Operand, imm: int) -> Operand:
+    x = a.text
+    if op == "addi":
+        if a == ZERO:
+            return constant(imm & M32)
+        if imm == 0:
+            return a
+        if imm < 0:
+            return Operand(f"({x} - {-imm}) & 0xFFFFFFFF", 32)
+        return _wrapped(f"{x} + {imm}", max(a.bits, imm.bit_length()) + 1)
+    if op == "slli":
+        return _wrapped(f"{x} << {imm}", a.bits + imm)
+    if op == "srli":
+        return Operand(f"{x} >> {imm}", max(a.bits - imm, 0))
+    if op == "srai":
+        if a.bits < 32:  # the sign bit is clear: a logical shift
+            return Operand(f"{x} >> {imm}", max(a.bits - imm, 0))
+        return Operand(f"({_SIGNED.format(v=x)} >> {imm}) & 0xFFFFFFFF", 32)
+    if op == "slti":
+        return Operand(f"1 if ({x} ^ 0x80000000) < {(imm & M32) ^ 0x80000000:#x} else 0", 1)
+    if op == "sltiu":
+        return Operand(f"1 if {x} < {imm & M32:#x} else 0", 1)
+    value = imm & M32
+    bits = value.bit_length()
+    if op == "andi":
+        return Operand(f"{x} & {value:#x}", min(a.bits, bits))
+    sym = "^" if op == "xori" else "|"
+    return Operand(f"{x} {sym} {value:#x}", max(a.bits, bits))
+
+
+def _register(op: str, a: Operand, b: Operand) -> Operand:
+    x, y = a.text, b.text
+    if op == "add":
+        return _wrapped(f"{x} + {y}", max(a.bits, b.bits) + 1)
+    if op == "sub":
+        return Operand(f"({x} - {y}) & 0xFFFFFFFF", 32)
+    if op == "sll":
+        return Operand(f"({x} << ({y} & 31)) & 0xFFFFFFFF", 32)
+    if op == "srl":
+        return Operand(f"{x} >> ({y} & 31)", a.bits)
+    if op == "sra":
+        return Operand(f"({_SIGNED.format(v=x)} >> ({y} & 31)) & 0xFFFFFFFF", 32)
+    if op == "slt":
+        return Operand(f"1 if ({x} ^ 0x80000000) < ({y} ^ 0x80000000) else 0", 1)
+    if op == "sltu":
+        return Operand(f"1 if {x} < {y} else 0", 1)
+    if op == "xor":
+        return Operand(f"{x} ^ {y}", max(a.bits, b.bits))
+    if op == "or":
+        return Operand(f"{x} | {y}", max(a.bits, b.bits))
+    if op == "and":
+        return Operand(f"{x} & {y}", min(a.bits, b.bits))
+    if op == "mul":
+        return _wrapped(f"{x} * {y}", a.bits + b.bits)
+    if op == "mulh":
+        return Operand(f"(({_SIGNED.format(v=x)} * {_SIGNED.format(v=y)}) >> 32) & 0xFFFFFFFF",
+                       32)
+    if op == "mulhsu":
+        return Operand(f"(({_SIGNED.format(v=x)} * {y}) >> 32) & 0xFFFFFFFF", 32)
+    if op == "mulhu":
+        return Operand(f"({x} * {y}) >> 32", max(a.bits + b.bits - 32, 0))
+    if op == "div":
+        return Operand(f"DIV({x}, {y})", 32)
+    if op == "divu":
+        return Operand(f"({x} // {y} if {y} else 0xFFFFFFFF)", 32)
+    if op == "rem":
+        return Operand(f"REM({x}, {y})", 32)
+    if op == "remu":
+        return Operand(f"({x} % {y} if {y} else {x})", a.bits)
+    raise ValueError(f"not an arithmetic instruction: {op}")

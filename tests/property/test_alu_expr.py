@@ -1,0 +1,71 @@
+"""The translator's arithmetic expressions against the interpreter, with their bit bounds.
+
+An expression may leave out its 32-bit mask when its operands' bounds say the value
+cannot reach 2^32; these properties check every form for operands anywhere within their
+bounds: the value equals the interpreter's, and it lies below the bound it claims.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from emu.cpu.alu_expr import Operand, expression
+from emu.cpu.decode import Insn
+from emu.cpu.interp import _alu, div, rem
+from tests.rvasm import _I_OPS, _R_OPS
+
+REGISTER_OPS = sorted(op.rstrip("_") for op in _R_OPS)
+IMMEDIATE_OPS = sorted(_I_OPS)
+SHIFT_OPS = ["slli", "srli", "srai"]
+
+
+@st.composite
+def bounded(draw: st.DrawFn) -> tuple[int, int]:
+    """(bits, value): a bound and a value below it, often at its top."""
+    bits = draw(st.integers(0, 32))
+    top = (1 << bits) - 1
+    value = draw(st.sampled_from([top, top >> 1, 0, 1]) | st.integers(0, top))
+    return bits, value & top
+
+
+def evaluate(value: Operand, a: int, b: int) -> int:
+    return eval(value.text, {"DIV": div, "REM": rem, "a": a, "b": b})
+
+
+def check(insn: Insn, a: tuple[int, int], b: tuple[int, int], expected: int) -> None:
+    value = expression(insn, 0x8000_0000, Operand("a", a[0]), Operand("b", b[0]))
+    got = evaluate(value, a[1], b[1])
+    assert got == expected, value.text
+    assert 0 <= got < 1 << value.bits, (value.text, value.bits)
+
+
+@pytest.mark.parametrize("op", REGISTER_OPS)
+@settings(max_examples=150)
+@given(a=bounded(), b=bounded())
+def test_register_form_is_exact_and_within_its_bound(op: str, a: tuple[int, int],
+                                                     b: tuple[int, int]) -> None:
+    check(Insn(op, 3, 1, 2), a, b, _alu(op, a[1], b[1]))
+
+
+@pytest.mark.parametrize("op", IMMEDIATE_OPS)
+@settings(max_examples=150)
+@given(a=bounded(), imm=st.integers(-2048, 2047))
+def test_immediate_form_is_exact_and_within_its_bound(op: str, a: tuple[int, int],
+                                                      imm: int) -> None:
+    check(Insn(op, 3, 1, imm=imm), a, (0, 0), _alu(op, a[1], imm & 0xFFFFFFFF))
+
+
+@pytest.mark.parametrize("op", SHIFT_OPS)
+@settings(max_examples=150)
+@given(a=bounded(), shamt=st.integers(0, 31))
+def test_shift_form_is_exact_and_within_its_bound(op: str, a: tuple[int, int],
+                                                  shamt: int) -> None:
+    check(Insn(op, 3, 1, imm=shamt), a, (0, 0), _alu(op, a[1], shamt))
+
+
+@given(imm=st.integers(0, 0xFFFFF).map(lambda k: k << 12))
+def test_upper_forms_are_constants_within_their_bound(imm: int) -> None:
+    check(Insn("lui", 3, imm=imm), (0, 0), (0, 0), imm)
+    check(Insn("auipc", 3, imm=imm), (0, 0), (0, 0), (0x8000_0000 + imm) & 0xFFFFFFFF)
