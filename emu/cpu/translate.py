@@ -7,7 +7,9 @@ dispatching, while a hot one called from a loop keeps the loop inside the region
 becomes one Python function:
 registers cached in locals (written back on exit), each block an `if pc == START:` arm
 of a `while` loop, so loops inside the region run without returning to the
-dispatcher; a block that branches to itself spins in its own inner loop. Forward edges
+dispatcher; a block that branches to itself spins in its own inner loop, a `for` over
+its passes when the branch is `bne` on a pointer one `addi` moves towards an end nothing
+else writes (the count is then known before it starts). Forward edges
 fall through to later arms; backward edges go round the loop. Each block checks the
 instruction budget before it runs (it runs only if all of it fits), so a region never
 overshoots its budget and leaves at most one block's worth for the interpreter, however
@@ -276,6 +278,29 @@ def _arithmetic(insn: Insn) -> bool:
     return insn.op not in LOAD_OPS and insn.op not in STORE_OPS and insn.op != "fence"
 
 
+class _Count(NamedTuple):
+    """A loop whose branch is `bne pointer, end` (either way round), where one `addi`
+    moves the pointer by `step` each pass and nothing writes `end`: the passes left
+    are the distance to `end` over the step, when it divides."""
+
+    pointer: int
+    end: int
+    step: int
+
+
+def _count_shape(body: list[Insn], branch: Insn) -> _Count | None:
+    """The counted loop `body` + `branch` is, or None."""
+    if branch.op != "bne":
+        return None
+    written = [insn for insn in body if insn.op not in STORE_OPS and insn.rd]
+    for pointer, end in ((branch.rs1, branch.rs2), (branch.rs2, branch.rs1)):
+        moves = [insn for insn in written if insn.rd == pointer]
+        if (pointer and len(moves) == 1 and moves[0].op == "addi" and moves[0].rs1 == pointer
+                and moves[0].imm and not any(insn.rd == end for insn in written)):
+            return _Count(pointer, end, moves[0].imm)
+    return None
+
+
 def _access_size(op: str) -> int:
     return _LOAD_SIZE.get(op) or _STORE_SIZE[op]
 
@@ -337,6 +362,8 @@ class _Emitter:
         self.bits: dict[int, int] = {}
         self.forward: set[int] = set()
         self.carry: tuple[int, Operand] | None = None
+        # Inside a counted loop's `for`: the expression for `n` at the current pass's start.
+        self.pass_start: str | None = None
 
     def source(self) -> str:
         entry_size = next(len(b.insns) for b in self.blocks if b.start == self.entry)
@@ -447,14 +474,21 @@ class _Emitter:
         """A block that branches back to itself spins in its own `while`, skipping the
         region's dispatch chain; it leaves when the branch falls through, or the region
         ends when the budget runs short (pc stays at the block) or after an access
-        outside RAM that needs the Cpu's attention (pc is the next instruction)."""
+        outside RAM that needs the Cpu's attention (pc is the next instruction). A loop
+        whose pass count can be worked out before it starts runs as a `for` first
+        (`_counted`), the `while` then standing by for when it cannot."""
         fallthrough = block.end
         self._emit(f"last = L - {len(block.insns)}", 1)  # the last n a pass may start at
         burst = _burst_shape(body, last)
         if burst is not None:
             self._burst(block, body, burst)
+        count = _count_shape(body, last) if burst is None else None
+        if count is not None:
+            self._counted(block, body, count)
+            self._emit("else:", 1)
+            self.indent = 1
         self._emit("while True:", 1)
-        self.indent = 1
+        self.indent += 1
         self._body(body, block.start)
         cond = _BRANCH_COND[last.op].format(a=self._src(last.rs1), b=self._src(last.rs2))
         self._emit(f"n += {len(block.insns)}", 1)
@@ -468,6 +502,37 @@ class _Emitter:
         self._emit(f"if pc != {fallthrough:#x}:", 1)
         self._emit("break", 2)
         self._transfer(block.start, fallthrough, 1)
+
+    def _counted(self, block: _Block, body: list[Insn], count: _Count) -> None:
+        """The passes of a counted loop as a `for` over as many of them as both the loop
+        and the budget allow, with no test of the branch or the budget between passes.
+        `n` stays at the loop's start while it runs; the way out to the device path sets
+        it to the current pass's start (`pass_start`), where traps and devices need it."""
+        size = len(block.insns)
+        step = abs(count.step)
+        p, e = self._src(count.pointer), self._src(count.end)
+        distance = f"({e} - {p})" if count.step > 0 else f"({p} - {e})"
+        self._emit(f"k = {distance} & 0xFFFFFFFF", 1)
+        if step & (step - 1):
+            self._emit(f"if k and not k % {step}:", 1)
+            self._emit(f"k //= {step}", 2)
+        elif step > 1:
+            self._emit(f"if k and not k & {step - 1}:", 1)
+            self._emit(f"k >>= {step.bit_length() - 1}", 2)
+        else:
+            self._emit("if k:", 1)
+        self._emit(f"m = min(k, (last - n) // {size} + 1)", 2)
+        self._emit("N = n", 2)
+        self._emit("for i in range(m):", 2)
+        self.indent = 2
+        self.pass_start = f"N + i * {size}"
+        self._body(body, block.start)
+        self.pass_start = None
+        self.indent = 0
+        self._emit("else:", 2)
+        self._emit(f"n = N + m * {size}", 3)
+        self._emit("if m == k:", 3)
+        self._emit(f"pc = {block.end:#x}", 4)
 
     def _burst(self, block: _Block, body: list[Insn], burst: _Burst) -> None:
         """Code run before a copy loop's passes: all but its last pass in one burst of
@@ -639,6 +704,8 @@ class _Emitter:
         self.routes += 1
         lhs = f"{result} = " if result is not None else ""
         self._emit("else:", 1)
+        if self.pass_start is not None:
+            self._emit(f"n = {self.pass_start}", 2)
         self._emit(f"C.instret = I0 + n + {idx}", 2)
         self._emit(f"C.pc = {pc:#x}", 2)
         self._emit(f"q = (o + {self.base:#x}) & 0xFFFFFFFF", 2)

@@ -431,6 +431,63 @@ def test_device_walk_across_a_region_end_matches(end: int, back: int, step: int,
 straight = st.one_of(r_insn, i_insn, shift, load, store, device_load, device_store)
 
 
+@settings(max_examples=150)
+@given(
+    step=st.sampled_from([1, 2, 3, 4, 12, -1, -2, -4, -6]),
+    passes=st.integers(1, 40),
+    miss=st.sampled_from([0, 0, 0, 1, -1]),
+    flip=st.booleans(),
+    walk=st.sampled_from([None, "lbu", "lw", "sb"]),
+    moves_first=st.booleans(),
+    other=st.sampled_from([None, None, None, "end", "pointer"]),
+    body=st.lists(straight, max_size=6),
+    slices=st.lists(st.integers(1, 300), min_size=1, max_size=5),
+)
+@example(step=1, passes=1, miss=-1, flip=False, walk=None, moves_first=True, other=None,
+         body=[], slices=[50])  # the end where the pointer starts: 2^32 passes to go
+def test_counted_loops_match(step: int, passes: int, miss: int, flip: bool, walk: str | None,
+                             moves_first: bool, other: str | None, body: list[tuple],
+                             slices: list[int]) -> None:
+    """`bne` loops whose pointer (x9) one `addi` moves towards an end register (x10):
+    the translator runs as many passes as the loop and the budget allow with no test in
+    between, so budget ends, device accesses, faults and stops inside a pass must still
+    match the interpreter. With `miss`, the step does not divide the distance (the
+    pointer steps over the end and wraps around), and the loop runs on its usual path;
+    so it does where the body also moves the end or moves the pointer a second time."""
+    start = DATA + (64 if step < 0 else -64)
+    distance = step * passes + miss
+    asm = Asm()
+    asm.li(9, start)
+    asm.li(10, (start + distance) & 0xFFFFFFFF)
+    asm.j("loop")  # the loop a block of its own from its first pass
+    asm.label("loop")
+    if moves_first:
+        asm.addi(9, 9, step)
+    if walk in ("lbu", "lw"):
+        asm.load(walk, 7, 9, 0)
+    elif walk == "sb":
+        asm.store(walk, 7, 9, 0)
+    assemble(body, asm)
+    if other is not None:
+        asm.addi(*((10, 10) if other == "end" else (9, 9)), -step)
+    if not moves_first:
+        asm.addi(9, 9, step)
+    asm.bne(*((10, 9) if flip else (9, 10)), "loop")
+    asm.wfi()
+    code = asm.code()
+    ref = make_cpu(code, False, [0] * 8)
+    fast = make_cpu(code, True, [0] * 8)
+    stores = sum(item[0] == "store" for item in body)
+    for budget in [*slices, *[5_000] * (passes * stores + 2)]:
+        retired = ref.run(budget)
+        assert fast.run(budget) == retired
+        assert state(fast) == state(ref)
+    assert fast.ram == ref.ram
+    if other is None:
+        ends = distance and not distance % step and (distance > 0) == (step > 0)
+        assert ref.waiting == bool(ends)
+
+
 @settings(max_examples=60)
 @given(
     bodies=st.lists(st.lists(straight, max_size=6), min_size=4, max_size=4),
