@@ -66,6 +66,8 @@ M32 = 0xFFFFFFFF
 MAX_REGION_INSNS = 128
 MAX_RUN_INSNS = 64
 MAX_CALLEE_INSNS = 48
+# A counted loop (_Emitter._counted) with fewer passes to go runs as an uncounted one.
+MIN_COUNTED_PASSES = 16
 # A stretch of a block emitted twice (_Emitter._body) spans at most this many instructions.
 MAX_STRETCH = 16
 WINDOW_BEHIND = 2048
@@ -513,15 +515,19 @@ class _Emitter:
         p, e = self._src(count.pointer), self._src(count.end)
         distance = f"({e} - {p})" if count.step > 0 else f"({p} - {e})"
         self._emit(f"k = {distance} & 0xFFFFFFFF", 1)
+        # A few passes are cheaper in the `while` than setting the `for` up.
+        least = MIN_COUNTED_PASSES * step
         if step & (step - 1):
-            self._emit(f"if k and not k % {step}:", 1)
+            self._emit(f"if k >= {least} and not k % {step}:", 1)
             self._emit(f"k //= {step}", 2)
         elif step > 1:
-            self._emit(f"if k and not k & {step - 1}:", 1)
+            self._emit(f"if k >= {least} and not k & {step - 1}:", 1)
             self._emit(f"k >>= {step.bit_length() - 1}", 2)
         else:
-            self._emit("if k:", 1)
-        self._emit(f"m = min(k, (last - n) // {size} + 1)", 2)
+            self._emit(f"if k >= {least}:", 1)
+        self._emit(f"m = (last - n) // {size} + 1", 2)
+        self._emit("if k < m:", 2)
+        self._emit("m = k", 3)
         self._emit("N = n", 2)
         self._emit("for i in range(m):", 2)
         self.indent = 2
