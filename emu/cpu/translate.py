@@ -9,7 +9,8 @@ registers cached in locals (written back on exit), each block an `if pc == START
 of a `while` loop, so loops inside the region run without returning to the
 dispatcher; a block that branches to itself spins in its own inner loop, a `for` over
 its passes when the branch is `bne` on a pointer one `addi` moves towards an end nothing
-else writes (the count is then known before it starts). Forward edges
+else writes (the count is then known before it starts, and its accesses through a
+register one `addi` moves are tested against RAM once for all its passes). Forward edges
 fall through to later arms; backward edges go round the loop. Each block checks the
 instruction budget before it runs (it runs only if all of it fits), so a region never
 overshoots its budget and leaves at most one block's worth for the interpreter, however
@@ -303,6 +304,31 @@ def _count_shape(body: list[Insn], branch: Insn) -> _Count | None:
     return None
 
 
+def _walks(body: list[Insn]) -> dict[int, tuple[int, int]]:
+    """The loads and stores of a loop body whose base register one `addi` moves each
+    pass, where the step keeps them naturally aligned: index -> (the step, the access's
+    offset from the base's value at the start of a pass)."""
+    writes: dict[int, list[int]] = {}
+    for idx, insn in enumerate(body):
+        if insn.op not in STORE_OPS and insn.rd:
+            writes.setdefault(insn.rd, []).append(idx)
+    found = {}
+    for idx, insn in enumerate(body):
+        if insn.op not in LOAD_OPS and insn.op not in STORE_OPS:
+            continue
+        moves = writes.get(insn.rs1, [])
+        if not insn.rs1 or len(moves) != 1:
+            continue
+        move = body[moves[0]]
+        if move.op != "addi" or move.rs1 != move.rd or not move.imm:
+            continue
+        size = _access_size(insn.op)
+        offset = insn.imm + (move.imm if moves[0] < idx else 0)
+        if not offset % size and not move.imm % size:
+            found[idx] = (move.imm, offset)
+    return found
+
+
 def _access_size(op: str) -> int:
     return _LOAD_SIZE.get(op) or _STORE_SIZE[op]
 
@@ -366,6 +392,8 @@ class _Emitter:
         self.carry: tuple[int, Operand] | None = None
         # Inside a counted loop's `for`: the expression for `n` at the current pass's start.
         self.pass_start: str | None = None
+        # Inside a counted loop's `for`: the indices of accesses tested before it started.
+        self.walking: set[int] = set()
 
     def source(self) -> str:
         entry_size = next(len(b.insns) for b in self.blocks if b.start == self.entry)
@@ -509,7 +537,10 @@ class _Emitter:
         """The passes of a counted loop as a `for` over as many of them as both the loop
         and the budget allow, with no test of the branch or the budget between passes.
         `n` stays at the loop's start while it runs; the way out to the device path sets
-        it to the current pass's start (`pass_start`), where traps and devices need it."""
+        it to the current pass's start (`pass_start`), where traps and devices need it.
+        Accesses through a register that one `addi` moves each pass (`_walks`) are tested
+        once, for all the loop's passes, before it starts: if all of them lie inside RAM
+        and aligned, each is a bare subscript; if not, the `while` runs the loop."""
         size = len(block.insns)
         step = abs(count.step)
         p, e = self._src(count.pointer), self._src(count.end)
@@ -525,6 +556,15 @@ class _Emitter:
             self._emit(f"k >>= {step.bit_length() - 1}", 2)
         else:
             self._emit(f"if k >= {least}:", 1)
+        walks = {} if self.wraps else _walks(body)
+        if walks:
+            self._emit(f"if not ({self._walks_in_ram(body, walks)}):", 2)
+            self._emit("k = 0", 3)
+        else:
+            self._emit("pass", 2)
+        self._emit("else:", 1)
+        self._emit("k = 0", 2)
+        self._emit("if k:", 1)
         self._emit(f"m = (last - n) // {size} + 1", 2)
         self._emit("if k < m:", 2)
         self._emit("m = k", 3)
@@ -532,13 +572,38 @@ class _Emitter:
         self._emit("for i in range(m):", 2)
         self.indent = 2
         self.pass_start = f"N + i * {size}"
+        self.walking = set(walks)
         self._body(body, block.start)
+        self.walking = set()
         self.pass_start = None
         self.indent = 0
         self._emit("else:", 2)
         self._emit(f"n = N + m * {size}", 3)
         self._emit("if m == k:", 3)
         self._emit(f"pc = {block.end:#x}", 4)
+
+    def _walks_in_ram(self, body: list[Insn], walks: dict[int, tuple[int, int]]) -> str:
+        """The test that every access in `walks` (index -> the register's step, and the
+        access's offset from the register's value at the start of a pass) stays inside
+        RAM, aligned, over the k passes left."""
+        bases: dict[int, list[int]] = {}
+        for idx in walks:
+            bases.setdefault(body[idx].rs1, []).append(idx)
+        tests = []
+        for base, found in bases.items():
+            step = walks[found[0]][0]
+            low = min(walks[i][1] for i in found)
+            high = max(walks[i][1] + _access_size(body[i].op) for i in found)
+            widest = max(_access_size(body[i].op) for i in found)
+            offset = f"x{base} - {self.base}"
+            reach = f"(k - 1) * {abs(step)}"
+            if step > 0:
+                tests.append(f"{-low} <= {offset} <= {self.ram_size - high} - {reach}")
+            else:
+                tests.append(f"{-low} + {reach} <= {offset} <= {self.ram_size - high}")
+            if widest > 1:
+                tests.append(f"not ({offset}) & {widest - 1}")
+        return " and ".join(tests)
 
     def _burst(self, block: _Block, body: list[Insn], burst: _Burst) -> None:
         """Code run before a copy loop's passes: all but its last pass in one burst of
@@ -604,7 +669,8 @@ class _Emitter:
         naturally aligned accesses share, their indices in `body`. None if there is no
         such base."""
         head = body[first]
-        if self.wraps or (head.op not in LOAD_OPS and head.op not in STORE_OPS):
+        if (self.wraps or (head.op not in LOAD_OPS and head.op not in STORE_OPS)
+                or first in self.walking):
             return None
         written: set[int] = set()
         by_base: dict[int, list[int]] = {}
@@ -613,7 +679,7 @@ class _Emitter:
             if insn.op in LOAD_OPS or insn.op in STORE_OPS:
                 if insn.rs1 in written:
                     break
-                if not insn.imm % _access_size(insn.op):
+                if idx not in self.walking and not insn.imm % _access_size(insn.op):
                     by_base.setdefault(insn.rs1, []).append(idx)
             if insn.op not in STORE_OPS and insn.rd:
                 written.add(insn.rd)
@@ -729,6 +795,10 @@ class _Emitter:
         a = self._src(insn.rs1)
         d = self._dst(insn.rd)
         self._offset(a, insn.imm)
+        if idx in self.walking:
+            self._emit(f"{d} = {_LOAD_FAST[insn.op]}", 1)
+            self._loaded(insn)
+            return
         self._emit(f"if {self._in_ram(size)}:", 1)
         self._emit(f"{d} = {_LOAD_FAST[insn.op]}", 2)
         self._io(f"LD(q, {size}, {pc:#x}, {{cache}})", idx, pc, size, d)
@@ -752,6 +822,9 @@ class _Emitter:
         if size < 4 and v != "0":
             v = f"({v} & {(1 << (8 * size)) - 1:#x})"
         self._offset(a, insn.imm)
+        if idx in self.walking:
+            self._emit(_STORE_FAST[insn.op].format(v=v), 1)
+            return
         self._emit(f"if {self._in_ram(size)}:", 1)
         self._emit(_STORE_FAST[insn.op].format(v=v), 2)
         self._io(f"ST(q, {size}, {v}, {pc:#x}, {{cache}})", idx, pc, size, None, f", {v}")

@@ -14,6 +14,8 @@ into code, then fence.i) is checked by its own property.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -25,6 +27,7 @@ from emu.cpu.csr import MCYCLE, MCYCLEH, MINSTRET, MINSTRETH, MIP_MEIP, MSTATUS_
 from tests.rvasm import _BRANCHES, _I_OPS, _LOADS, _R_OPS, _STORES, Asm, boot
 
 RAM = 0x8000_0000
+RAM_END = RAM + 0x10000  # tests.rvasm.boot's RAM
 DATA = RAM + 0x4000  # x30 points here
 MMIO = 0x1000_0000  # x29 points here: a RAM-like region reached through the bus
 LOGDEV = 0x1100_0000  # x28 points at LOGDEV + 0x20: a logging device on the bus
@@ -431,61 +434,120 @@ def test_device_walk_across_a_region_end_matches(end: int, back: int, step: int,
 straight = st.one_of(r_insn, i_insn, shift, load, store, device_load, device_store)
 
 
-@settings(max_examples=150)
+def run_counted_loop(asm: Asm, slices: list[int], finish: int) -> Cpu:
+    """`asm`, then wfi, interpreted and translated in `slices` then `finish` runs of
+    5,000 instructions: the same state after each. The interpreted Cpu. RAM's last
+    bytes hold a pattern, so that reading them from the wrong place shows."""
+    asm.wfi()
+    code = asm.code()
+    ref = make_cpu(code, False, [0] * 8)
+    fast = make_cpu(code, True, [0] * 8)
+    for cpu in (ref, fast):
+        cpu.ram[-256:] = bytes(i * 29 & 0xFF for i in range(256))
+    for budget in [*slices, *[5_000] * finish]:
+        retired = ref.run(budget)
+        assert fast.run(budget) == retired
+        assert state(fast) == state(ref)
+    assert fast.ram == ref.ram
+    return ref
+
+
+def counted_loop(asm: Asm, start: int, end: int, step: int, flip: bool,
+                 pass_body: Callable[[], None], moves_first: bool = False) -> None:
+    """A loop on x9 from `start`, moved by `step` after (or before) `pass_body`, while
+    x9 != `end`."""
+    asm.li(9, start & 0xFFFFFFFF)
+    asm.li(10, end & 0xFFFFFFFF)
+    asm.j("loop")  # the loop a block of its own from its first pass
+    asm.label("loop")
+    if moves_first:
+        asm.addi(9, 9, step)
+    pass_body()
+    if not moves_first:
+        asm.addi(9, 9, step)
+    asm.bne(*((10, 9) if flip else (9, 10)), "loop")
+
+
+@settings(max_examples=120)
 @given(
     step=st.sampled_from([1, 2, 3, 4, 12, -1, -2, -4, -6]),
     passes=st.integers(1, 40),
     miss=st.sampled_from([0, 0, 0, 1, -1]),
     flip=st.booleans(),
-    walk=st.sampled_from([None, "lbu", "lw", "sb"]),
-    moves_first=st.booleans(),
     other=st.sampled_from([None, None, None, "end", "pointer"]),
     body=st.lists(straight, max_size=6),
     slices=st.lists(st.integers(1, 300), min_size=1, max_size=5),
 )
-@example(step=1, passes=1, miss=-1, flip=False, walk=None, moves_first=True, other=None,
-         body=[], slices=[50])  # the end where the pointer starts: 2^32 passes to go
-def test_counted_loops_match(step: int, passes: int, miss: int, flip: bool, walk: str | None,
-                             moves_first: bool, other: str | None, body: list[tuple],
-                             slices: list[int]) -> None:
+@example(step=1, passes=1, miss=-1, flip=False, other=None, body=[],
+         slices=[50])  # the end where the pointer starts: 2^32 passes to go
+def test_counted_loops_match(step: int, passes: int, miss: int, flip: bool, other: str | None,
+                             body: list[tuple], slices: list[int]) -> None:
     """`bne` loops whose pointer (x9) one `addi` moves towards an end register (x10):
     the translator runs as many passes as the loop and the budget allow with no test in
     between, so budget ends, device accesses, faults and stops inside a pass must still
     match the interpreter. With `miss`, the step does not divide the distance (the
     pointer steps over the end and wraps around), and the loop runs on its usual path;
     so it does where the body also moves the end or moves the pointer a second time."""
-    start = DATA + (64 if step < 0 else -64)
     distance = step * passes + miss
+
+    def pass_body() -> None:
+        assemble(body, asm)
+        if other is not None:
+            asm.addi(*((10, 10) if other == "end" else (9, 9)), -step)
+
     asm = Asm()
-    asm.li(9, start)
-    asm.li(10, (start + distance) & 0xFFFFFFFF)
-    asm.j("loop")  # the loop a block of its own from its first pass
-    asm.label("loop")
-    if moves_first:
-        asm.addi(9, 9, step)
-    if walk in ("lbu", "lw"):
-        asm.load(walk, 7, 9, 0)
-    elif walk == "sb":
-        asm.store(walk, 7, 9, 0)
-    assemble(body, asm)
-    if other is not None:
-        asm.addi(*((10, 10) if other == "end" else (9, 9)), -step)
-    if not moves_first:
-        asm.addi(9, 9, step)
-    asm.bne(*((10, 9) if flip else (9, 10)), "loop")
-    asm.wfi()
-    code = asm.code()
-    ref = make_cpu(code, False, [0] * 8)
-    fast = make_cpu(code, True, [0] * 8)
+    counted_loop(asm, DATA, DATA + distance, step, flip, pass_body)
     stores = sum(item[0] == "store" for item in body)
-    for budget in [*slices, *[5_000] * (passes * stores + 2)]:
-        retired = ref.run(budget)
-        assert fast.run(budget) == retired
-        assert state(fast) == state(ref)
-    assert fast.ram == ref.ram
+    ref = run_counted_loop(asm, slices, passes * stores + 2)
     if other is None:
         ends = distance and not distance % step and (distance > 0) == (step > 0)
         assert ref.waiting == bool(ends)
+
+
+@settings(max_examples=300)
+@given(
+    step=st.sampled_from([1, 2, 4, 8, -1, -2, -4]),
+    passes=st.integers(16, 40),
+    op=st.sampled_from(["lbu", "lhu", "lw", "sb", "sh", "sw"]),
+    offset=st.sampled_from([0, 0, 1, 2, 4, -4, -2]),
+    moves_first=st.booleans(),
+    around=st.sampled_from([DATA, RAM_END, LOGDEV + LOGDEV_SIZE, RAM]),
+    lead=st.sampled_from([None, 0, -1, 1]),
+    skew=st.sampled_from([0, 0, 1, 2]),
+    slices=st.lists(st.integers(1, 300), min_size=1, max_size=3),
+)
+@example(step=4, passes=40, op="lw", offset=0, moves_first=False, around=RAM_END, lead=None,
+         skew=0, slices=[300])
+@example(step=-2, passes=30, op="lhu", offset=0, moves_first=True, around=RAM, lead=None,
+         skew=0, slices=[300])
+@example(step=4, passes=20, op="lw", offset=0, moves_first=False, around=DATA, lead=None,
+         skew=1, slices=[300])
+@example(step=4, passes=20, op="lw", offset=0, moves_first=True, around=RAM_END, lead=0,
+         skew=0, slices=[300])
+def test_counted_walks_match(step: int, passes: int, op: str, offset: int, moves_first: bool,
+                             around: int, lead: int | None, skew: int,
+                             slices: list[int]) -> None:
+    """A counted loop's load or store through its pointer is tested once, for all passes,
+    before the loop starts: the pointer walks RAM's data, or across either end of RAM
+    (faults, which the handler skips; loads only at its start, where the program lies)
+    or of a device, from four steps before the edge or so that its last access ends just
+    before, at or just after it, aligned or not (`skew`, `offset`), moved before or after
+    the access."""
+    if around == RAM and op.startswith("s"):
+        op = "l" + op[1:] + ("u" if op != "sw" else "")
+    start = around - step * (4 if lead is None else passes + lead) + skew
+
+    def pass_body() -> None:
+        if op.startswith("l"):
+            asm.load(op, 7, 9, offset)
+            asm.add(8, 8, 7)
+        else:
+            asm.addi(7, 0, 0x4B)  # never asks a device for a stop or an interrupt
+            asm.store(op, 7, 9, offset)
+
+    asm = Asm()
+    counted_loop(asm, start, start + step * passes, step, False, pass_body, moves_first)
+    assert run_counted_loop(asm, slices, 2).waiting
 
 
 @settings(max_examples=60)
@@ -561,7 +623,6 @@ def test_warm_up_translates_run_code_and_what_it_calls_before_it_runs() -> None:
     assert state(warm) == state(ref)
 
 
-RAM_END = RAM + 0x10000  # tests.rvasm.boot's RAM
 _SIZES = {"lb": 1, "lbu": 1, "lh": 2, "lhu": 2, "lw": 4, "sb": 1, "sh": 2, "sw": 4}
 near_a_ram_end = st.sampled_from([RAM, RAM_END]).flatmap(
     lambda edge: st.integers(edge - 12, edge + 12))
