@@ -669,8 +669,7 @@ class _Emitter:
         naturally aligned accesses share, their indices in `body`. None if there is no
         such base."""
         head = body[first]
-        if (self.wraps or (head.op not in LOAD_OPS and head.op not in STORE_OPS)
-                or first in self.walking):
+        if self.wraps or (head.op not in LOAD_OPS and head.op not in STORE_OPS):
             return None
         written: set[int] = set()
         by_base: dict[int, list[int]] = {}
@@ -679,7 +678,7 @@ class _Emitter:
             if insn.op in LOAD_OPS or insn.op in STORE_OPS:
                 if insn.rs1 in written:
                     break
-                if idx not in self.walking and not insn.imm % _access_size(insn.op):
+                if not insn.imm % _access_size(insn.op):
                     by_base.setdefault(insn.rs1, []).append(idx)
             if insn.op not in STORE_OPS and insn.rd:
                 written.add(insn.rd)
@@ -691,7 +690,9 @@ class _Emitter:
     def _ram_stretch(self, body: list[Insn], first: int, end: int,
                      bases: dict[int, list[int]], start: int) -> None:
         """body[first:end] twice: under the RAM tests of `bases` (base register -> the
-        indices of its accesses), those accesses as bare subscripts; else as usual."""
+        indices of its accesses), those accesses as bare subscripts; else as usual. Once
+        only, with no test, where a counted loop has tested all of them already."""
+        tested = all(i in self.walking for found in bases.values() for i in found)
         tests = []
         fast: dict[int, int] = {}  # index of an access a test covers -> its base register
         bits = dict(self.bits)  # both versions start from what is known before them
@@ -706,8 +707,9 @@ class _Emitter:
                 test += f" and not o{base} & {max(sizes) - 1}"
             tests.append(test)
             fast.update((i, base) for i in found)
-        self._emit(f"if {' and '.join(tests)}:", 1)
-        self.indent += 1
+        if not tested:
+            self._emit(f"if {' and '.join(tests)}:", 1)
+            self.indent += 1
         for base, found in bases.items():
             sizes = {_access_size(body[i].op) for i in found}
             if 4 in sizes:
@@ -724,6 +726,8 @@ class _Emitter:
                 self._loaded(insn)
             else:
                 self._emit(_store_at(insn.op, insn.imm, self._src(insn.rs2), base), 1)
+        if tested:
+            return
         self.indent -= 1
         self.bits = bits
         self._emit("else:", 1)

@@ -514,25 +514,30 @@ def test_counted_loops_match(step: int, passes: int, miss: int, flip: bool, othe
     around=st.sampled_from([DATA, RAM_END, LOGDEV + LOGDEV_SIZE, RAM]),
     lead=st.sampled_from([None, 0, -1, 1]),
     skew=st.sampled_from([0, 0, 1, 2]),
+    beside=st.sampled_from([None, None, 28, 30]),
     slices=st.lists(st.integers(1, 300), min_size=1, max_size=3),
 )
 @example(step=4, passes=40, op="lw", offset=0, moves_first=False, around=RAM_END, lead=None,
-         skew=0, slices=[300])
+         skew=0, beside=None, slices=[300])
 @example(step=-2, passes=30, op="lhu", offset=0, moves_first=True, around=RAM, lead=None,
-         skew=0, slices=[300])
+         skew=0, beside=None, slices=[300])
 @example(step=4, passes=20, op="lw", offset=0, moves_first=False, around=DATA, lead=None,
-         skew=1, slices=[300])
+         skew=1, beside=None, slices=[300])
 @example(step=4, passes=20, op="lw", offset=0, moves_first=True, around=RAM_END, lead=0,
-         skew=0, slices=[300])
+         skew=0, beside=None, slices=[300])
+@example(step=8, passes=20, op="lw", offset=0, moves_first=False, around=DATA, lead=None,
+         skew=0, beside=28, slices=[300])
 def test_counted_walks_match(step: int, passes: int, op: str, offset: int, moves_first: bool,
-                             around: int, lead: int | None, skew: int,
+                             around: int, lead: int | None, skew: int, beside: int | None,
                              slices: list[int]) -> None:
     """A counted loop's load or store through its pointer is tested once, for all passes,
     before the loop starts: the pointer walks RAM's data, or across either end of RAM
     (faults, which the handler skips; loads only at its start, where the program lies)
     or of a device, from four steps before the edge or so that its last access ends just
     before, at or just after it, aligned or not (`skew`, `offset`), moved before or after
-    the access."""
+    the access. With `beside`, each pass also loads twice through a register the loop
+    leaves alone (x28 points into a device, x30 into RAM), next to a second access
+    through the pointer: one stretch of accesses, only part of it tested in advance."""
     if around == RAM and op.startswith("s"):
         op = "l" + op[1:] + ("u" if op != "sw" else "")
     start = around - step * (4 if lead is None else passes + lead) + skew
@@ -544,6 +549,13 @@ def test_counted_walks_match(step: int, passes: int, op: str, offset: int, moves
         else:
             asm.addi(7, 0, 0x4B)  # never asks a device for a stop or an interrupt
             asm.store(op, 7, 9, offset)
+        if beside is not None:
+            asm.load("lw", 6, beside, 0)
+            asm.load(op if op.startswith("l") else "lbu", 5, 9, offset + abs(step) // 2)
+            asm.load("lw", 4, beside, 4)
+            asm.add(8, 8, 6)
+            asm.add(8, 8, 4)
+            asm.add(8, 8, 5)
 
     asm = Asm()
     counted_loop(asm, start, start + step * passes, step, False, pass_body, moves_first)
