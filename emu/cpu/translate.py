@@ -548,22 +548,24 @@ class _Emitter:
         self._emit(f"k = {distance} & 0xFFFFFFFF", 1)
         # A few passes are cheaper in the `while` than setting the `for` up.
         least = MIN_COUNTED_PASSES * step
-        if step & (step - 1):
-            self._emit(f"if k >= {least} and not k % {step}:", 1)
-            self._emit(f"k //= {step}", 2)
-        elif step > 1:
-            self._emit(f"if k >= {least} and not k & {step - 1}:", 1)
-            self._emit(f"k >>= {step.bit_length() - 1}", 2)
-        else:
-            self._emit(f"if k >= {least}:", 1)
         walks = {} if self.wraps else _walks(body)
-        if walks:
-            self._emit(f"if not ({self._walks_in_ram(body, walks)}):", 2)
-            self._emit("k = 0", 3)
+        if step == 1 and not walks:
+            self._emit(f"if k < {least}:", 1)
+            self._emit("k = 0", 2)
         else:
-            self._emit("pass", 2)
-        self._emit("else:", 1)
-        self._emit("k = 0", 2)
+            if step & (step - 1):
+                self._emit(f"if k >= {least} and not k % {step}:", 1)
+                self._emit(f"k //= {step}", 2)
+            elif step > 1:
+                self._emit(f"if k >= {least} and not k & {step - 1}:", 1)
+                self._emit(f"k >>= {step.bit_length() - 1}", 2)
+            else:
+                self._emit(f"if k >= {least}:", 1)
+            if walks:
+                self._emit(f"if not ({self._walks_in_ram(body, walks)}):", 2)
+                self._emit("k = 0", 3)
+            self._emit("else:", 1)
+            self._emit("k = 0", 2)
         self._emit("if k:", 1)
         self._emit(f"m = (last - n) // {size} + 1", 2)
         self._emit("if k < m:", 2)
