@@ -11,9 +11,12 @@ dispatcher; a block that branches to itself spins in its own inner loop, a `for`
 its passes when the branch is `bne` on a pointer one `addi` moves towards an end nothing
 else writes (the count is then known before it starts, and its accesses through a
 register one `addi` moves are tested against RAM once for all its passes). Forward edges
-fall through to later arms; backward edges go round the loop. Each block checks the
-instruction budget before it runs (it runs only if all of it fits), so a region never
-overshoots its budget and leaves at most one block's worth for the interpreter, however
+fall through to later arms; backward edges go round the loop; a branch or jump to a
+block of at most four arithmetic instructions and a branch copies that block into its
+own arm, so the loop of a branchy CRC does not dispatch on every pass. Each block checks
+the instruction budget before it runs (it runs only if all of it fits, with the longest
+block it copies in), so a region never overshoots its budget and leaves at most one
+block's worth for the interpreter, however
 large the region is. An indirect jump (jalr: a return, mostly) whose
 target starts a block of the region goes round the loop too, so a loop that calls a
 small function stays in the region (QEMU's TB chaining, lookup_and_goto_ptr).
@@ -69,6 +72,8 @@ MAX_RUN_INSNS = 64
 MAX_CALLEE_INSNS = 48
 # A counted loop (_Emitter._counted) with fewer passes to go runs as an uncounted one.
 MIN_COUNTED_PASSES = 16
+# A block this short is copied into the arms that branch or jump to it (_Emitter._transfer).
+MAX_INLINED_INSNS = 4
 # A stretch of a block emitted twice (_Emitter._body) spans at most this many instructions.
 MAX_STRETCH = 16
 WINDOW_BEHIND = 2048
@@ -277,6 +282,26 @@ def _forwarded(body: list[Insn]) -> set[int]:
     return found
 
 
+def _short(block: _Block) -> bool:
+    """A block of at most MAX_INLINED_INSNS arithmetic instructions and a branch or jump
+    that does not go back to its own start: nothing in it can trap or reach a device."""
+    *body, last = block.insns
+    return (len(block.insns) <= MAX_INLINED_INSNS and all(map(_arithmetic, body))
+            and (last.op in BRANCH_OPS or last.op == "jal")
+            and block.start not in _successors(block))
+
+
+def _successors(block: _Block) -> list[int]:
+    """Where a block that ends in a branch or jal goes next (its branch's two ways)."""
+    last = block.insns[-1]
+    pc = block.end - 4
+    if last.op in BRANCH_OPS:
+        return [(pc + last.imm) & M32, block.end]
+    if last.op == "jal":
+        return [(pc + last.imm) & M32]
+    return []
+
+
 def _arithmetic(insn: Insn) -> bool:
     return insn.op not in LOAD_OPS and insn.op not in STORE_OPS and insn.op != "fence"
 
@@ -374,6 +399,10 @@ class _Emitter:
         self.entry = entry
         self.blocks = blocks
         self.leaders = {b.start for b in blocks}
+        # Blocks short enough to be copied into the arms that branch or jump to them,
+        # which saves dispatching to them (QEMU's TCG has no such thing: gcc's tail
+        # duplication is the model).
+        self.short = {b.start: b for b in blocks if _short(b)}
         self.base = cpu.ram_base
         self.ram_size = len(cpu.ram)
         # Python ints do not wrap: the offset from RAM's base needs a mask only when an
@@ -450,7 +479,17 @@ class _Emitter:
     def _emit(self, line: str, depth: int) -> None:
         self.lines.append("    " * (depth + self.indent) + line)
 
-    def _transfer(self, current: int, target: int, depth: int) -> None:
+    def _transfer(self, current: int, target: int, depth: int, inline: bool = False) -> None:
+        """Go on at `target` from code in the arm of block `current`: by falling through
+        to a later arm, by going round the loop to an earlier one, or out of the region.
+        With `inline`, a short block at `target` is emitted right here instead (its
+        instructions were counted in the budget test of the block that inlines it)."""
+        short = self.short.get(target) if inline else None
+        if short is not None:
+            self.indent += depth - 1
+            self._contents(short, current)
+            self.indent -= depth - 1
+            return
         self._emit(f"pc = {target:#x}", depth)
         if target not in self.leaders:
             self._emit("break", depth)
@@ -459,35 +498,44 @@ class _Emitter:
 
     def _block(self, block: _Block) -> None:
         self._emit(f"if pc == {block.start:#x}:", 0)
-        count = len(block.insns)
-        self._emit(f"if n + {count} > L:", 1)
+        last = block.insns[-1]
+        if last.op in BRANCH_OPS and (block.end - 4 + last.imm) & M32 == block.start:
+            self._emit(f"if n + {len(block.insns)} > L:", 1)
+            self._emit("break", 2)
+            self._self_loop(block, block.insns[:-1], last)
+            return
+        ahead = max((len(self.short[t].insns) for t in _successors(block) if t in self.short),
+                    default=0)
+        self._emit(f"if n + {len(block.insns) + ahead} > L:", 1)
         self._emit("break", 2)
+        self._contents(block, block.start, inline=True)
+
+    def _contents(self, block: _Block, current: int, inline: bool = False) -> None:
+        """`block`'s instructions and its way out, in the arm of block `current`."""
+        count = len(block.insns)
         body = block.insns
         last = body[-1]
         control = last.op in BRANCH_OPS or last.op in ("jal", "jalr")
         if control:
             body = body[:-1]
-        if last.op in BRANCH_OPS and (block.end - 4 + last.imm) & M32 == block.start:
-            self._self_loop(block, body, last)
-            return
         self._body(body, block.start)
         if not control:
             self._emit(f"n += {count}", 1)
-            self._transfer(block.start, block.end, 1)
+            self._transfer(current, block.end, 1)
             return
         pc = block.end - 4
         a, b = self._src(last.rs1), self._src(last.rs2)
         if last.op in BRANCH_OPS:
             self._emit(f"n += {count}", 1)
             self._emit("if " + _BRANCH_COND[last.op].format(a=a, b=b) + ":", 1)
-            self._transfer(block.start, (pc + last.imm) & M32, 2)
+            self._transfer(current, (pc + last.imm) & M32, 2, inline)
             self._emit("else:", 1)
-            self._transfer(block.start, pc + 4, 2)
+            self._transfer(current, pc + 4, 2, inline)
         elif last.op == "jal":
             if last.rd:
                 self._emit(f"{self._dst(last.rd)} = {(pc + 4) & M32:#x}", 1)
             self._emit(f"n += {count}", 1)
-            self._transfer(block.start, (pc + last.imm) & M32, 1)
+            self._transfer(current, (pc + last.imm) & M32, 1, inline)
         else:
             self._emit(f"t = ({a} + {last.imm}) & 0xFFFFFFFE", 1)
             self._emit("if t & 2:", 1)
