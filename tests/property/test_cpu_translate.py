@@ -468,6 +468,43 @@ def counted_loop(asm: Asm, start: int, end: int, step: int, flip: bool,
     asm.bne(*((10, 9) if flip else (9, 10)), "loop")
 
 
+@settings(max_examples=100)
+@given(
+    taken=st.lists(st.one_of(r_insn, i_insn, shift), max_size=3),
+    skipped=st.lists(st.one_of(r_insn, i_insn, shift), max_size=3),
+    bits=st.integers(1, 12),
+    seed=st.lists(EDGE_VALUES, min_size=8, max_size=8),
+    slices=st.lists(st.integers(1, 60), min_size=1, max_size=8),
+)
+def test_branchy_loops_match(taken: list[tuple], skipped: list[tuple], bits: int,
+                             seed: list[int], slices: list[int]) -> None:
+    """A bitwise-CRC-shaped loop: a conditional step inside it, and short blocks that the
+    translator copies into the arms branching to them. Budget ends anywhere in a pass
+    (short slices) must find the same state as the interpreter: a block runs only if it
+    and the longest block it copies in both fit."""
+    asm = Asm()
+    asm.li(9, bits)
+    asm.label("bit")
+    asm.andi(10, 1, 1)
+    asm.addi(9, 9, -1)
+    asm.shift("srli", 1, 1, 1)
+    asm.beq(10, 0, "skip")
+    assemble(taken, asm)
+    asm.xor(1, 1, 2)
+    asm.label("skip")
+    assemble(skipped, asm)
+    asm.bne(9, 0, "bit")
+    asm.wfi()
+    code = asm.code()
+    ref = make_cpu(code, False, seed)
+    fast = make_cpu(code, True, seed)
+    for budget in [*slices, 10_000]:
+        retired = ref.run(budget)
+        assert fast.run(budget) == retired
+        assert state(fast) == state(ref)
+    assert ref.waiting
+
+
 @settings(max_examples=120)
 @given(
     step=st.sampled_from([1, 2, 3, 4, 12, -1, -2, -4, -6]),
