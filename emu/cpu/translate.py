@@ -13,7 +13,8 @@ else writes (the count is then known before it starts, and its accesses through 
 register one `addi` moves are tested against RAM once for all its passes). Forward edges
 fall through to later arms; backward edges go round the loop; a branch or jump to a
 block of at most four arithmetic instructions and a branch copies that block into its
-own arm, so the loop of a branchy CRC does not dispatch on every pass. Each block checks
+own arm, and a block that its copied-in blocks lead back to spins in a `while` of its
+own, so the loop of a branchy CRC does not dispatch on every pass. Each block checks
 the instruction budget before it runs (it runs only if all of it fits, with the longest
 block it copies in), so a region never overshoots its budget and leaves at most one
 block's worth for the interpreter, however
@@ -403,6 +404,9 @@ class _Emitter:
         # which saves dispatching to them (QEMU's TCG has no such thing: gcc's tail
         # duplication is the model).
         self.short = {b.start: b for b in blocks if _short(b)}
+        # While emitting a block that loops back to itself through the blocks it copies
+        # in (_block): its start, where a way back goes round its own `while`.
+        self.spinning: int | None = None
         self.base = cpu.ram_base
         self.ram_size = len(cpu.ram)
         # Python ints do not wrap: the offset from RAM's base needs a mask only when an
@@ -490,6 +494,15 @@ class _Emitter:
             self._contents(short, current)
             self.indent -= depth - 1
             return
+        if self.spinning is not None:
+            if target == self.spinning:
+                self._emit("continue", depth)
+                return
+            self._emit(f"pc = {target:#x}", depth)
+            if target in self.leaders:
+                self._emit("go = 1", depth)
+            self._emit("break", depth)
+            return
         self._emit(f"pc = {target:#x}", depth)
         if target not in self.leaders:
             self._emit("break", depth)
@@ -504,11 +517,28 @@ class _Emitter:
             self._emit("break", 2)
             self._self_loop(block, block.insns[:-1], last)
             return
-        ahead = max((len(self.short[t].insns) for t in _successors(block) if t in self.short),
-                    default=0)
+        copied = [t for t in _successors(block) if t in self.short]
+        ahead = max((len(self.short[t].insns) for t in copied), default=0)
+        if not any(block.start in _successors(self.short[t]) for t in copied):
+            self._emit(f"if n + {len(block.insns) + ahead} > L:", 1)
+            self._emit("break", 2)
+            self._contents(block, block.start, inline=True)
+            return
+        # A loop whose other blocks are all copied in: its way back to this block goes
+        # round a `while` of its own, not through the region's dispatch. `go` tells a
+        # way on to another of the region's blocks from a way out of the region.
+        self._emit("go = 0", 1)
+        self._emit("while True:", 1)
+        self.indent += 1
         self._emit(f"if n + {len(block.insns) + ahead} > L:", 1)
         self._emit("break", 2)
+        self.spinning = block.start
         self._contents(block, block.start, inline=True)
+        self.spinning = None
+        self.indent -= 1
+        self._emit("if go:", 1)
+        self._emit("continue", 2)
+        self._emit("break", 1)
 
     def _contents(self, block: _Block, current: int, inline: bool = False) -> None:
         """`block`'s instructions and its way out, in the arm of block `current`."""
