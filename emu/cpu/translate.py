@@ -483,17 +483,21 @@ class _Emitter:
     def _emit(self, line: str, depth: int) -> None:
         self.lines.append("    " * (depth + self.indent) + line)
 
-    def _transfer(self, current: int, target: int, depth: int, inline: bool = False) -> None:
+    def _transfer(self, current: int, target: int, depth: int, inline: bool = False,
+                  pending: int = 0) -> None:
         """Go on at `target` from code in the arm of block `current`: by falling through
         to a later arm, by going round the loop to an earlier one, or out of the region.
         With `inline`, a short block at `target` is emitted right here instead (its
-        instructions were counted in the budget test of the block that inlines it)."""
+        instructions were counted in the budget test of the block that inlines it).
+        `pending` instructions have retired but are not in `n` yet."""
         short = self.short.get(target) if inline else None
         if short is not None:
             self.indent += depth - 1
-            self._contents(short, current)
+            self._contents(short, current, pending=pending)
             self.indent -= depth - 1
             return
+        if pending:
+            self._emit(f"n += {pending}", depth)
         if self.spinning is not None:
             if target == self.spinning:
                 self._emit("continue", depth)
@@ -528,9 +532,10 @@ class _Emitter:
         # round a `while` of its own, not through the region's dispatch. `go` tells a
         # way on to another of the region's blocks from a way out of the region.
         self._emit("go = 0", 1)
+        self._emit(f"last = L - {len(block.insns) + ahead}", 1)
         self._emit("while True:", 1)
         self.indent += 1
-        self._emit(f"if n + {len(block.insns) + ahead} > L:", 1)
+        self._emit("if n > last:", 1)
         self._emit("break", 2)
         self.spinning = block.start
         self._contents(block, block.start, inline=True)
@@ -540,9 +545,12 @@ class _Emitter:
         self._emit("continue", 2)
         self._emit("break", 1)
 
-    def _contents(self, block: _Block, current: int, inline: bool = False) -> None:
-        """`block`'s instructions and its way out, in the arm of block `current`."""
-        count = len(block.insns)
+    def _contents(self, block: _Block, current: int, inline: bool = False,
+                  pending: int = 0) -> None:
+        """`block`'s instructions and its way out, in the arm of block `current`, after
+        `pending` instructions not yet in `n` (a block that copies this one in adds its
+        own count on the way in, where it is one addition with this block's)."""
+        count = len(block.insns) + pending
         body = block.insns
         last = body[-1]
         control = last.op in BRANCH_OPS or last.op in ("jal", "jalr")
@@ -556,16 +564,22 @@ class _Emitter:
         pc = block.end - 4
         a, b = self._src(last.rs1), self._src(last.rs2)
         if last.op in BRANCH_OPS:
-            self._emit(f"n += {count}", 1)
+            ways = (pc + last.imm) & M32, pc + 4
+            carried = count if inline and any(t in self.short for t in ways) else 0
+            if not carried:
+                self._emit(f"n += {count}", 1)
             self._emit("if " + _BRANCH_COND[last.op].format(a=a, b=b) + ":", 1)
-            self._transfer(current, (pc + last.imm) & M32, 2, inline)
+            self._transfer(current, ways[0], 2, inline, carried)
             self._emit("else:", 1)
-            self._transfer(current, pc + 4, 2, inline)
+            self._transfer(current, ways[1], 2, inline, carried)
         elif last.op == "jal":
             if last.rd:
                 self._emit(f"{self._dst(last.rd)} = {(pc + 4) & M32:#x}", 1)
-            self._emit(f"n += {count}", 1)
-            self._transfer(current, (pc + last.imm) & M32, 1, inline)
+            target = (pc + last.imm) & M32
+            carried = count if inline and target in self.short else 0
+            if not carried:
+                self._emit(f"n += {count}", 1)
+            self._transfer(current, target, 1, inline, carried)
         else:
             self._emit(f"t = ({a} + {last.imm}) & 0xFFFFFFFE", 1)
             self._emit("if t & 2:", 1)
