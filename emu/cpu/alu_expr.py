@@ -26,6 +26,9 @@ class Operand(NamedTuple):
 
 
 ZERO = Operand("0", 0)
+_IMMEDIATE = frozenset({"addi", "slti", "sltiu", "xori", "ori", "andi", "slli", "srli", "srai"})
+# Immediate forms that are their register form with the immediate as a constant operand.
+_REGISTER_FORM = {"slti": "slt", "sltiu": "sltu", "andi": "and", "ori": "or", "xori": "xor"}
 
 
 def constant(value: int) -> Operand:
@@ -52,9 +55,6 @@ def reads(insn: Insn, r: int) -> int:
     elif op == "remu":
         a *= 2
     return a + b
-
-
-_IMMEDIATE = frozenset({"addi", "slti", "sltiu", "xori", "ori", "andi", "slli", "srli", "srai"})
 
 
 def expression(insn: Insn, pc: int, a: Operand, b: Operand) -> Operand:
@@ -88,16 +88,7 @@ def _immediate(op: str, a: Operand, imm: int) -> Operand:
         if a.bits < 32:  # the sign bit is clear: a logical shift
             return Operand(f"{x} >> {imm}", max(a.bits - imm, 0))
         return Operand(f"({_SIGNED.format(v=x)} >> {imm}) & 0xFFFFFFFF", 32)
-    if op == "slti":
-        return Operand(f"1 if ({x} ^ 0x80000000) < {(imm & M32) ^ 0x80000000:#x} else 0", 1)
-    if op == "sltiu":
-        return Operand(f"1 if {x} < {imm & M32:#x} else 0", 1)
-    value = imm & M32
-    bits = value.bit_length()
-    if op == "andi":
-        return Operand(f"{x} & {value:#x}", min(a.bits, bits))
-    sym = "^" if op == "xori" else "|"
-    return Operand(f"{x} {sym} {value:#x}", max(a.bits, bits))
+    return _register(_REGISTER_FORM[op], a, constant(imm & M32))
 
 
 def _register(op: str, a: Operand, b: Operand) -> Operand:
