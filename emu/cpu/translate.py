@@ -321,37 +321,43 @@ def _count_shape(body: list[Insn], branch: Insn) -> _Count | None:
     """The counted loop `body` + `branch` is, or None."""
     if branch.op != "bne":
         return None
-    written = [insn for insn in body if insn.op not in STORE_OPS and insn.rd]
+    steps = _steps(body)
+    written = {insn.rd for insn in body if insn.op not in STORE_OPS and insn.rd}
     for pointer, end in ((branch.rs1, branch.rs2), (branch.rs2, branch.rs1)):
-        moves = [insn for insn in written if insn.rd == pointer]
-        if (pointer and len(moves) == 1 and moves[0].op == "addi" and moves[0].rs1 == pointer
-                and moves[0].imm and not any(insn.rd == end for insn in written)):
-            return _Count(pointer, end, moves[0].imm)
+        if pointer in steps and end not in written:
+            return _Count(pointer, end, steps[pointer][1])
     return None
 
 
-def _walks(body: list[Insn]) -> dict[int, tuple[int, int]]:
-    """The loads and stores of a loop body whose base register one `addi` moves each
-    pass, where the step keeps them naturally aligned: index -> (the step, the access's
-    offset from the base's value at the start of a pass)."""
+def _steps(body: list[Insn]) -> dict[int, tuple[int, int]]:
+    """The registers of a loop body that one `addi r, r, step` (step != 0) moves each
+    pass and nothing else writes: register -> (the addi's index, its step)."""
     writes: dict[int, list[int]] = {}
     for idx, insn in enumerate(body):
         if insn.op not in STORE_OPS and insn.rd:
             writes.setdefault(insn.rd, []).append(idx)
     found = {}
+    for reg, where in writes.items():
+        move = body[where[0]]
+        if len(where) == 1 and move.op == "addi" and move.rs1 == reg and move.imm:
+            found[reg] = (where[0], move.imm)
+    return found
+
+
+def _walks(body: list[Insn]) -> dict[int, tuple[int, int]]:
+    """The loads and stores of a loop body whose base register one `addi` moves each
+    pass (`_steps`), where the step keeps them naturally aligned: index -> (the step,
+    the access's offset from the base's value at the start of a pass)."""
+    steps = _steps(body)
+    found = {}
     for idx, insn in enumerate(body):
-        if insn.op not in LOAD_OPS and insn.op not in STORE_OPS:
+        if (insn.op not in LOAD_OPS and insn.op not in STORE_OPS) or insn.rs1 not in steps:
             continue
-        moves = writes.get(insn.rs1, [])
-        if not insn.rs1 or len(moves) != 1:
-            continue
-        move = body[moves[0]]
-        if move.op != "addi" or move.rs1 != move.rd or not move.imm:
-            continue
+        moved_at, step = steps[insn.rs1]
         size = _access_size(insn.op)
-        offset = insn.imm + (move.imm if moves[0] < idx else 0)
-        if not offset % size and not move.imm % size:
-            found[idx] = (move.imm, offset)
+        offset = insn.imm + (step if moved_at < idx else 0)
+        if not offset % size and not step % size:
+            found[idx] = (step, offset)
     return found
 
 
