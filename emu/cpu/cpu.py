@@ -123,6 +123,12 @@ class Cpu:
         # are interpreted without heating their pcs: a tail that ends mid-loop would
         # otherwise get every pc of the loop translated as an entry of its own.
         tail = False
+        # A slice that starts where the last one stopped, inside translated code but not
+        # at a region's entry, interprets on to the next jump without heating either: the
+        # pcs of a hot straight stretch would otherwise each become an entry of their own,
+        # one every few slice ends, each compiled (milliseconds) for nothing.
+        covered = self._covered
+        drifting = self.pc in covered
         while self.instret < limit:
             if self.attention:
                 if self._stop or self.waiting:
@@ -134,6 +140,12 @@ class Cpu:
                     if region(limit):
                         continue
                     tail = True
+                elif drifting:
+                    here = self.pc
+                    drifting = False
+                    interp.step(self)
+                    drifting = self.pc == here + 4 and self.pc in covered
+                    continue
                 elif not tail:
                     region = self._region_at(self.pc)
                     if region is not None and region(limit):

@@ -75,3 +75,18 @@ def test_a_csr_instruction_in_a_loop_does_not_stop_translation(monkeypatch) -> N
     assert callee in cpu._regions
     # interpreted until hot (and maybe once more as the slice's tail), not 2,000 times
     assert steps.count(callee) <= 2 * 16 + 1
+
+
+def test_slices_that_end_inside_translated_code_add_no_regions() -> None:
+    """A slice that starts where the last one stopped, in the middle of a region's block,
+    interprets on to the next jump: the pcs where slices happen to end never become
+    entries of their own (each would be compiled for nothing)."""
+    cpu = boot(two_block_loop())
+    cpu.x[1] = 1
+    assert cpu.run(400) == 400
+    warm = set(cpu._regions)
+    for _ in range(3000):
+        assert cpu.run(7) == 7  # 7 and the loop's 40 instructions: every pc ends a slice
+    assert set(cpu._regions) == warm
+    # 400 + 3000 * 7 instructions are 535 whole passes of 19 + 1 + 19 + 1
+    assert cpu.x[5] == cpu.x[6] == 19 * 535
