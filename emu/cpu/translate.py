@@ -404,8 +404,12 @@ class _Emitter:
 
     def __init__(self, entry: int, blocks: list[_Block], cpu: Cpu) -> None:
         self.entry = entry
-        self.blocks = blocks
-        self.leaders = {b.start for b in blocks}
+        # The entry's arm comes first, then the blocks after it and those before it, in
+        # address order: entering the region tests one pc, not every arm below it.
+        first = next(i for i, b in enumerate(blocks) if b.start == entry)
+        self.blocks = blocks[first:] + blocks[:first]
+        self.position = {b.start: i for i, b in enumerate(self.blocks)}
+        self.leaders = set(self.position)
         # Blocks short enough to be copied into the arms that branch or jump to them,
         # which saves dispatching to them (QEMU's TCG has no such thing: gcc's tail
         # duplication is the model).
@@ -435,7 +439,7 @@ class _Emitter:
         self.walking: set[int] = set()
 
     def source(self) -> str:
-        entry_size = next(len(b.insns) for b in self.blocks if b.start == self.entry)
+        entry_size = len(self.blocks[0].insns)
         for block in self.blocks:
             self._block(block)
         used = sorted(self.used | self.written)
@@ -516,7 +520,7 @@ class _Emitter:
         self._emit(f"pc = {target:#x}", depth)
         if target not in self.leaders:
             self._emit("break", depth)
-        elif target <= current:
+        elif self.position[target] <= self.position[current]:
             self._emit("continue", depth)
 
     def _block(self, block: _Block) -> None:
