@@ -42,6 +42,39 @@ def _wrapped(expr: str, bits: int) -> Operand:
     return Operand(f"({expr}) & 0xFFFFFFFF", 32)
 
 
+def condition(op: str, a: Operand, b: Operand) -> str:
+    """A Python test that is true when branch `op` on operands a (rs1) and b (rs2) is
+    taken. A signed comparison is an unsigned one when neither operand can have its sign
+    bit set, and a test of the sign bit alone against zero (`bltz`, `bgez`)."""
+    x, y = a.text, b.text
+    if op == "beq":
+        return f"{x} == {y}"
+    if op == "bne":
+        return f"{x} != {y}"
+    if op == "bltu":
+        return f"{x} < {y}"
+    if op == "bgeu":
+        return f"{x} >= {y}"
+    if op == "blt":
+        return _signed_less(a, b)
+    if op == "bge":
+        if a.bits < 32 and b.bits < 32:
+            return f"{x} >= {y}"
+        if not b.bits:
+            return f"{x} < 0x80000000"
+        return f"({x} ^ 0x80000000) >= ({y} ^ 0x80000000)"
+    raise ValueError(f"not a branch: {op}")
+
+
+def _signed_less(a: Operand, b: Operand) -> str:
+    x, y = a.text, b.text
+    if a.bits < 32 and b.bits < 32:
+        return f"{x} < {y}"
+    if not b.bits:
+        return f"{x} >= 0x80000000"
+    return f"({x} ^ 0x80000000) < ({y} ^ 0x80000000)"
+
+
 def reads(insn: Insn, r: int) -> int:
     """How many times the expression of `insn` names register r (r != 0)."""
     op = insn.op
@@ -104,7 +137,9 @@ def _register(op: str, a: Operand, b: Operand) -> Operand:
     if op == "sra":
         return Operand(f"({_SIGNED.format(v=x)} >> ({y} & 31)) & 0xFFFFFFFF", 32)
     if op == "slt":
-        return Operand(f"1 if ({x} ^ 0x80000000) < ({y} ^ 0x80000000) else 0", 1)
+        if not b.bits:
+            return Operand(f"{x} >> 31", 1)
+        return Operand(f"1 if {_signed_less(a, b)} else 0", 1)
     if op == "sltu":
         return Operand(f"1 if {x} < {y} else 0", 1)
     if op == "xor":

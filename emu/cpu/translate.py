@@ -57,7 +57,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
-from emu.cpu.alu_expr import ZERO, Operand, expression, reads
+from emu.cpu.alu_expr import ZERO, Operand, condition, expression, reads
 from emu.cpu.decode import BRANCH_OPS, LOAD_OPS, STORE_OPS, SYSTEM_OPS, Insn
 from emu.cpu.interp import div, rem
 from emu.cpu.trap import INSN_MISALIGNED, Trap
@@ -82,12 +82,6 @@ WINDOW_AHEAD = 4096
 
 SIGN_EXTEND_BYTE = tuple((b - 256) & M32 if b & 0x80 else b for b in range(256))
 
-_BRANCH_COND = {
-    "beq": "{a} == {b}", "bne": "{a} != {b}",
-    "blt": "({a} ^ 0x80000000) < ({b} ^ 0x80000000)",
-    "bge": "({a} ^ 0x80000000) >= ({b} ^ 0x80000000)",
-    "bltu": "{a} < {b}", "bgeu": "{a} >= {b}",
-}
 # Bound as default arguments so generated code reaches them as fast locals.
 _HELPERS = ("LEADERS", "C", "X", "R", "W", "H", "SB", "LD", "ST",
             "PRIME", "Trap", "DIV", "REM")
@@ -479,6 +473,12 @@ class _Emitter:
             return f"x{r}"
         return "_"
 
+    def _taken(self, branch: Insn) -> str:
+        """The test of `branch` being taken, with what the block knows of its operands."""
+        a, b = (Operand(self._src(r), self.bits.get(r, 32)) if r else ZERO
+                for r in (branch.rs1, branch.rs2))
+        return condition(branch.op, a, b)
+
     def _operand(self, r: int) -> Operand:
         """Register r as an operand: the value the previous instruction forwards, if it
         is r's, else r's local."""
@@ -572,13 +572,12 @@ class _Emitter:
             self._transfer(current, block.end, 1)
             return
         pc = block.end - 4
-        a, b = self._src(last.rs1), self._src(last.rs2)
         if last.op in BRANCH_OPS:
             ways = (pc + last.imm) & M32, pc + 4
             carried = count if inline and any(t in self.short for t in ways) else 0
             if not carried:
                 self._emit(f"n += {count}", 1)
-            self._emit("if " + _BRANCH_COND[last.op].format(a=a, b=b) + ":", 1)
+            self._emit(f"if {self._taken(last)}:", 1)
             self._transfer(current, ways[0], 2, inline, carried)
             self._emit("else:", 1)
             self._transfer(current, ways[1], 2, inline, carried)
@@ -591,7 +590,7 @@ class _Emitter:
                 self._emit(f"n += {count}", 1)
             self._transfer(current, target, 1, inline, carried)
         else:
-            self._emit(f"t = ({a} + {last.imm}) & 0xFFFFFFFE", 1)
+            self._emit(f"t = ({self._src(last.rs1)} + {last.imm}) & 0xFFFFFFFE", 1)
             self._emit("if t & 2:", 1)
             self._emit(f"raise Trap({INSN_MISALIGNED}, t, {pc:#x})", 2)
             if last.rd:
@@ -622,7 +621,7 @@ class _Emitter:
         self._emit("while True:", 1)
         self.indent += 1
         self._body(body, block.start)
-        cond = _BRANCH_COND[last.op].format(a=self._src(last.rs1), b=self._src(last.rs2))
+        cond = self._taken(last)
         self._emit(f"n += {len(block.insns)}", 1)
         self._emit(f"if {cond}:", 1)
         self._emit("if n <= last:", 2)

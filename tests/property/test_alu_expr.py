@@ -2,18 +2,20 @@
 
 An expression may leave out its 32-bit mask when its operands' bounds say the value
 cannot reach 2^32; these properties check every form for operands anywhere within their
-bounds: the value equals the interpreter's, and it lies below the bound it claims.
+bounds: the value equals the interpreter's, and it lies below the bound it claims. A
+branch's test, which compares signed values as unsigned ones when neither can be negative,
+must decide as the interpreter does.
 """
 
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from emu.cpu.alu_expr import Operand, expression
-from emu.cpu.decode import Insn
-from emu.cpu.interp import _alu, div, rem
+from emu.cpu.alu_expr import Operand, condition, expression
+from emu.cpu.decode import BRANCH_OPS, Insn
+from emu.cpu.interp import _BRANCHES, _alu, div, rem
 from tests.rvasm import _I_OPS, _R_OPS
 
 REGISTER_OPS = sorted(op.rstrip("_") for op in _R_OPS)
@@ -23,10 +25,11 @@ SHIFT_OPS = ["slli", "srli", "srai"]
 
 @st.composite
 def bounded(draw: st.DrawFn) -> tuple[int, int]:
-    """(bits, value): a bound and a value below it, often at its top."""
+    """(bits, value): a bound and a value below it, often at its top or its top bit alone
+    (the sign bit, for 32)."""
     bits = draw(st.integers(0, 32))
     top = (1 << bits) - 1
-    value = draw(st.sampled_from([top, top >> 1, 0, 1]) | st.integers(0, top))
+    value = draw(st.sampled_from([top, top >> 1, (top >> 1) + 1, 0, 1]) | st.integers(0, top))
     return bits, value & top
 
 
@@ -69,3 +72,16 @@ def test_shift_form_is_exact_and_within_its_bound(op: str, a: tuple[int, int],
 def test_upper_forms_are_constants_within_their_bound(imm: int) -> None:
     check(Insn("lui", 3, imm=imm), (0, 0), (0, 0), imm)
     check(Insn("auipc", 3, imm=imm), (0, 0), (0, 0), (0x8000_0000 + imm) & 0xFFFFFFFF)
+
+
+@pytest.mark.parametrize("op", sorted(BRANCH_OPS))
+@settings(max_examples=200)
+@given(a=bounded(), b=bounded())
+@example(a=(32, 0x8000_0000), b=(0, 0))  # the sign bit alone, against zero
+@example(a=(32, 0x7FFF_FFFF), b=(0, 0))
+@example(a=(0, 0), b=(32, 0x8000_0000))
+@example(a=(31, 0x7FFF_FFFF), b=(32, 0x8000_0000))
+def test_branch_test_decides_as_the_interpreter(op: str, a: tuple[int, int],
+                                                b: tuple[int, int]) -> None:
+    test = condition(op, Operand("a", a[0]), Operand("b", b[0]))
+    assert eval(test, {"a": a[1], "b": b[1]}) == _BRANCHES[op](a[1], b[1]), test
