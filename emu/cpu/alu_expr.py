@@ -23,6 +23,9 @@ _SIGNED = "(({v} ^ 0x80000000) - 0x80000000)"
 class Operand(NamedTuple):
     text: str  # a Python expression: a register's local, a literal, or a whole computation
     bits: int  # its value is below 2**bits
+    # (a, k) when the value is a shifted left by k, mod 2^32: a right shift by the same k
+    # undoes it with a mask (gcc's zero- and sign-extension of a halfword or byte).
+    shifted: tuple[Operand, int] | None = None
 
 
 ZERO = Operand("0", 0)
@@ -114,7 +117,11 @@ def _immediate(op: str, a: Operand, imm: int) -> Operand:
             return Operand(f"({x} - {-imm}) & 0xFFFFFFFF", 32)
         return _wrapped(f"{x} + {imm}", max(a.bits, imm.bit_length()) + 1)
     if op == "slli":
-        return _wrapped(f"{x} << {imm}", a.bits + imm)
+        if imm == 0:
+            return a
+        return _wrapped(f"{x} << {imm}", a.bits + imm)._replace(shifted=(a, imm))
+    if op in ("srli", "srai") and a.shifted is not None and a.shifted[1] == imm:
+        return _extended(op, *a.shifted)
     if op == "srli":
         return Operand(f"{x} >> {imm}", max(a.bits - imm, 0))
     if op == "srai":
@@ -122,6 +129,19 @@ def _immediate(op: str, a: Operand, imm: int) -> Operand:
             return Operand(f"{x} >> {imm}", max(a.bits - imm, 0))
         return Operand(f"({_SIGNED.format(v=x)} >> {imm}) & 0xFFFFFFFF", 32)
     return _register(_REGISTER_FORM[op], a, constant(imm & M32))
+
+
+def _extended(op: str, a: Operand, k: int) -> Operand:
+    """(a << k) mod 2^32 shifted right by k: a's low 32 - k bits, zero-extended (srli) or
+    sign-extended (srai)."""
+    width = 32 - k
+    if a.bits < width or (a.bits == width and op == "srli"):
+        return a
+    low = a.text if a.bits == width else f"({a.text} & {(1 << width) - 1:#x})"
+    if op == "srli":
+        return Operand(low, width)
+    sign = 1 << (width - 1)
+    return Operand(f"(({low} ^ {sign:#x}) - {sign:#x}) & 0xFFFFFFFF", 32)
 
 
 def _register(op: str, a: Operand, b: Operand) -> Operand:

@@ -263,17 +263,32 @@ def _burst_shape(body: list[Insn], branch: Insn) -> _Burst | None:
 
 
 def _forwarded(body: list[Insn]) -> set[int]:
-    """Indices of arithmetic instructions in `body` whose result only the next one
-    reads, once, before overwriting it: the value goes into the next one's expression
-    instead of a local (`x = x ^ y; x = x & 0xff` becomes `x = (x ^ y) & 0xff`). Nothing
-    can trap or leave between two arithmetic instructions, so the register is never seen
-    with the skipped value."""
+    """Indices of arithmetic instructions in `body` whose result one later instruction
+    reads, once, and overwrites, with only arithmetic instructions between that neither
+    read nor write that register nor write one its expression reads: the value goes into
+    the later one's expression instead of a local (`x = x << 16; y = y - 1; x = x >> 16`
+    becomes `y = y - 1; x = (x << 16) >> 16`, masks aside). Nothing can trap or leave
+    between arithmetic instructions, so the register is never seen with the skipped
+    value."""
     found = set()
-    for idx in range(len(body) - 1):
-        insn, after = body[idx], body[idx + 1]
-        if (_arithmetic(insn) and _arithmetic(after) and insn.rd and after.rd == insn.rd
-                and reads(after, insn.rd) == 1):
-            found.add(idx)
+    # Per index: the registers its expression reads, through the values forwarded into it.
+    sources: dict[int, set[int]] = {}
+    for idx, insn in enumerate(body):
+        if not _arithmetic(insn) or not insn.rd:
+            continue
+        r = insn.rd
+        needs = sources.pop(idx, set()) | {s for s in (insn.rs1, insn.rs2) if s and reads(insn, s)}
+        for later in range(idx + 1, len(body)):
+            after = body[later]
+            if not _arithmetic(after):
+                break
+            if reads(after, r) or after.rd == r:
+                if after.rd == r and reads(after, r) == 1:
+                    found.add(idx)
+                    sources[later] = needs - {r}
+                break
+            if after.rd in needs:
+                break
     return found
 
 
@@ -422,11 +437,12 @@ class _Emitter:
         self.lines: list[str] = []
         self.indent = 0
         # Within the block being emitted: per register, an upper bound on its value's bit
-        # length (32 if absent); the body indices whose value goes straight into the next
-        # instruction's expression instead of a local; that value while it is in flight.
+        # length (32 if absent); the body indices whose value goes straight into a later
+        # instruction's expression instead of a local (`_forwarded`); those values, per
+        # register, while they are in flight.
         self.bits: dict[int, int] = {}
         self.forward: set[int] = set()
-        self.carry: tuple[int, Operand] | None = None
+        self.carried: dict[int, Operand] = {}
         # Inside a counted loop's `for`: the expression for `n` at the current pass's start.
         self.pass_start: str | None = None
         # Inside a counted loop's `for`: the indices of accesses tested before it started.
@@ -480,12 +496,11 @@ class _Emitter:
         return condition(branch.op, a, b)
 
     def _operand(self, r: int) -> Operand:
-        """Register r as an operand: the value the previous instruction forwards, if it
-        is r's, else r's local."""
-        if self.carry is not None and self.carry[0] == r:
-            value = self.carry[1]
-            self.carry = None
-            return value if value.text.isidentifier() else Operand(f"({value.text})", value.bits)
+        """Register r as an operand: the value an earlier instruction forwards, if it is
+        r's, else r's local."""
+        value = self.carried.pop(r, None) if r else None
+        if value is not None:
+            return value if value.text.isidentifier() else value._replace(text=f"({value.text})")
         if not r:
             return ZERO
         return Operand(self._src(r), self.bits.get(r, 32))
@@ -852,7 +867,7 @@ class _Emitter:
             return  # no architectural effect (rd = x0 discards the result)
         value = expression(insn, pc, self._operand(insn.rs1), self._operand(insn.rs2))
         if idx in self.forward:
-            self.carry = (insn.rd, value)
+            self.carried[insn.rd] = value
             return
         d = self._dst(insn.rd)
         self.bits[insn.rd] = value.bits

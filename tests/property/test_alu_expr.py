@@ -2,7 +2,8 @@
 
 An expression may leave out its 32-bit mask when its operands' bounds say the value
 cannot reach 2^32; these properties check every form for operands anywhere within their
-bounds: the value equals the interpreter's, and it lies below the bound it claims. A
+bounds: the value equals the interpreter's, and it lies below the bound it claims; so
+does a left shift forwarded into a right shift (which may undo it with a mask). A
 branch's test, which compares signed values as unsigned ones when neither can be negative,
 must decide as the interpreter does.
 """
@@ -13,7 +14,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from emu.cpu.alu_expr import Operand, condition, expression
+from emu.cpu.alu_expr import ZERO, Operand, condition, expression
 from emu.cpu.decode import BRANCH_OPS, Insn
 from emu.cpu.interp import _BRANCHES, _alu, div, rem
 from tests.rvasm import _I_OPS, _R_OPS
@@ -66,6 +67,23 @@ def test_immediate_form_is_exact_and_within_its_bound(op: str, a: tuple[int, int
 def test_shift_form_is_exact_and_within_its_bound(op: str, a: tuple[int, int],
                                                   shamt: int) -> None:
     check(Insn(op, 3, 1, imm=shamt), a, (0, 0), _alu(op, a[1], shamt))
+
+
+@pytest.mark.parametrize("op", ["srli", "srai"])
+@settings(max_examples=300)
+@given(a=bounded(), left=st.integers(0, 31), right=st.integers(0, 31), same=st.booleans())
+@example(a=(32, 0x8000), left=16, right=16, same=True)  # a halfword's sign bit alone
+@example(a=(16, 0x8000), left=16, right=16, same=True)
+@example(a=(15, 0x7FFF), left=16, right=16, same=True)
+def test_a_left_shift_forwarded_into_a_right_shift_is_exact(
+        op: str, a: tuple[int, int], left: int, right: int, same: bool) -> None:
+    right = left if same else right
+    shift = expression(Insn("slli", 3, 1, imm=left), 0x8000_0000, Operand("a", a[0]), ZERO)
+    forwarded = shift._replace(text=f"({shift.text})")  # as the translator forwards it
+    value = expression(Insn(op, 3, 3, imm=right), 0x8000_0000, forwarded, ZERO)
+    got = evaluate(value, a[1], 0)
+    assert got == _alu(op, _alu("slli", a[1], left), right), value.text
+    assert 0 <= got < 1 << value.bits, (value.text, value.bits)
 
 
 @given(imm=st.integers(0, 0xFFFFF).map(lambda k: k << 12))

@@ -293,11 +293,23 @@ narrowing = st.one_of(
 )
 @example(body=[("load", "lhu", 1, 30, 2), ("shift", "slli", 1, 1, 17)], seed=[0] * 8)
 @example(body=[("load", "lhu", 1, 28, 0), ("shift", "slli", 1, 1, 17)], seed=[0] * 8)
+# gcc's sign extension of a halfword with an unrelated shift between (CRC-16's bit loop)
+@example(body=[("shift", "slli", 1, 2, 16), ("shift", "slli", 3, 2, 1),
+               ("shift", "srai", 1, 1, 16), ("i", "xori", 3, 3, 0x21)], seed=[0xC0DE8001] * 8)
+# what the shift reads is written before the value's reader: it cannot be forwarded
+@example(body=[("shift", "slli", 1, 2, 16), ("i", "addi", 2, 2, 1),
+               ("shift", "srli", 1, 1, 16)], seed=[0x1234FFFF] * 8)
+# ... nor when that is through a value forwarded into it, or the value is read between
+@example(body=[("i", "addi", 1, 2, 7), ("i", "xori", 1, 1, 3), ("i", "addi", 2, 2, 1),
+               ("i", "andi", 1, 1, 0x7FF)], seed=[0x1234FFFF] * 8)
+@example(body=[("shift", "slli", 1, 2, 16), ("r", "add", 3, 1, 2),
+               ("shift", "srai", 1, 1, 16)], seed=[0x1234FFFF] * 8)
 def test_narrow_value_chains_match(body: list[tuple], seed: list[int]) -> None:
     """Chains on three registers where a narrow value (masked, or a byte or halfword
     loaded from RAM or a device) goes through shifts, adds and multiplies: the translator
-    leaves out a 32-bit mask only where the value cannot reach 2^32, and passes one
-    instruction's value straight into the next one's expression."""
+    leaves out a 32-bit mask only where the value cannot reach 2^32, passes a value
+    straight into the expression of the later instruction that overwrites it, and undoes
+    a left shift there with a mask."""
     run_both(assemble(body), seed)
 
 
