@@ -6,21 +6,22 @@ that is hot already: a cold callee would cost more to compile than it saves in
 dispatching, while a hot one called from a loop keeps the loop inside the region. It
 becomes one Python function:
 registers cached in locals (written back on exit), each block an `if pc == START:` arm
-of a `while` loop, so loops inside the region run without returning to the
-dispatcher; a block that branches to itself spins in its own inner loop, a `for` over
-its passes when the branch is `bne` on a pointer one `addi` moves towards an end nothing
-else writes (the count is then known before it starts, and its accesses through a
-register one `addi` moves are tested against RAM once for all its passes). Forward edges
-fall through to later arms; backward edges go round the loop; a branch or jump to a
-block of at most four arithmetic instructions and a branch copies that block into its
-own arm, and a block that its copied-in blocks lead back to spins in a `while` of its
-own, so the loop of a branchy CRC does not dispatch on every pass. Each block checks
-the instruction budget before it runs (it runs only if all of it fits, with the longest
-block it copies in), so a region never overshoots its budget and leaves at most one
-block's worth for the interpreter, however
-large the region is. An indirect jump (jalr: a return, mostly) whose
-target starts a block of the region goes round the loop too, so a loop that calls a
-small function stays in the region (QEMU's TB chaining, lookup_and_goto_ptr).
+of a `while` loop, the arms grouped a few at a time under a balanced tree of `pc <`
+tests, so loops inside the region run without returning to the dispatcher and reach any
+arm after a handful of tests; a block that branches to itself spins in its own inner
+loop, a `for` over its passes when the branch is `bne` on a pointer one `addi` moves
+towards an end nothing else writes (the count is then known before it starts, and its
+accesses through a register one `addi` moves are tested against RAM once for all its
+passes). Forward edges fall through to later arms of the same leaf; backward edges go
+round the loop; a branch or jump to a block of at most four arithmetic instructions and
+a branch copies that block into its own arm, and a block that its copied-in blocks lead
+back to spins in a `while` of its own, so the loop of a branchy CRC does not dispatch on
+every pass. Each block checks the instruction budget before it runs (it runs only if all
+of it fits, with the longest block it copies in), so a region never overshoots its
+budget and leaves at most one block's worth for the interpreter, however large the
+region is. An indirect jump (jalr: a return, mostly) whose target starts a block of the
+region goes round the loop too, so a loop that calls a small function stays in the
+region (QEMU's TB chaining, lookup_and_goto_ptr).
 
 Arithmetic: each instruction is one expression from `emu.cpu.alu_expr`, given bit
 bounds on its operands known within the block; an instruction whose result only the next
@@ -73,6 +74,8 @@ MAX_RUN_INSNS = 64
 MAX_CALLEE_INSNS = 48
 # A counted loop (_Emitter._counted) with fewer passes to go runs as an uncounted one.
 MIN_COUNTED_PASSES = 16
+# Arms tested in a row at a leaf of a region's dispatch tree (_Emitter._dispatch).
+DISPATCH_LEAF = 4
 # A block this short is copied into the arms that branch or jump to it (_Emitter._transfer).
 MAX_INLINED_INSNS = 4
 # A stretch of a block emitted twice (_Emitter._body) spans at most this many instructions.
@@ -413,12 +416,13 @@ class _Emitter:
 
     def __init__(self, entry: int, blocks: list[_Block], cpu: Cpu) -> None:
         self.entry = entry
-        # The entry's arm comes first, then the blocks after it and those before it, in
-        # address order: entering the region tests one pc, not every arm below it.
-        first = next(i for i, b in enumerate(blocks) if b.start == entry)
-        self.blocks = blocks[first:] + blocks[:first]
-        self.position = {b.start: i for i, b in enumerate(self.blocks)}
+        self.blocks = blocks
+        self.position = {b.start: i for i, b in enumerate(blocks)}
         self.leaders = set(self.position)
+        # The arms in address order, DISPATCH_LEAF at a time: the leaves of the tree of
+        # `pc <` tests that dispatch (`source`).
+        self.leaves = [blocks[i:i + DISPATCH_LEAF] for i in range(0, len(blocks), DISPATCH_LEAF)]
+        self.leaf = {b.start: i // DISPATCH_LEAF for i, b in enumerate(blocks)}
         # Blocks short enough to be copied into the arms that branch or jump to them,
         # which saves dispatching to them (QEMU's TCG has no such thing: gcc's tail
         # duplication is the model).
@@ -449,9 +453,14 @@ class _Emitter:
         self.walking: set[int] = set()
 
     def source(self) -> str:
-        entry_size = len(self.blocks[0].insns)
+        entry_size = next(len(b.insns) for b in self.blocks if b.start == self.entry)
+        arms = {}
         for block in self.blocks:
+            self.lines = []
             self._block(block)
+            arms[block.start] = self.lines
+        self.lines = []
+        self._dispatch(self.leaves, arms, 0)
         used = sorted(self.used | self.written)
         written = sorted(self.written)
         names = ", ".join(f"{k}={k}" for k in (*_HELPERS, *(f"D{i}" for i in range(self.routes))))
@@ -505,13 +514,29 @@ class _Emitter:
             return ZERO
         return Operand(self._src(r), self.bits.get(r, 32))
 
+    def _dispatch(self, leaves: list[list[_Block]], arms: dict[int, list[str]],
+                  depth: int) -> None:
+        """The arms of `leaves` under a balanced tree of `pc <` tests: reaching any arm
+        (entering the region, or going round its loop) tests a few bounds and at most
+        DISPATCH_LEAF pcs, not every arm before it."""
+        pad = "    " * depth
+        if len(leaves) == 1:
+            self.lines += [pad + line for block in leaves[0] for line in arms[block.start]]
+            return
+        middle = len(leaves) // 2
+        self.lines.append(f"{pad}if pc < {leaves[middle][0].start:#x}:")
+        self._dispatch(leaves[:middle], arms, depth + 1)
+        self.lines.append(f"{pad}else:")
+        self._dispatch(leaves[middle:], arms, depth + 1)
+
     def _emit(self, line: str, depth: int) -> None:
         self.lines.append("    " * (depth + self.indent) + line)
 
     def _transfer(self, current: int, target: int, depth: int, inline: bool = False,
                   pending: int = 0) -> None:
         """Go on at `target` from code in the arm of block `current`: by falling through
-        to a later arm, by going round the loop to an earlier one, or out of the region.
+        to a later arm of the same leaf of the dispatch tree, by going round the loop to
+        any other, or out of the region.
         With `inline`, a short block at `target` is emitted right here instead (its
         instructions were counted in the budget test of the block that inlines it).
         `pending` instructions have retired but are not in `n` yet."""
@@ -535,7 +560,8 @@ class _Emitter:
         self._emit(f"pc = {target:#x}", depth)
         if target not in self.leaders:
             self._emit("break", depth)
-        elif self.position[target] <= self.position[current]:
+        elif (self.leaf[target] != self.leaf[current]
+              or self.position[target] <= self.position[current]):
             self._emit("continue", depth)
 
     def _block(self, block: _Block) -> None:
