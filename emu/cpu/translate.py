@@ -24,9 +24,10 @@ region goes round the loop too, so a loop that calls a small function stays in t
 region (QEMU's TB chaining, lookup_and_goto_ptr).
 
 Arithmetic: each instruction is one expression from `emu.cpu.alu_expr`, given bit
-bounds on its operands known within the block; an instruction whose result only the next
-one reads, once, before overwriting it, hands its expression to that one instead of
-writing a local.
+bounds on its operands known within the block; an instruction whose result one later
+instruction reads, once, and overwrites, with only arithmetic between that touches
+neither the result nor its sources, hands its expression to that one instead of writing
+a local (`_forwarded`). A branch's test is `alu_expr.condition`, from the same bounds.
 
 Memory: an aligned access inside RAM is one test and one subscript of the RAM's
 bytearray or of a word/halfword view of it; where two or more accesses in a stretch of a
