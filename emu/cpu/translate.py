@@ -77,8 +77,11 @@ MAX_CALLEE_INSNS = 48
 MIN_COUNTED_PASSES = 16
 # Arms tested in a row at a leaf of a region's dispatch tree (_Emitter._dispatch).
 DISPATCH_LEAF = 4
-# A block this short is copied into the arms that branch or jump to it (_Emitter._transfer).
-MAX_INLINED_INSNS = 4
+# A block this short (its branch included) is copied into the arms that branch or jump to
+# it (_Emitter._transfer): four instructions and a branch take in the conditional step of
+# a bitwise CRC as gcc -Os lays it out; six would also copy blocks that break the spinning
+# of CRC-16's bit loop at -O2.
+MAX_INLINED_INSNS = 5
 # A stretch of a block emitted twice (_Emitter._body) spans at most this many instructions.
 MAX_STRETCH = 16
 WINDOW_BEHIND = 2048
@@ -297,8 +300,9 @@ def _forwarded(body: list[Insn]) -> set[int]:
 
 
 def _short(block: _Block) -> bool:
-    """A block of at most MAX_INLINED_INSNS arithmetic instructions and a branch or jump
-    that does not go back to its own start: nothing in it can trap or reach a device."""
+    """A block of at most MAX_INLINED_INSNS instructions, all arithmetic but the branch
+    or jump that ends it and does not go back to its own start: nothing in it can trap or
+    reach a device."""
     *body, last = block.insns
     return (len(block.insns) <= MAX_INLINED_INSNS and all(map(_arithmetic, body))
             and (last.op in BRANCH_OPS or last.op == "jal")
