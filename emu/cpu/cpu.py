@@ -123,10 +123,13 @@ class Cpu:
         # are interpreted without heating their pcs: a tail that ends mid-loop would
         # otherwise get every pc of the loop translated as an entry of its own.
         tail = False
-        # A slice that starts where the last one stopped, inside translated code but not
-        # at a region's entry, interprets on to the next jump without heating either: the
-        # pcs of a hot straight stretch would otherwise each become an entry of their own,
-        # one every few slice ends, each compiled (milliseconds) for nothing.
+        # Inside translated code, only a pc reached by a jump (a region's exit, a branch
+        # the interpreter took, an interrupt) or from code no region holds (a CSR
+        # instruction) is heated: one reached by stepping on from translated code, or
+        # where the last slice stopped, is the middle of a block. Heated, the pcs where
+        # slices happen to end, and every pc after them up to the next region, would each
+        # become an entry of their own, one every few hundred slices, each compiled
+        # (milliseconds) for nothing.
         covered = self._covered
         drifting = self.pc in covered
         while self.instret < limit:
@@ -134,24 +137,23 @@ class Cpu:
                 if self._stop or self.waiting:
                     break
                 self._take_interrupt()
+                drifting = False
             try:
-                region = regions.get(self.pc)
+                here = self.pc
+                region = regions.get(here)
                 if region is not None:
+                    drifting = False
                     if region(limit):
                         continue
                     tail = True
-                elif drifting:
-                    here = self.pc
-                    drifting = False
-                    interp.step(self)
-                    drifting = self.pc == here + 4 and self.pc in covered
-                    continue
-                elif not tail:
-                    region = self._region_at(self.pc)
+                elif not tail and not drifting:
+                    region = self._region_at(here)
                     if region is not None and region(limit):
                         continue
                 interp.step(self)
+                drifting = self.pc == here + 4 and here in covered and self.pc in covered
             except Trap as trap:
+                drifting = False
                 self._trap(trap.cause, trap.tval, trap.epc)
                 # A trap retires nothing; it still uses up budget, or a handler that
                 # itself faults would spin here forever.

@@ -90,3 +90,37 @@ def test_slices_that_end_inside_translated_code_add_no_regions() -> None:
     assert set(cpu._regions) == warm
     # 400 + 3000 * 7 instructions are 535 whole passes of 19 + 1 + 19 + 1
     assert cpu.x[5] == cpu.x[6] == 19 * 535
+
+
+def test_code_after_a_csr_instruction_inside_a_region_still_becomes_an_entry(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every other pass leaves a loop's region for a CSR instruction, which only the
+    interpreter runs, and steps from it onto a block the region holds but does not start
+    at. That block is reached from code no region holds, as if by a jump: it is heated
+    and becomes an entry, not interpreted on every such pass."""
+    asm = Asm()
+    asm.label("outer")
+    asm.addi(9, 9, 1)
+    asm.andi(10, 9, 1)
+    asm.beq(10, 0, "after")
+    asm.j("csr")
+    asm.label("csr")
+    asm.csrrs(5, "instret", "zero")
+    asm.label("after")
+    for _ in range(6):
+        asm.addi(7, 7, 1)
+    asm.j("outer")
+    code = asm.code()
+    after = 0x8000_0000 + 5 * 4
+    cpu = boot(code, translate_after=16)
+    steps: list[int] = []
+    step = interp.step
+
+    def counted(c) -> None:
+        steps.append(c.pc)
+        step(c)
+
+    monkeypatch.setattr(interp, "step", counted)
+    cpu.run(30_000)
+    assert after in cpu._regions
+    assert steps.count(after) <= 2 * 16 + 1
