@@ -61,11 +61,8 @@ def condition(op: str, a: Operand, b: Operand) -> str:
     if op == "blt":
         return _signed_less(a, b)
     if op == "bge":
-        if a.bits < 32 and b.bits < 32:
-            return f"{x} >= {y}"
-        if not b.bits:
-            return f"{x} < 0x80000000"
-        return f"({x} ^ 0x80000000) >= ({y} ^ 0x80000000)"
+        # CPython folds the `not` of an `if` into its jump: it costs nothing.
+        return f"not ({_signed_less(a, b)})"
     raise ValueError(f"not a branch: {op}")
 
 
