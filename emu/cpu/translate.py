@@ -505,9 +505,7 @@ class _Emitter:
 
     def _taken(self, branch: Insn) -> str:
         """The test of `branch` being taken, with what the block knows of its operands."""
-        a, b = (Operand(self._src(r), self.bits.get(r, 32)) if r else ZERO
-                for r in (branch.rs1, branch.rs2))
-        return condition(branch.op, a, b)
+        return condition(branch.op, self._local(branch.rs1), self._local(branch.rs2))
 
     def _operand(self, r: int) -> Operand:
         """Register r as an operand: the value an earlier instruction forwards, if it is
@@ -515,6 +513,10 @@ class _Emitter:
         value = self.carried.pop(r, None) if r else None
         if value is not None:
             return value if value.text.isidentifier() else value._replace(text=f"({value.text})")
+        return self._local(r)
+
+    def _local(self, r: int) -> Operand:
+        """Register r's local (x0: zero), with the bound the block knows for it."""
         if not r:
             return ZERO
         return Operand(self._src(r), self.bits.get(r, 32))
