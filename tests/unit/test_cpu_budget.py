@@ -23,19 +23,25 @@ def two_block_loop() -> Asm:
     return asm
 
 
+def interpreted_pcs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The pcs of the instructions the interpreter runs from now on, in order."""
+    pcs: list[int] = []
+    step = interp.step
+
+    def recorded(cpu) -> None:
+        pcs.append(cpu.pc)
+        step(cpu)
+
+    monkeypatch.setattr(interp, "step", recorded)
+    return pcs
+
+
 def test_a_slice_shorter_than_the_region_runs_the_blocks_that_fit(
         monkeypatch: pytest.MonkeyPatch) -> None:
     cpu = boot(two_block_loop())
     cpu.x[1] = 1
     assert cpu.run(400) == 400  # translated and warm; pc is back at A
-    steps: list[int] = []
-    step = interp.step
-
-    def counting(c: object) -> None:
-        steps.append(1)
-        step(c)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(interp, "step", counting)
+    steps = interpreted_pcs(monkeypatch)
     assert cpu.run(30) == 30
     # A (20) ran translated; B (20) did not fit in the 10 left, which the interpreter ran.
     assert len(steps) == 10
@@ -63,14 +69,7 @@ def test_a_csr_instruction_in_a_loop_does_not_stop_translation(monkeypatch) -> N
     code = asm.code()
     callee = 0x8000_0000 + code.index(bytes.fromhex("13051500"))  # addi x10, x10, 1
     cpu = boot(code, translate_after=16)
-    steps: list[int] = []
-    step = interp.step
-
-    def counted(c) -> None:
-        steps.append(c.pc)
-        step(c)
-
-    monkeypatch.setattr(interp, "step", counted)
+    steps = interpreted_pcs(monkeypatch)
     cpu.run(20_000)
     assert callee in cpu._regions
     # interpreted until hot (and maybe once more as the slice's tail), not 2,000 times
@@ -113,14 +112,7 @@ def test_code_after_a_csr_instruction_inside_a_region_still_becomes_an_entry(
     code = asm.code()
     after = 0x8000_0000 + 5 * 4
     cpu = boot(code, translate_after=16)
-    steps: list[int] = []
-    step = interp.step
-
-    def counted(c) -> None:
-        steps.append(c.pc)
-        step(c)
-
-    monkeypatch.setattr(interp, "step", counted)
+    steps = interpreted_pcs(monkeypatch)
     cpu.run(30_000)
     assert after in cpu._regions
     assert steps.count(after) <= 2 * 16 + 1
