@@ -47,6 +47,7 @@ from netdev.sockaddr import Address, format_address, os_error
 from netdev.socket_poll import PolledSocket
 
 RECV_SIZE = 512 * 1024
+BULK_READ = RECV_SIZE // 2
 OUT_HIGH = 512 * 1024
 OUT_LOW = OUT_HIGH // 2
 
@@ -78,10 +79,13 @@ class StreamSocket(PolledSocket):
         self._write_turn = -1
         self._stalled = False
         self._reassembler = Reassembler()
-        # recv() would allocate RECV_SIZE bytes per call (an mmap and munmap at this
-        # size: 15 us, several times a small read's cost); read into this instead and
-        # copy out what came, since batches keep referring to their chunk.
+        # A small read goes into this buffer and is copied out (batches keep referring
+        # to their chunk): recv() would allocate RECV_SIZE bytes for it, which malloc
+        # serves with an mmap and munmap (15 us, several times a small read's cost)
+        # until a chunk that large has been freed. After a large read the next one is
+        # a recv(), whose bytes are handed on without a copy.
         self._inbuf = memoryview(bytearray(RECV_SIZE))
+        self._bulk = False
         self._out: deque[bytes | memoryview] = deque()
         self._out_len = 0
         self._peer_address: Address = ("0.0.0.0", 0)
@@ -222,30 +226,34 @@ class StreamSocket(PolledSocket):
         if sock is None:
             return
         try:
-            size = sock.recv_into(self._inbuf)
+            if self._bulk:
+                chunk: bytes | memoryview = sock.recv(RECV_SIZE)
+            else:
+                chunk = self._inbuf[:sock.recv_into(self._inbuf)]
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
             self._close_connection("error")
             return
+        size = len(chunk)
+        self._bulk = size >= BULK_READ
         if not size:
             self._close_connection()
             return
-        inbuf = self._inbuf
-        if self._reassembler.whole_record(inbuf, size):
+        if self._reassembler.whole_record(chunk, size):
             # One frame in flight: hand it on without building a Feed, straight to the
             # wire beyond a hub when nothing on the way would see a difference.
             if self.trace.net_socket_read:
                 self.trace.emit("net_socket_read", netdev=self.name, bytes=size, frames=1)
             peer = self.peer
-            if peer is not None and peer.relay_record(self, inbuf[:size]):
+            if peer is not None and peer.relay_record(self, memoryview(chunk)):
                 return
-            batch = RecordBatch(inbuf[:size].tobytes(), 1)
+            batch = RecordBatch(bytes(chunk), 1)
             if self.send_batch(batch, self._on_sent) < 1:
                 self._outstanding += 1
                 self._hold_input()
             return
-        chunk = inbuf[:size].tobytes()
+        chunk = bytes(chunk)
         feed = self._reassembler.feed(chunk)
         if self.trace.net_socket_read:
             self.trace.emit("net_socket_read", netdev=self.name, bytes=len(chunk),

@@ -1,4 +1,5 @@
-"""Property tests of stream framing: any frames under any chunking round-trip; any
+"""Property tests of stream framing: any frames under any chunking round-trip (runs of
+equal-length records too, which the reassembler walks without a step per record); any
 oversized prefix closes the record stream and resets the reassembler."""
 
 from __future__ import annotations
@@ -44,6 +45,53 @@ def test_any_frames_any_chunking_round_trip(case: tuple[list[bytes], list[int]])
     assert sum(feed.empty_records for feed in feeds) == sum(1 for f in frames if not f)
     assert not any(feed.oversized for feed in feeds)
     assert reassembler.pending == 0
+
+
+# Lengths that share three of their four prefix bytes with 60 (a run must end where any
+# one byte of the prefix differs), an empty record, and an oversized one.
+RUN_SIZES = (0, 1, 60, 61, 60 + 256, 60 + 65536, 1514, NET_BUFSIZE + 1)
+
+
+@st.composite
+def runs_and_cuts(draw: st.DrawFn) -> tuple[list[int], bytes, list[int]]:
+    runs = draw(st.lists(st.tuples(st.sampled_from(RUN_SIZES), st.integers(1, 40)),
+                         min_size=1, max_size=6))
+    lengths = [size for size, repeat in runs for _ in range(repeat)]
+    if NET_BUFSIZE + 1 in lengths:
+        # The connection ends there: nothing after it is read.
+        lengths = lengths[:lengths.index(NET_BUFSIZE + 1) + 1]
+    # Each record's body differs from its neighbours'; an oversized one has 70 bytes.
+    bodies = [bytes([i & 0xFF]) * (70 if size > NET_BUFSIZE else size)
+              for i, size in enumerate(lengths)]
+    stream = b"".join(struct.pack(">I", size) + body for size, body in zip(lengths, bodies,
+                                                                            strict=True))
+    cuts = draw(st.lists(st.integers(0, len(stream)), max_size=6))
+    return lengths, stream, sorted(set(cuts))
+
+
+@given(runs_and_cuts())
+def test_runs_of_equal_lengths_any_chunking_are_read_record_by_record(
+        case: tuple[list[int], bytes, list[int]]) -> None:
+    """Every record of a run is delivered whole and counted, and a run ends at the first
+    record whose prefix differs in any byte (against a plain record-by-record parse)."""
+    lengths, stream, cuts = case
+    oversized = NET_BUFSIZE + 1 in lengths
+    records = lengths[:-1] if oversized else lengths
+    expected = []
+    offset = 0
+    for size in records:
+        if size:
+            expected.append(stream[offset + 4:offset + 4 + size])
+        offset += 4 + size
+    reassembler = Reassembler()
+    feeds = feed_in_pieces(reassembler, stream, cuts)
+    if oversized:
+        feeds = feeds[:[feed.oversized for feed in feeds].index(True) + 1]
+    batches = [batch for feed in feeds for batch in feed.batches]
+    assert [frame for batch in batches for frame in batch.frames()] == expected
+    assert all(batch.count == len(list(batch.frames())) for batch in batches)
+    assert sum(feed.empty_records for feed in feeds) == records.count(0)
+    assert feeds[-1].oversized == oversized
 
 
 @given(

@@ -16,6 +16,7 @@ from emu.core.errors import UserError
 from emu.core.loop import MainLoop
 from emu.core.opts import parse_opts
 from emu.core.trace import Trace
+from netdev import socket_stream
 from netdev.client import NetClient, connect_peers
 from netdev.framing import NET_BUFSIZE, OVERSIZE_MESSAGE
 from netdev.net import Net
@@ -299,6 +300,31 @@ def test_a_short_write_is_a_partial_send(loop: MainLoop, net: Net) -> None:
     assert int(partial[0]["remaining"]) == 100 * (4 + 1500) - lone - short > 0
     assert read_records(loop, theirs, len(frames)) == frames
     theirs.close()
+
+
+def test_large_and_small_reads_deliver_every_frame_once_in_order(
+        loop: MainLoop, net: Net, monkeypatch) -> None:
+    """After a large read the next one hands recv()'s own bytes on; after a small one it
+    reads into the reused buffer. With the threshold lowered so that both kinds follow
+    each other, records split across reads of either kind arrive whole, once, in order."""
+    monkeypatch.setattr(socket_stream, "BULK_READ", 3000)
+    port = free_port()
+    client = netdev(net, f"socket,id=s,listen=127.0.0.1:{port}")
+    out = socket_events(client)
+    nic = with_nic(client)
+    peer = accepted(loop, client, port)
+    frames = [struct.pack(">I", i) + bytes([i & 0xFF]) * (1510 if i % 7 < 3 else 56)
+              for i in range(400)]
+    stream = records(frames)
+    for start in range(0, len(stream), 5000):
+        peer.sendall(stream[start:start + 5000])
+        loop.run_once(0)
+    assert loop.run_until(lambda: len(nic.got) == len(frames), TIMEOUT)
+    assert nic.got == frames
+    sizes = [int(e["bytes"]) for e in events(out, "net_socket_read")]
+    after_large = [b for a, b in zip(sizes, sizes[1:], strict=False) if a >= 3000]
+    assert after_large and min(sizes) < 3000, sizes
+    peer.close()
 
 
 def test_backpressure_stops_reading_until_nic_flushes(loop: MainLoop, net: Net) -> None:
