@@ -22,6 +22,11 @@ from dataclasses import dataclass, field
 NET_BUFSIZE = 69632
 OVERSIZE_MESSAGE = "serious error: oversized packet received,connection terminated."
 
+# Equal-length records seen in a row before the rest of their run is looked for at
+# once, and the run such a look must find to be worth its cost (about 30 records' steps).
+RUN_START = 4
+RUN_WORTH = 32
+
 _LEN = struct.Struct(">I")
 _unpack_len = _LEN.unpack_from
 pack_len = _LEN.pack
@@ -127,7 +132,12 @@ class Reassembler:
         unpack = _unpack_len
         offset = segment = start
         count = 0
+        # A run of equal lengths is handed to _same_length_run once `same` records of it
+        # have been seen; each call that finds a short run doubles `need`, so traffic of
+        # short runs (a peer's choice) soon stops paying for calls that skip little.
         previous = -1
+        same = 0
+        need = RUN_START
         while (body := offset + 4) <= end:
             length = unpack(data, offset)[0]
             nxt = body + length
@@ -144,15 +154,18 @@ class Reassembler:
                     count = 0
                 result.empty_records += 1
                 segment = nxt
-            elif length == previous:
-                # A second record as long as the one before it: bulk traffic, where
-                # the rest of the run is found without a Python step per record.
-                run = _same_length_run(chunk, offset, body + length - offset, end)
-                count += run
-                nxt = offset + run * (4 + length)
-            else:
+            elif length != previous:
                 count += 1
                 previous = length
+                same = 1
+            elif (same := same + 1) < need:
+                count += 1
+            else:
+                run = _same_length_run(chunk, offset, 4 + length, end)
+                if run < RUN_WORTH:
+                    need *= 2
+                count += run
+                nxt = offset + run * (4 + length)
             offset = nxt
         if count:
             result.batches.append(RecordBatch(data[segment:offset], count))
@@ -195,11 +208,11 @@ def _same_length_run(chunk: bytes, offset: int, stride: int, end: int) -> int:
     prefix as the complete one at `offset` (so each is `stride` bytes long). Each byte of
     the prefix is compared, all records at once, as a strided slice of `chunk` (bytes
     objects do that in C); windows of records double in size, so the cost is that of
-    the run found plus one small window."""
+    the run found plus one window."""
     header = chunk[offset:offset + 4]
     available = (end - offset) // stride
     run = 1
-    window = 8
+    window = RUN_WORTH
     while run < available:
         take = min(window, available - run)
         start = offset + run * stride

@@ -48,8 +48,8 @@ def test_any_frames_any_chunking_round_trip(case: tuple[list[bytes], list[int]])
 
 
 # Lengths that share three of their four prefix bytes with 60 (a run must end where any
-# one byte of the prefix differs), an empty record, and an oversized one.
-RUN_SIZES = (0, 1, 60, 61, 60 + 256, 60 + 65536, 1514, NET_BUFSIZE + 1)
+# one byte of the prefix differs; the last two are oversized), and an empty record.
+RUN_SIZES = (0, 1, 60, 61, 60 + 256, 60 + 65536, 1514, 60 + (1 << 24), NET_BUFSIZE + 1)
 
 
 @st.composite
@@ -57,9 +57,10 @@ def runs_and_cuts(draw: st.DrawFn) -> tuple[list[int], bytes, list[int]]:
     runs = draw(st.lists(st.tuples(st.sampled_from(RUN_SIZES), st.integers(1, 40)),
                          min_size=1, max_size=6))
     lengths = [size for size, repeat in runs for _ in range(repeat)]
-    if NET_BUFSIZE + 1 in lengths:
+    oversized = [i for i, size in enumerate(lengths) if size > NET_BUFSIZE]
+    if oversized:
         # The connection ends there: nothing after it is read.
-        lengths = lengths[:lengths.index(NET_BUFSIZE + 1) + 1]
+        lengths = lengths[:oversized[0] + 1]
     # Each record's body differs from its neighbours'; an oversized one has 70 bytes.
     bodies = [bytes([i & 0xFF]) * (70 if size > NET_BUFSIZE else size)
               for i, size in enumerate(lengths)]
@@ -75,7 +76,7 @@ def test_runs_of_equal_lengths_any_chunking_are_read_record_by_record(
     """Every record of a run is delivered whole and counted, and a run ends at the first
     record whose prefix differs in any byte (against a plain record-by-record parse)."""
     lengths, stream, cuts = case
-    oversized = NET_BUFSIZE + 1 in lengths
+    oversized = lengths[-1] > NET_BUFSIZE
     records = lengths[:-1] if oversized else lengths
     expected = []
     offset = 0
