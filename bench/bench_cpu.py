@@ -1,7 +1,11 @@
-"""CPU speed: guest MIPS of the block translator on a CPU-bound and a memory-heavy guest.
+"""CPU speed: guest MIPS of the block translator on CRC-style and memory-heavy guests.
 
 `crc32` (bitwise CRC-32 over 64 KiB), `crc32_table` (table-driven CRC-32 over 64 KiB, the
-loop gcc -O2 makes of guests/crc32.c) and `memcpy` (memset + copy of 1 MiB) are assembled
+loop gcc -O2 makes of guests/crc32.c), `crc16_ccitt` and `crc32c` (bitwise CRC-16/CCITT
+and CRC-32C over 64 KiB with a conditional xor, each instruction for instruction the
+loop gcc -O2 makes of the textbook C: a sign test on a shifted copy and halfword
+masking for the first, a branch around the xor for the second) and `memcpy` (memset +
+copy of 1 MiB) are assembled
 with tests/rvasm.py (no cross compiler needed) and end in `wfi` with interrupts disabled,
 which makes `Cpu.run()` return. `crc32.elf` and `memcpy.elf` are the committed C guests
 run whole on the board (start-up, translation and console output included). Prints
@@ -10,6 +14,7 @@ JSON lines.
 
 from __future__ import annotations
 
+import binascii
 import io
 import json
 import sys
@@ -52,6 +57,84 @@ def crc32_guest() -> Asm:
     a.xori("a2", "a2", -1)
     a.wfi()
     return a
+
+
+def crc16_ccitt_guest() -> Asm:
+    """crc ^= byte << 8; 8 times: crc = crc & 0x8000 ? (crc << 1) ^ 0x1021 : crc << 1,
+    in 16 bits; gcc -O2 tests bit 15 as the sign of crc << 16 and enters the bit loop in
+    its middle."""
+    a = Asm(RAM_BASE)
+    a.li("a6", RAM_BASE + CODE_SIZE)
+    a.li("a1", RAM_BASE + CODE_SIZE + CRC_LEN)
+    a.li("a0", 0xFFFF)
+    a.li("a2", 0x1021)
+    a.label("byte")
+    a.lbu("a5", "a6", 0)
+    a.li("a4", 8)
+    a.addi("a6", "a6", 1)
+    a.slli("a5", "a5", 8)
+    a.xor("a0", "a0", "a5")
+    a.j("bit")
+    a.label("clear")
+    a.slli("a0", "a0", 16)
+    a.addi("a4", "a4", -1)
+    a.srli("a0", "a0", 16)
+    a.beq("a4", "zero", "next")
+    a.label("bit")
+    a.slli("a3", "a0", 16)
+    a.slli("a5", "a0", 1)
+    a.srai("a3", "a3", 16)
+    a.mv("a0", "a5")
+    a.xor("a5", "a5", "a2")
+    a.bge("a3", "zero", "clear")
+    a.slli("a0", "a5", 16)
+    a.addi("a4", "a4", -1)
+    a.srli("a0", "a0", 16)
+    a.bne("a4", "zero", "bit")
+    a.label("next")
+    a.bne("a6", "a1", "byte")
+    a.wfi()
+    return a
+
+
+def crc32c_guest() -> Asm:
+    """crc ^= byte; 8 times: crc = crc & 1 ? (crc >> 1) ^ 0x82F63B78 : crc >> 1."""
+    a = Asm(RAM_BASE)
+    a.li("a0", RAM_BASE + CODE_SIZE)
+    a.li("a1", RAM_BASE + CODE_SIZE + CRC_LEN)
+    a.li("a2", 0x82F63B78)
+    a.li("a5", 0xFFFFFFFF)
+    a.label("byte")
+    a.lbu("a3", "a0", 0)
+    a.li("a4", 8)
+    a.xor("a5", "a5", "a3")
+    a.label("bit")
+    a.andi("a3", "a5", 1)
+    a.addi("a4", "a4", -1)
+    a.srli("a5", "a5", 1)
+    a.beq("a3", "zero", "even")
+    a.xor("a5", "a5", "a2")
+    a.label("even")
+    a.bne("a4", "zero", "bit")
+    a.addi("a0", "a0", 1)
+    a.bne("a1", "a0", "byte")
+    a.xori("a0", "a5", -1)
+    a.wfi()
+    return a
+
+
+def crc32c(data: bytes) -> int:
+    """The reference: CRC-32C (Castagnoli), reflected, table-driven."""
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = 0x82F63B78 ^ (c >> 1) if c & 1 else c >> 1
+        table.append(c)
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
 
 
 def crc_table() -> bytes:
@@ -164,6 +247,14 @@ def main() -> int:
     cpu = run("crc32_table", crc32_table_guest(), 1 << 20, data, below=crc_table())
     if cpu.x[10] != zlib.crc32(data):
         print(f"bench_cpu: crc32_table guest computed {cpu.x[10]:#x}", file=sys.stderr)
+        return 1
+    cpu = run("crc16_ccitt", crc16_ccitt_guest(), 1 << 20, data)
+    if cpu.x[10] != binascii.crc_hqx(data, 0xFFFF):
+        print(f"bench_cpu: crc16_ccitt guest computed {cpu.x[10]:#x}", file=sys.stderr)
+        return 1
+    cpu = run("crc32c", crc32c_guest(), 1 << 20, data)
+    if cpu.x[10] != crc32c(data):
+        print(f"bench_cpu: crc32c guest computed {cpu.x[10]:#x}", file=sys.stderr)
         return 1
     src = bytes((i * 13) & 0xFF for i in range(COPY_LEN))
     cpu = run("memcpy", memcpy_guest(), CODE_SIZE + 2 * COPY_LEN, src)
