@@ -195,18 +195,24 @@ def memcpy_guest() -> Asm:
     return a
 
 
+def boot(asm: Asm, data: bytes, below: bytes = b"", ram_size: int = 1 << 20) -> Cpu:
+    """A bare Cpu with the guest's code at the start of RAM, `data` at CODE_SIZE and
+    `below` just under it."""
+    ram = bytearray(ram_size)
+    code = asm.code()
+    ram[:len(code)] = code
+    ram[CODE_SIZE:CODE_SIZE + len(data)] = data
+    ram[CODE_SIZE - len(below):CODE_SIZE] = below
+    return Cpu(Bus(), ram, RAM_BASE, lambda: 0)
+
+
 def run(name: str, asm: Asm, ram_size: int, data: bytes, repeat: int = 3,
         below: bytes = b"") -> Cpu:
     """Best of `repeat` fresh runs (the host is shared; the best run is the least disturbed),
     in slices of 100k instructions as a machine would run them."""
     best = best_cpu = float("inf")
     for _ in range(repeat):
-        ram = bytearray(ram_size)
-        code = asm.code()
-        ram[:len(code)] = code
-        ram[CODE_SIZE:CODE_SIZE + len(data)] = data
-        ram[CODE_SIZE - len(below):CODE_SIZE] = below
-        cpu = Cpu(Bus(), ram, RAM_BASE, lambda: 0)
+        cpu = boot(asm, data, below, ram_size)
         start, start_cpu = time.perf_counter(), time.process_time()
         while not cpu.waiting:
             cpu.run(100_000)
