@@ -123,14 +123,20 @@ def crc32c_guest() -> Asm:
     return a
 
 
-def crc32c(data: bytes) -> int:
-    """The reference: CRC-32C (Castagnoli), reflected, table-driven."""
+def reflected_table(poly: int) -> list[int]:
+    """The 256 entries of a reflected CRC-32 table for `poly` (bit-reversed)."""
     table = []
     for i in range(256):
         c = i
         for _ in range(8):
-            c = 0x82F63B78 ^ (c >> 1) if c & 1 else c >> 1
+            c = poly ^ (c >> 1) if c & 1 else c >> 1
         table.append(c)
+    return table
+
+
+def crc32c(data: bytes) -> int:
+    """The reference: CRC-32C (Castagnoli), reflected, table-driven."""
+    table = reflected_table(0x82F63B78)
     crc = 0xFFFFFFFF
     for byte in data:
         crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
@@ -138,13 +144,7 @@ def crc32c(data: bytes) -> int:
 
 
 def crc_table() -> bytes:
-    table = []
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = 0xEDB88320 ^ (c >> 1) if c & 1 else c >> 1
-        table.append(c.to_bytes(4, "little"))
-    return b"".join(table)
+    return b"".join(c.to_bytes(4, "little") for c in reflected_table(0xEDB88320))
 
 
 def crc32_table_guest() -> Asm:
