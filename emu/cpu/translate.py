@@ -435,6 +435,13 @@ class _Emitter:
         # While emitting a block that loops back to itself through the blocks it copies
         # in (_block): its start, where a way back goes round its own `while`.
         self.spinning: int | None = None
+        # Blocks that branch back to themselves (_self_loop), and whether one of them is
+        # being emitted inside a spinning block's `while` (_nest): its way back to the
+        # spinning block then sets pc back to that block's start.
+        self.self_loops = {b.start: b for b in blocks if b.start in _successors(b)}
+        self.nested = False
+        # The local holding the last `n` a pass of the self-loop being emitted may start at.
+        self.last = "last"
         self.base = cpu.ram_base
         self.ram_size = len(cpu.ram)
         # Python ints do not wrap: the offset from RAM's base needs a mask only when an
@@ -557,7 +564,13 @@ class _Emitter:
             self._emit(f"n += {pending}", depth)
         if self.spinning is not None:
             if target == self.spinning:
+                if self.nested:
+                    self._emit(f"pc = {target:#x}", depth)
                 self._emit("continue", depth)
+                return
+            inner = None if self.nested else self._inner_loop(target)
+            if inner is not None:
+                self._nest(inner, depth)
                 return
             self._emit(f"pc = {target:#x}", depth)
             if target in self.leaders:
@@ -577,7 +590,9 @@ class _Emitter:
         if last.op in BRANCH_OPS and (block.end - 4 + last.imm) & M32 == block.start:
             self._emit(f"if n + {len(block.insns)} > L:", 1)
             self._emit("break", 2)
+            self._emit(f"last = L - {len(block.insns)}", 1)  # the last n a pass may start at
             self._self_loop(block, block.insns[:-1], last)
+            self._transfer(block.start, block.end, 1)
             return
         copied = [t for t in _successors(block) if t in self.short]
         ahead = max((len(self.short[t].insns) for t in copied), default=0)
@@ -649,6 +664,37 @@ class _Emitter:
             self._emit("continue", 2)
             self._emit("break", 1)
 
+    def _inner_loop(self, target: int) -> _Block | None:
+        """The self-loop at `target` if it is the inner loop of the spinning block: its
+        way out is a block short enough to copy in that leads back to the spinning block
+        (a byte loop's `addi` and `bne` after its bit loop)."""
+        block = self.self_loops.get(target)
+        after = self.short.get(block.end) if block is not None else None
+        if after is not None and self.spinning in _successors(after):
+            return block
+        return None
+
+    def _nest(self, block: _Block, depth: int) -> None:
+        """The inner loop `block` (a self-loop) inside the spinning block's `while`, so a
+        loop nest (a bitwise CRC's bit loop inside its byte loop) runs without leaving
+        the spinning `while` for the region's dispatch on every outer pass. The inner
+        loop's budget keeps room for the copied-in block its way out runs; when the budget
+        runs short, the region ends at the inner loop's start, as in its own arm. pc is
+        the inner loop's start while it runs, where traps need it."""
+        size = len(block.insns) + len(self.short[block.end].insns)
+        self.indent += depth - 1
+        self._emit(f"pc = {block.start:#x}", 1)
+        self._emit(f"inner = L - {size}", 1)
+        self._emit("if n > inner:", 1)
+        self._emit("break", 2)
+        self.last = "inner"
+        self._self_loop(block, block.insns[:-1], block.insns[-1])
+        self.last = "last"
+        self.nested = True
+        self._transfer(block.start, block.end, 1, inline=True)
+        self.nested = False
+        self.indent -= depth - 1
+
     def _self_loop(self, block: _Block, body: list[Insn], last: Insn) -> None:
         """A block that branches back to itself spins in its own `while`, skipping the
         region's dispatch chain; it leaves when the branch falls through, or the region
@@ -657,7 +703,7 @@ class _Emitter:
         whose pass count can be worked out before it starts runs as a `for` first
         (`_counted`), the `while` then standing by for when it cannot."""
         fallthrough = block.end
-        self._emit(f"last = L - {len(block.insns)}", 1)  # the last n a pass may start at
+        base = self.indent
         burst = _burst_shape(body, last)
         if burst is not None:
             self._burst(block, body, burst)
@@ -665,22 +711,21 @@ class _Emitter:
         if count is not None:
             self._counted(block, body, count)
             self._emit("else:", 1)
-            self.indent = 1
+            self.indent = base + 1
         self._emit("while True:", 1)
         self.indent += 1
         self._body(body, block.start)
         cond = self._taken(last)
         self._emit(f"n += {len(block.insns)}", 1)
         self._emit(f"if {cond}:", 1)
-        self._emit("if n <= last:", 2)
+        self._emit(f"if n <= {self.last}:", 2)
         self._emit("continue", 3)
         self._emit("break", 2)
         self._emit(f"pc = {fallthrough:#x}", 1)
         self._emit("break", 1)
-        self.indent = 0
+        self.indent = base
         self._emit(f"if pc != {fallthrough:#x}:", 1)
         self._emit("break", 2)
-        self._transfer(block.start, fallthrough, 1)
 
     def _counted(self, block: _Block, body: list[Insn], count: _Count) -> None:
         """The passes of a counted loop as a `for` over as many of them as both the loop
@@ -716,18 +761,19 @@ class _Emitter:
             self._emit("else:", 1)
             self._emit("k = 0", 2)
         self._emit("if k:", 1)
-        self._emit(f"m = (last - n) // {size} + 1", 2)
+        self._emit(f"m = ({self.last} - n) // {size} + 1", 2)
         self._emit("if k < m:", 2)
         self._emit("m = k", 3)
         self._emit("N = n", 2)
         self._emit("for i in range(m):", 2)
-        self.indent = 2
+        base = self.indent
+        self.indent = base + 2
         self.pass_start = f"N + i * {size}"
         self.walking = set(walks)
         self._body(body, block.start)
         self.walking = set()
         self.pass_start = None
-        self.indent = 0
+        self.indent = base
         self._emit("else:", 2)
         self._emit(f"n = N + m * {size}", 3)
         self._emit("if m == k:", 3)
@@ -771,7 +817,7 @@ class _Emitter:
         emit = self._emit
         emit(f"k = ({e} - {p}) & 0xFFFFFFFF", 1)
         emit(f"if k > {2 * size} and not k & {size - 1}:", 1)
-        emit(f"k = min((k >> {size.bit_length() - 1}) - 1, (last - n) // {count})", 2)
+        emit(f"k = min((k >> {size.bit_length() - 1}) - 1, ({self.last} - n) // {count})", 2)
         emit(f"q = ({b} + {device.imm}) & 0xFFFFFFFF", 2)
         emit(f"o = ({p} + {delta:#x}) & 0xFFFFFFFF", 2)
         emit(f"if not {cache}[0] <= q < {cache}[1]:", 2)
