@@ -435,11 +435,12 @@ class _Emitter:
         # While emitting a block that loops back to itself through the blocks it copies
         # in (_block): its start, where a way back goes round its own `while`.
         self.spinning: int | None = None
-        # Blocks that branch back to themselves (_self_loop), and whether one of them is
-        # being emitted inside a spinning block's `while` (_nest): its way back to the
-        # spinning block then sets pc back to that block's start.
-        self.self_loops = {b.start: b for b in blocks if b.start in _successors(b)}
+        # Blocks that branch back to themselves (_self_loop); whether an inner loop is
+        # being emitted inside a spinning block's `while` (_nest), and whether its way
+        # out, back to the spinning block, is: that way sets pc back to its start.
+        self.self_loops = {b.start for b in blocks if b.start in _successors(b)}
         self.nested = False
+        self.returning = False
         # The local holding the last `n` a pass of the self-loop being emitted may start at.
         self.last = "last"
         self.base = cpu.ram_base
@@ -564,11 +565,11 @@ class _Emitter:
             self._emit(f"n += {pending}", depth)
         if self.spinning is not None:
             if target == self.spinning:
-                if self.nested:
+                if self.returning:
                     self._emit(f"pc = {target:#x}", depth)
                 self._emit("continue", depth)
                 return
-            inner = None if self.nested else self._inner_loop(target)
+            inner = None if self.nested else self._inner_loop(target, self.spinning)
             if inner is not None:
                 self._nest(inner, depth)
                 return
@@ -594,16 +595,17 @@ class _Emitter:
             self._self_loop(block, block.insns[:-1], last)
             self._transfer(block.start, block.end, 1)
             return
-        copied = [t for t in _successors(block) if t in self.short]
-        ahead = max((len(self.short[t].insns) for t in copied), default=0)
-        if not any(block.start in _successors(self.short[t]) for t in copied):
+        ahead = self._ahead(block)
+        if not self._spins(block) and not any(self._inner_loop(t, block.start)
+                                              for t in self._targets(block)):
             self._emit(f"if n + {len(block.insns) + ahead} > L:", 1)
             self._emit("break", 2)
             self._contents(block, block.start, inline=True)
             return
-        # A loop whose other blocks are all copied in: its way back to this block goes
-        # round a `while` of its own, not through the region's dispatch. `go` tells a
-        # way on to another of the region's blocks from a way out of the region.
+        # A loop whose other blocks are all copied in, or run inside it (_nest): its way
+        # back to this block goes round a `while` of its own, not through the region's
+        # dispatch. `go` tells a way on to another of the region's blocks from a way out
+        # of the region.
         self._emit("go = 0", 1)
         self._emit(f"last = L - {len(block.insns) + ahead}", 1)
         self._emit("while True:", 1)
@@ -664,34 +666,82 @@ class _Emitter:
             self._emit("continue", 2)
             self._emit("break", 1)
 
-    def _inner_loop(self, target: int) -> _Block | None:
-        """The self-loop at `target` if it is the inner loop of the spinning block: its
-        way out is a block short enough to copy in that leads back to the spinning block
-        (a byte loop's `addi` and `bne` after its bit loop)."""
-        block = self.self_loops.get(target)
-        after = self.short.get(block.end) if block is not None else None
-        if after is not None and self.spinning in _successors(after):
-            return block
-        return None
+    def _ahead(self, block: _Block) -> int:
+        """The size of the longest block `block`'s arm copies in."""
+        return max((len(self.short[t].insns) for t in _successors(block) if t in self.short),
+                   default=0)
+
+    def _spins(self, block: _Block) -> bool:
+        """Whether a block `block` copies in leads back to it: its arm spins (_block)."""
+        return any(block.start in _successors(self.short[t])
+                   for t in _successors(block) if t in self.short)
+
+    def _targets(self, block: _Block) -> set[int]:
+        """Where `block`'s arm goes on to, past the short blocks it copies in."""
+        found = set()
+        for way in _successors(block):
+            short = self.short.get(way)
+            found.update(_successors(short) if short is not None else [way])
+        return found
+
+    def _inner_loop(self, target: int, outer: int) -> _Block | None:
+        """The loop at `target`, a self-loop or a spinning block, if it is an inner loop of
+        the block at `outer`: its one way out is a block short enough to copy in that
+        leads back to `outer` (a byte loop's `addi` and `bne` after its bit loop)."""
+        if target == outer or target not in self.position:
+            return None
+        block = self.blocks[self.position[target]]
+        after = self.short.get(self._way_out(block))
+        return block if after is not None and outer in _successors(after) else None
+
+    def _way_out(self, block: _Block) -> int | None:
+        """Where the loop `block` (a self-loop or a spinning block) goes when it ends, if it
+        is one place; None if it is not a loop or has several ways out."""
+        if block.start in self.self_loops:
+            return block.end
+        if not self._spins(block):
+            return None
+        ways_out = self._targets(block) - {block.start}
+        return ways_out.pop() if len(ways_out) == 1 else None
 
     def _nest(self, block: _Block, depth: int) -> None:
-        """The inner loop `block` (a self-loop) inside the spinning block's `while`, so a
-        loop nest (a bitwise CRC's bit loop inside its byte loop) runs without leaving
-        the spinning `while` for the region's dispatch on every outer pass. The inner
-        loop's budget keeps room for the copied-in block its way out runs; when the budget
-        runs short, the region ends at the inner loop's start, as in its own arm. pc is
-        the inner loop's start while it runs, where traps need it."""
-        size = len(block.insns) + len(self.short[block.end].insns)
+        """The inner loop `block` inside the spinning block's `while`, so a loop nest (a
+        bitwise CRC's bit loop inside its byte loop) runs without leaving the spinning
+        `while` for the region's dispatch on every outer pass. The inner loop's budget
+        keeps room for the copied-in block its way out runs; when the budget runs short,
+        the region ends at the inner loop's start, as in its own arm. pc is the inner
+        loop's start while it runs, where traps need it."""
+        after = self._way_out(block)
+        assert after is not None
+        size = len(block.insns) + self._ahead(block) + len(self.short[after].insns)
+        outer = self.spinning
         self.indent += depth - 1
+        self.nested = True
+        self.last = "inner"
         self._emit(f"pc = {block.start:#x}", 1)
         self._emit(f"inner = L - {size}", 1)
-        self._emit("if n > inner:", 1)
-        self._emit("break", 2)
-        self.last = "inner"
-        self._self_loop(block, block.insns[:-1], block.insns[-1])
+        if block.start in self.self_loops:
+            self._emit("if n > inner:", 1)
+            self._emit("break", 2)
+            self._self_loop(block, block.insns[:-1], block.insns[-1])
+        else:
+            # Its way out sets `go`; without it, the budget ran short or a device asked
+            # for attention, and the region ends.
+            self._emit("while True:", 1)
+            self.indent += 1
+            self._emit("if n > inner:", 1)
+            self._emit("break", 2)
+            self.spinning = block.start
+            self._contents(block, block.start, inline=True)
+            self.spinning = outer
+            self.indent -= 1
+            self._emit("if not go:", 1)
+            self._emit("break", 2)
+            self._emit("go = 0", 1)
         self.last = "last"
-        self.nested = True
-        self._transfer(block.start, block.end, 1, inline=True)
+        self.returning = True
+        self._transfer(block.start, after, 1, inline=True)
+        self.returning = False
         self.nested = False
         self.indent -= depth - 1
 

@@ -649,26 +649,30 @@ def test_calls_inside_loops_match(bodies: list[list[tuple]], rounds: int,
     run_both_slices(asm, slices, finish=3 * rounds * stores + 2)
 
 
-@settings(max_examples=150)
+@settings(max_examples=200)
 @given(
     outer_body=st.lists(straight, max_size=4),
     inner_body=st.lists(straight, max_size=4),
     passes=st.sampled_from([1, 2, 3, 8, 15, 16, 17, 40]),
     rounds=st.integers(1, 6),
     step=st.sampled_from([-1, 1]),
+    branch=st.none() | st.tuples(st.sampled_from(sorted(_BRANCHES)), WORK_REGS, WORK_REGS),
     slices=st.lists(st.integers(1, 300), min_size=1, max_size=6),
 )
 @example(outer_body=[], inner_body=[("load", "lw", 3, 28, 0)], passes=8, rounds=3, step=-1,
-         slices=[25, 7])  # a device load inside the inner loop, budget ends in its passes
-@example(outer_body=[], inner_body=[], passes=2, rounds=2, step=-1,
+         branch=None, slices=[25, 7])  # a device load inside the inner loop, budget ends there
+@example(outer_body=[], inner_body=[], passes=2, rounds=2, step=-1, branch=None,
          slices=[8, 8])  # the budget ends right after the inner loop's way out
 def test_loop_nests_match(outer_body: list[tuple], inner_body: list[tuple], passes: int,
-                          rounds: int, step: int, slices: list[int]) -> None:
+                          rounds: int, step: int, branch: tuple | None,
+                          slices: list[int]) -> None:
     """A bitwise CRC's shape: an outer loop (x21 rounds) whose block runs into its inner
-    loop's first pass (x20 counted down, or up to x19), the inner loop then branching back
-    to itself and the outer loop's `addi`/`bne` after it. The translator runs the inner
-    loop inside the outer loop's `while`, so budget ends in either loop, device accesses,
-    faults and stops in either body must still match the interpreter."""
+    loop's first pass (x20 counted down, or up to x19), the inner loop then going back to
+    itself, straight or (with `branch`) through one of two short blocks, a conditional
+    step's and the one after it, and the outer loop's `addi`/`bne` after it. The
+    translator runs the inner loop inside the outer loop's `while`, so budget ends in
+    either loop, device accesses, faults and stops in either body must still match the
+    interpreter."""
     asm = Asm()
     asm.li(21, rounds)
     asm.label("outer")
@@ -678,6 +682,10 @@ def test_loop_nests_match(outer_body: list[tuple], inner_body: list[tuple], pass
     asm.label("inner")
     assemble(inner_body, asm)
     asm.addi(20, 20, step)
+    if branch is not None:
+        asm.branch(*branch, "step")
+        asm.xor(1, 1, 2)
+        asm.label("step")
     asm.bne(20, 0 if step < 0 else 19, "inner")
     asm.addi(21, 21, -1)
     asm.bne(21, 0, "outer")
