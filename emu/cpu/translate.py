@@ -16,7 +16,11 @@ passes). Forward edges fall through to later arms of the same leaf; backward edg
 round the loop; a branch or jump to a block of at most four arithmetic instructions and
 a branch copies that block into its own arm, and a block that its copied-in blocks lead
 back to spins in a `while` of its own, so the loop of a branchy CRC does not dispatch on
-every pass. Each block checks the instruction budget before it runs (it runs only if all
+every pass. Loop nests run nested: an inner loop (one that spins, either way) whose one
+way out is a copied-in block leading back to the block that entered it runs inside that
+block's `while`, which spins for it (a bitwise CRC's bit loop inside its byte loop).
+In a counted loop's `for` whose passes are arithmetic only, the pointer moves once, after
+them, by all of them. Each block checks the instruction budget before it runs (it runs only if all
 of it fits, with the longest block it copies in), so a region never overshoots its
 budget and leaves at most one block's worth for the interpreter, however large the
 region is. An indirect jump (jalr: a return, mostly) whose target starts a block of the
@@ -73,8 +77,10 @@ M32 = 0xFFFFFFFF
 MAX_REGION_INSNS = 128
 MAX_RUN_INSNS = 64
 MAX_CALLEE_INSNS = 48
-# A counted loop (_Emitter._counted) with fewer passes to go runs as an uncounted one.
-MIN_COUNTED_PASSES = 16
+# A counted loop (_Emitter._counted) with fewer passes to go runs as an uncounted one: a
+# CRC's eight-pass bit loop is already cheaper counted (measured in bytecodes and in
+# host instructions), two or three passes are not.
+MIN_COUNTED_PASSES = 4
 # Arms tested in a row at a leaf of a region's dispatch tree (_Emitter._dispatch).
 DISPATCH_LEAF = 4
 # A block this short (its branch included) is copied into the arms that branch or jump to
@@ -462,8 +468,10 @@ class _Emitter:
         self.carried: dict[int, Operand] = {}
         # Inside a counted loop's `for`: the expression for `n` at the current pass's start.
         self.pass_start: str | None = None
-        # Inside a counted loop's `for`: the indices of accesses tested before it started.
+        # Inside a counted loop's `for`: the indices of accesses tested before it started,
+        # and of the `addi` left out of its passes (the pointer moves after them).
         self.walking: set[int] = set()
+        self.skipped: set[int] = set()
 
     def source(self) -> str:
         entry_size = next(len(b.insns) for b in self.blocks if b.start == self.entry)
@@ -820,12 +828,26 @@ class _Emitter:
         self.indent = base + 2
         self.pass_start = f"N + i * {size}"
         self.walking = set(walks)
+        # Where nothing in a pass can leave it early (no load or store) and only its
+        # `addi` reads the pointer, the pointer moves once, by all the passes, at the end.
+        move = _steps(body)[count.pointer][0]
+        if all(map(_arithmetic, body)) and not any(
+                reads(insn, count.pointer) for idx, insn in enumerate(body) if idx != move):
+            self.skipped = {move}
+        emitted = len(self.lines)
         self._body(body, block.start)
+        if len(self.lines) == emitted:
+            self._emit("pass", 1)
         self.walking = set()
         self.pass_start = None
         self.indent = base
         self._emit("else:", 2)
         self._emit(f"n = N + m * {size}", 3)
+        if self.skipped:
+            p = self._dst(count.pointer)
+            moved = {1: "+ m", -1: "- m"}.get(count.step, f"+ {count.step} * m")
+            self._emit(f"{p} = ({p} {moved}) & 0xFFFFFFFF", 3)
+            self.skipped = set()
         self._emit("if m == k:", 3)
         self._emit(f"pc = {block.end:#x}", 4)
 
@@ -986,6 +1008,8 @@ class _Emitter:
     def _insn(self, insn: Insn, pc: int, idx: int) -> None:
         op = insn.op
         emit = self._emit
+        if idx in self.skipped:
+            return
         if op in LOAD_OPS:
             self._load(insn, pc, idx)
             return

@@ -523,7 +523,7 @@ def test_branchy_loops_match(taken: list[tuple], skipped: list[tuple], bits: int
     passes=st.integers(1, 40),
     miss=st.sampled_from([0, 0, 0, 1, -1]),
     flip=st.booleans(),
-    other=st.sampled_from([None, None, None, "end", "pointer"]),
+    other=st.sampled_from([None, None, None, "end", "pointer", "reads"]),
     body=st.lists(straight, max_size=6),
     slices=st.lists(st.integers(1, 300), min_size=1, max_size=5),
 )
@@ -536,19 +536,22 @@ def test_counted_loops_match(step: int, passes: int, miss: int, flip: bool, othe
     between, so budget ends, device accesses, faults and stops inside a pass must still
     match the interpreter. With `miss`, the step does not divide the distance (the
     pointer steps over the end and wraps around), and the loop runs on its usual path;
-    so it does where the body also moves the end or moves the pointer a second time."""
+    so it does where the body also moves the end or moves the pointer a second time. A
+    body that reads the pointer (`reads`) sees it move pass by pass."""
     distance = step * passes + miss
 
     def pass_body() -> None:
         assemble(body, asm)
-        if other is not None:
+        if other == "reads":
+            asm.add(1, 1, 9)
+        elif other is not None:
             asm.addi(*((10, 10) if other == "end" else (9, 9)), -step)
 
     asm = Asm()
     counted_loop(asm, DATA, DATA + distance, step, flip, pass_body)
     stores = sum(item[0] == "store" for item in body)
     ref = run_counted_loop(asm, slices, passes * stores + 2)
-    if other is None:
+    if other in (None, "reads"):
         ends = distance and not distance % step and (distance > 0) == (step > 0)
         assert ref.waiting == bool(ends)
 
