@@ -4,28 +4,30 @@ A region is a set of basic blocks discovered breadth-first from an entry pc by f
 direct branches and jumps nearby, and calls (with their return points) only into code
 that is hot already: a cold callee would cost more to compile than it saves in
 dispatching, while a hot one called from a loop keeps the loop inside the region. It
-becomes one Python function:
-registers cached in locals (written back on exit), each block an `if pc == START:` arm
-of a `while` loop, the arms grouped a few at a time under a balanced tree of `pc <`
-tests, so loops inside the region run without returning to the dispatcher and reach any
-arm after a handful of tests; a block that branches to itself spins in its own inner
-loop, a `for` over its passes when the branch is `bne` on a pointer one `addi` moves
-towards an end nothing else writes (the count is then known before it starts, and its
-accesses through a register one `addi` moves are tested against RAM once for all its
-passes). Forward edges fall through to later arms of the same leaf; backward edges go
-round the loop; a branch or jump to a block of at most four arithmetic instructions and
-a branch copies that block into its own arm, and a block that its copied-in blocks lead
-back to spins in a `while` of its own, so the loop of a branchy CRC does not dispatch on
-every pass. Loop nests run nested: an inner loop (one that spins, either way) whose one
-way out is a copied-in block leading back to the block that entered it runs inside that
-block's `while`, which spins for it (a bitwise CRC's bit loop inside its byte loop).
-In a counted loop's `for` whose passes are arithmetic only, the pointer moves once, after
-them, by all of them. Each block checks the instruction budget before it runs (it runs only if all
-of it fits, with the longest block it copies in), so a region never overshoots its
-budget and leaves at most one block's worth for the interpreter, however large the
-region is. An indirect jump (jalr: a return, mostly) whose target starts a block of the
-region goes round the loop too, so a loop that calls a small function stays in the
-region (QEMU's TB chaining, lookup_and_goto_ptr).
+becomes one Python function: registers cached in locals (written back on exit), each
+block an `if pc == START:` arm of a `while` loop, the arms grouped a few at a time under
+a balanced tree of `pc <` tests, so loops inside the region run without returning to the
+dispatcher and reach any arm after a handful of tests; a block that branches to itself
+spins in its own inner loop, a `for` over its passes when the branch is `bne` on a
+pointer one `addi` moves towards an end nothing else writes (the count is then known
+before it starts, and its accesses through a register one `addi` moves are tested
+against RAM once for all its passes). Forward edges fall through to later arms of the
+same leaf; backward edges go round the loop; a branch or jump to a block of at most four
+arithmetic instructions and a branch copies that block into its own arm, and a block
+that its copied-in blocks lead back to spins in a `while` of its own, so the loop of a
+branchy CRC does not dispatch on every pass. Loop nests run nested: an inner loop (one
+that spins, either way) whose one way out is a copied-in block leading back to the block
+that entered it runs inside that block's `while`, which spins for it (a bitwise CRC's
+bit loop inside its byte loop). In a counted loop's `for` whose passes are arithmetic
+only, the pointer moves once, after them, by all of them. A spinning block whose
+copied-in blocks all end in the same `bne` back to it, on a pointer it moves itself, is a
+counted loop too (a CRC's bit loop with its conditional xor): its passes run as a `for`,
+each way round adding its own count. Each block checks the instruction budget before it
+runs (it runs only if all of it fits, with the longest block it copies in), so a region
+never overshoots its budget and leaves at most one block's worth for the interpreter,
+however large the region is. An indirect jump (jalr: a return, mostly) whose target
+starts a block of the region goes round the loop too, so a loop that calls a small
+function stays in the region (QEMU's TB chaining, lookup_and_goto_ptr).
 
 Arithmetic: each instruction is one expression from `emu.cpu.alu_expr`, given bit
 bounds on its operands known within the block; an instruction whose result one later
@@ -78,8 +80,8 @@ MAX_REGION_INSNS = 128
 MAX_RUN_INSNS = 64
 MAX_CALLEE_INSNS = 48
 # A counted loop (_Emitter._counted) with fewer passes to go runs as an uncounted one: a
-# CRC's eight-pass bit loop is already cheaper counted (measured in bytecodes and in
-# host instructions), two or three passes are not.
+# CRC's eight-pass bit loop is cheaper counted (in bytecodes and in host instructions);
+# counting from two passes on made the flood guest's driver code dearer.
 MIN_COUNTED_PASSES = 4
 # Arms tested in a row at a leaf of a region's dispatch tree (_Emitter._dispatch).
 DISPATCH_LEAF = 4
@@ -444,7 +446,8 @@ class _Emitter:
         # Blocks that branch back to themselves (_self_loop); whether an inner loop is
         # being emitted inside a spinning block's `while` (_nest), and whether its way
         # out, back to the spinning block, is: that way sets pc back to its start.
-        self.self_loops = {b.start for b in blocks if b.start in _successors(b)}
+        self.self_loops = {b.start for b in blocks
+                           if b.insns[-1].op in BRANCH_OPS and b.start in _successors(b)}
         self.nested = False
         self.returning = False
         # The local holding the last `n` a pass of the self-loop being emitted may start at.
@@ -471,7 +474,11 @@ class _Emitter:
         # Inside a counted loop's `for`: the indices of accesses tested before it started,
         # and of the `addi` left out of its passes (the pointer moves after them).
         self.walking: set[int] = set()
-        self.skipped: set[int] = set()
+        self.skipped: set[int] = set()  # for the next _body; _insn reads it as `skipping`
+        self.skipping: set[int] = set()
+        # Inside a spinning counted loop's `for` (_counted_spin): the loop's start, where
+        # the `bne` that ends each pass goes (it is not tested: the passes are counted).
+        self.counting: int | None = None
 
     def source(self) -> str:
         entry_size = next(len(b.insns) for b in self.blocks if b.start == self.entry)
@@ -616,14 +623,7 @@ class _Emitter:
         # of the region.
         self._emit("go = 0", 1)
         self._emit(f"last = L - {len(block.insns) + ahead}", 1)
-        self._emit("while True:", 1)
-        self.indent += 1
-        self._emit("if n > last:", 1)
-        self._emit("break", 2)
-        self.spinning = block.start
-        self._contents(block, block.start, inline=True)
-        self.spinning = None
-        self.indent -= 1
+        self._spin(block)
         self._emit("if go:", 1)
         self._emit("continue", 2)
         self._emit("break", 1)
@@ -645,6 +645,9 @@ class _Emitter:
             self._transfer(current, block.end, 1)
             return
         pc = block.end - 4
+        if self.counting is not None and (pc + last.imm) & M32 == self.counting:
+            self._emit(f"n += {count}", 1)
+            return
         if last.op in BRANCH_OPS:
             ways = (pc + last.imm) & M32, pc + 4
             carried = count if inline and any(t in self.short for t in ways) else 0
@@ -722,7 +725,6 @@ class _Emitter:
         after = self._way_out(block)
         assert after is not None
         size = len(block.insns) + self._ahead(block) + len(self.short[after].insns)
-        outer = self.spinning
         self.indent += depth - 1
         self.nested = True
         self.last = "inner"
@@ -735,14 +737,7 @@ class _Emitter:
         else:
             # Its way out sets `go`; without it, the budget ran short or a device asked
             # for attention, and the region ends.
-            self._emit("while True:", 1)
-            self.indent += 1
-            self._emit("if n > inner:", 1)
-            self._emit("break", 2)
-            self.spinning = block.start
-            self._contents(block, block.start, inline=True)
-            self.spinning = outer
-            self.indent -= 1
+            self._spin(block)
             self._emit("if not go:", 1)
             self._emit("break", 2)
             self._emit("go = 0", 1)
@@ -752,6 +747,89 @@ class _Emitter:
         self.returning = False
         self.nested = False
         self.indent -= depth - 1
+
+    def _spin(self, block: _Block) -> None:
+        """The `while` in which a block spins, its copied-in blocks leading back to it; a
+        way on to another block sets `go`. Where every way back is the same `bne` of a
+        counted loop (`_spin_count`), its passes run as a `for` first (`_counted_spin`),
+        the `while` then standing by for when they cannot."""
+        shape = self._spin_count(block)
+        if shape is not None:
+            self._counted_spin(block, *shape)
+            self._emit("else:", 1)
+            self.indent += 1
+        self._emit("while True:", 1)
+        self.indent += 1
+        self._emit(f"if n > {self.last}:", 1)
+        self._emit("break", 2)
+        outer, self.spinning = self.spinning, block.start
+        self._contents(block, block.start, inline=True)
+        self.spinning = outer
+        self.indent -= 2 if shape is not None else 1
+
+    def _spin_count(self, block: _Block) -> tuple[_Count, int, int] | None:
+        """A spinning block's count of passes, where both ways of its branch are copied-in
+        blocks ending in the same `bne` back to it, of a counted loop (`_count_shape`)
+        whose `addi` is in the block itself (a bitwise CRC's bit loop with its
+        conditional xor); with the index of that `addi` and where the loop goes when it
+        ends. None otherwise."""
+        last = block.insns[-1]
+        shorts = [self.short.get(way) for way in _successors(block)]
+        if last.op not in BRANCH_OPS or None in shorts:
+            return None
+        ends = {(s.insns[-1].op, s.insns[-1].rs1, s.insns[-1].rs2,
+                 (s.end - 4 + s.insns[-1].imm) & M32, s.end) for s in shorts if s is not None}
+        if len(ends) != 1:
+            return None
+        op, _, _, target, after = ends.pop()
+        if op != "bne" or target != block.start:
+            return None
+        first = shorts[0]
+        assert first is not None
+        head = block.insns[:-1]
+        count = _count_shape(head + [i for s in shorts if s is not None for i in s.insns[:-1]],
+                             first.insns[-1])
+        if count is None or count.pointer not in _steps(head):
+            return None
+        return count, _steps(head)[count.pointer][0], after
+
+    def _counted_spin(self, block: _Block, count: _Count, move: int, after: int) -> None:
+        """The passes of a spinning counted loop as a `for` over as many of them as both the
+        loop and the budget allow (the longest way round counted for each), with no test
+        of the budget or of the loop's `bne` between passes; `n` adds up each pass's
+        own way round. When its passes are arithmetic only and only the `addi` reads the
+        pointer, the pointer moves once, after them."""
+        shorts = [self.short[way] for way in _successors(block)]
+        self._passes_to_go(count, "")
+        # Unlike a self-loop's arm, a spinning one is entered before its budget test.
+        self._emit(f"if k and n <= {self.last}:", 1)
+        self._emit(f"m = ({self.last} - n) // {len(block.insns) + self._ahead(block)} + 1", 2)
+        self._emit("if k < m:", 2)
+        self._emit("m = k", 3)
+        self._emit("for i in range(m):", 2)
+        insns = block.insns + [i for s in shorts for i in s.insns[:-1]]
+        hoist = all(map(_arithmetic, insns)) and not any(
+            reads(insn, count.pointer) for idx, insn in enumerate(insns) if idx != move)
+        if hoist:
+            self.skipped = {move}
+        self.indent += 2
+        outer, self.spinning, self.counting = self.spinning, block.start, block.start
+        self._contents(block, block.start, inline=True)
+        self.spinning, self.counting = outer, None
+        self.indent -= 2
+        self._emit("else:", 2)
+        if hoist:
+            self._move(count)
+        self._emit("if m == k:", 3)
+        self._emit(f"pc = {after:#x}", 4)
+        if after in self.leaders:
+            self._emit("go = 1", 4)
+
+    def _move(self, count: _Count) -> None:
+        """The pointer of a counted loop moved by all of its m passes, at once."""
+        p = self._dst(count.pointer)
+        moved = {1: "+ m", -1: "- m"}.get(count.step, f"+ {count.step} * m")
+        self._emit(f"{p} = ({p} {moved}) & 0xFFFFFFFF", 3)
 
     def _self_loop(self, block: _Block, body: list[Insn], last: Insn) -> None:
         """A block that branches back to itself spins in its own `while`, skipping the
@@ -794,30 +872,8 @@ class _Emitter:
         once, for all the loop's passes, before it starts: if all of them lie inside RAM
         and aligned, each is a bare subscript; if not, the `while` runs the loop."""
         size = len(block.insns)
-        step = abs(count.step)
-        p, e = self._src(count.pointer), self._src(count.end)
-        distance = f"({e} - {p})" if count.step > 0 else f"({p} - {e})"
-        self._emit(f"k = {distance} & 0xFFFFFFFF", 1)
-        # A few passes are cheaper in the `while` than setting the `for` up.
-        least = MIN_COUNTED_PASSES * step
         walks = {} if self.wraps else _walks(body)
-        if step == 1 and not walks:
-            self._emit(f"if k < {least}:", 1)
-            self._emit("k = 0", 2)
-        else:
-            if step & (step - 1):
-                self._emit(f"if k >= {least} and not k % {step}:", 1)
-                self._emit(f"k //= {step}", 2)
-            elif step > 1:
-                self._emit(f"if k >= {least} and not k & {step - 1}:", 1)
-                self._emit(f"k >>= {step.bit_length() - 1}", 2)
-            else:
-                self._emit(f"if k >= {least}:", 1)
-            if walks:
-                self._emit(f"if not ({self._walks_in_ram(body, walks)}):", 2)
-                self._emit("k = 0", 3)
-            self._emit("else:", 1)
-            self._emit("k = 0", 2)
+        self._passes_to_go(count, self._walks_in_ram(body, walks) if walks else "")
         self._emit("if k:", 1)
         self._emit(f"m = ({self.last} - n) // {size} + 1", 2)
         self._emit("if k < m:", 2)
@@ -831,8 +887,9 @@ class _Emitter:
         # Where nothing in a pass can leave it early (no load or store) and only its
         # `addi` reads the pointer, the pointer moves once, by all the passes, at the end.
         move = _steps(body)[count.pointer][0]
-        if all(map(_arithmetic, body)) and not any(
-                reads(insn, count.pointer) for idx, insn in enumerate(body) if idx != move):
+        hoist = all(map(_arithmetic, body)) and not any(
+            reads(insn, count.pointer) for idx, insn in enumerate(body) if idx != move)
+        if hoist:
             self.skipped = {move}
         emitted = len(self.lines)
         self._body(body, block.start)
@@ -843,13 +900,38 @@ class _Emitter:
         self.indent = base
         self._emit("else:", 2)
         self._emit(f"n = N + m * {size}", 3)
-        if self.skipped:
-            p = self._dst(count.pointer)
-            moved = {1: "+ m", -1: "- m"}.get(count.step, f"+ {count.step} * m")
-            self._emit(f"{p} = ({p} {moved}) & 0xFFFFFFFF", 3)
-            self.skipped = set()
+        if hoist:
+            self._move(count)
         self._emit("if m == k:", 3)
         self._emit(f"pc = {block.end:#x}", 4)
+
+    def _passes_to_go(self, count: _Count, walks_in_ram: str) -> None:
+        """k = the passes a counted loop has to go, or 0 where it runs as an uncounted one
+        (too few passes, a step that does not divide the distance, or accesses that
+        `walks_in_ram` does not find inside RAM)."""
+        step = abs(count.step)
+        p, e = self._src(count.pointer), self._src(count.end)
+        distance = f"({e} - {p})" if count.step > 0 else f"({p} - {e})"
+        self._emit(f"k = {distance} & 0xFFFFFFFF", 1)
+        # A few passes are cheaper in the `while` than setting the `for` up.
+        least = MIN_COUNTED_PASSES * step
+        if step == 1 and not walks_in_ram:
+            self._emit(f"if k < {least}:", 1)
+            self._emit("k = 0", 2)
+        else:
+            if step & (step - 1):
+                self._emit(f"if k >= {least} and not k % {step}:", 1)
+                self._emit(f"k //= {step}", 2)
+            elif step > 1:
+                self._emit(f"if k >= {least} and not k & {step - 1}:", 1)
+                self._emit(f"k >>= {step.bit_length() - 1}", 2)
+            else:
+                self._emit(f"if k >= {least}:", 1)
+            if walks_in_ram:
+                self._emit(f"if not ({walks_in_ram}):", 2)
+                self._emit("k = 0", 3)
+            self._emit("else:", 1)
+            self._emit("k = 0", 2)
 
     def _walks_in_ram(self, body: list[Insn], walks: dict[int, tuple[int, int]]) -> str:
         """The test that every access in `walks` (index -> the register's step, and the
@@ -919,6 +1001,7 @@ class _Emitter:
         own), once as usual for any other case (a device, a fault, the end of RAM)."""
         self.bits = {}
         self.forward = _forwarded(body)
+        self.skipping, self.skipped = self.skipped, set()
         idx = 0
         while idx < len(body):
             stretch = self._shared_base_stretch(body, idx)
@@ -1008,7 +1091,7 @@ class _Emitter:
     def _insn(self, insn: Insn, pc: int, idx: int) -> None:
         op = insn.op
         emit = self._emit
-        if idx in self.skipped:
+        if idx in self.skipping:
             return
         if op in LOAD_OPS:
             self._load(insn, pc, idx)

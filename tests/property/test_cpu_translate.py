@@ -396,9 +396,10 @@ def test_device_copy_loop_matches(count: int, port: int, width: str, slices: lis
     run_both_slices(asm, slices)
 
 
-def run_both_slices(asm: Asm, slices: list[int], finish: int = 1) -> None:
+def run_both_slices(asm: Asm, slices: list[int], finish: int = 1, ends: bool = True) -> None:
     """`asm`, then wfi, interpreted, translated, and interpreted then translated, in
-    `slices` then `finish` runs of 10,000 instructions: the same state after each."""
+    `slices` then `finish` runs of 10,000 instructions: the same state after each, and
+    (with `ends`) the program at its wfi."""
     asm.wfi()
     code = asm.code()
     ref = make_cpu(code, False, [0] * 8)
@@ -410,7 +411,7 @@ def run_both_slices(asm: Asm, slices: list[int], finish: int = 1) -> None:
         assert mixed.run(budget) == retired
         assert state(fast) == state(ref)
         assert state(mixed) == state(ref)
-    assert ref.waiting
+    assert ref.waiting or not ends
 
 
 @settings(max_examples=60)
@@ -659,15 +660,21 @@ def test_calls_inside_loops_match(bodies: list[list[tuple]], rounds: int,
     passes=st.sampled_from([1, 2, 3, 8, 15, 16, 17, 40]),
     rounds=st.integers(1, 6),
     step=st.sampled_from([-1, 1]),
-    branch=st.none() | st.tuples(st.sampled_from(sorted(_BRANCHES)), WORK_REGS, WORK_REGS),
+    branch=st.none() | st.tuples(st.sampled_from(sorted(_BRANCHES)), WORK_REGS | st.just(20),
+                                 WORK_REGS),
+    conditional_step=st.booleans(),
     slices=st.lists(st.integers(1, 300), min_size=1, max_size=6),
 )
 @example(outer_body=[], inner_body=[("load", "lw", 3, 28, 0)], passes=8, rounds=3, step=-1,
-         branch=None, slices=[25, 7])  # a device load inside the inner loop, budget ends there
+         branch=None, conditional_step=False, slices=[25, 7])  # a device load, budget ends
 @example(outer_body=[], inner_body=[], passes=2, rounds=2, step=-1, branch=None,
-         slices=[8, 8])  # the budget ends right after the inner loop's way out
+         conditional_step=False, slices=[8, 8])  # the budget ends right after the way out
+@example(outer_body=[], inner_body=[], passes=8, rounds=2, step=-1, branch=("bne", 20, 3),
+         conditional_step=False, slices=[300])  # the inner loop's branch reads its counter
+@example(outer_body=[], inner_body=[], passes=8, rounds=2, step=-1, branch=("bne", 1, 2),
+         conditional_step=True, slices=[300])  # the counter moves in one way round only
 def test_loop_nests_match(outer_body: list[tuple], inner_body: list[tuple], passes: int,
-                          rounds: int, step: int, branch: tuple | None,
+                          rounds: int, step: int, branch: tuple | None, conditional_step: bool,
                           slices: list[int]) -> None:
     """A bitwise CRC's shape: an outer loop (x21 rounds) whose block runs into its inner
     loop's first pass (x20 counted down, or up to x19), the inner loop then going back to
@@ -675,7 +682,8 @@ def test_loop_nests_match(outer_body: list[tuple], inner_body: list[tuple], pass
     step's and the one after it, and the outer loop's `addi`/`bne` after it. The
     translator runs the inner loop inside the outer loop's `while`, so budget ends in
     either loop, device accesses, faults and stops in either body must still match the
-    interpreter."""
+    interpreter. With `conditional_step`, the counter moves in the conditional step only:
+    not a loop whose passes can be counted before it starts."""
     asm = Asm()
     asm.li(21, rounds)
     asm.label("outer")
@@ -684,16 +692,23 @@ def test_loop_nests_match(outer_body: list[tuple], inner_body: list[tuple], pass
     asm.li(19, passes)
     asm.label("inner")
     assemble(inner_body, asm)
-    asm.addi(20, 20, step)
+    if branch is None or not conditional_step:
+        asm.addi(20, 20, step)
     if branch is not None:
         asm.branch(*branch, "step")
         asm.xor(1, 1, 2)
+        if conditional_step:
+            asm.addi(20, 20, step)
         asm.label("step")
     asm.bne(20, 0 if step < 0 else 19, "inner")
     asm.addi(21, 21, -1)
     asm.bne(21, 0, "outer")
     stores = sum(item[0] == "store" for item in outer_body + inner_body)
-    run_both_slices(asm, slices, finish=2 * rounds * passes * stores + 2)
+    if conditional_step:
+        # A counter that moves in one way round only may never reach its end.
+        run_both_slices(asm, slices, finish=2, ends=False)
+    else:
+        run_both_slices(asm, slices, finish=2 * rounds * passes * stores + 2)
 
 
 def test_warm_up_translates_run_code_and_what_it_calls_before_it_runs() -> None:
