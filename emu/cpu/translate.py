@@ -18,16 +18,18 @@ that its copied-in blocks lead back to spins in a `while` of its own, so the loo
 branchy CRC does not dispatch on every pass. Loop nests run nested: an inner loop (one
 that spins, either way) whose one way out is a copied-in block leading back to the block
 that entered it runs inside that block's `while`, which spins for it (a bitwise CRC's
-bit loop inside its byte loop). In a counted loop's `for` whose passes are arithmetic
-only, the pointer moves once, after them, by all of them. A spinning block whose
-copied-in blocks all end in the same `bne` back to it, on a pointer it moves itself, is a
-counted loop too (a CRC's bit loop with its conditional xor): its passes run as a `for`,
-each way round adding its own count. Each block checks the instruction budget before it
-runs (it runs only if all of it fits, with the longest block it copies in), so a region
-never overshoots its budget and leaves at most one block's worth for the interpreter,
-however large the region is. An indirect jump (jalr: a return, mostly) whose target
-starts a block of the region goes round the loop too, so a loop that calls a small
-function stays in the region (QEMU's TB chaining, lookup_and_goto_ptr).
+bit loop inside its byte loop). In a counted loop's `for`, a register one `addi` moves
+and nothing else reads but accesses tested for all the passes stays at its start value
+(those accesses add the passes' steps to it) and moves once, after them, by all of them;
+on the way to a device it is made exact first. A spinning block whose copied-in blocks
+all end in the same `bne` back to it, on a pointer it moves itself, is a counted loop
+too (a CRC's bit loop with its conditional xor): its passes run as a `for`, each way
+round adding its own count. Each block checks the instruction budget before it runs (it
+runs only if all of it fits, with the longest block it copies in), so a region never
+overshoots its budget and leaves at most one block's worth for the interpreter, however
+large the region is. An indirect jump (jalr: a return, mostly) whose target starts a
+block of the region goes round the loop too, so a loop that calls a small function stays
+in the region (QEMU's TB chaining, lookup_and_goto_ptr).
 
 Arithmetic: each instruction is one expression from `emu.cpu.alu_expr`, given bit
 bounds on its operands known within the block; an instruction whose result one later
@@ -416,6 +418,13 @@ def _store_at(op: str, imm: int, value: str, base: int) -> str:
     return f"R[{_plus(f'o{base}', imm)}] = {value}{mask}"
 
 
+def _after(start: str, count: str, step: int, k: int = 0) -> str:
+    """`start` moved by `count` steps of `step`, plus k: an expression."""
+    moved = (f"{start} + {count}" if step == 1 else f"{start} - {count}" if step == -1
+             else f"{start} + {count} * {step}")
+    return _plus(moved, k)
+
+
 def _plus(name: str, k: int) -> str:
     return f"{name} + {k}" if k > 0 else f"{name} - {-k}" if k < 0 else name
 
@@ -476,6 +485,11 @@ class _Emitter:
         self.walking: set[int] = set()
         self.skipped: set[int] = set()  # for the next _body; _insn reads it as `skipping`
         self.skipping: set[int] = set()
+        # Inside a counted loop's `for`: the registers held at their start value, in O{r}
+        # as an offset from RAM's base (register -> its step), and those whose `addi` the
+        # body being emitted has passed.
+        self.held: dict[int, int] = {}
+        self.moved: set[int] = set()
         # Inside a spinning counted loop's `for` (_counted_spin): the loop's start, where
         # the `bne` that ends each pass goes (it is not tested: the passes are counted).
         self.counting: int | None = None
@@ -828,8 +842,7 @@ class _Emitter:
     def _move(self, count: _Count) -> None:
         """The pointer of a counted loop moved by all of its m passes, at once."""
         p = self._dst(count.pointer)
-        moved = {1: "+ m", -1: "- m"}.get(count.step, f"+ {count.step} * m")
-        self._emit(f"{p} = ({p} {moved}) & 0xFFFFFFFF", 3)
+        self._emit(f"{p} = ({_after(p, 'm', count.step)}) & 0xFFFFFFFF", 3)
 
     def _self_loop(self, block: _Block, body: list[Insn], last: Insn) -> None:
         """A block that branches back to itself spins in its own `while`, skipping the
@@ -879,31 +892,53 @@ class _Emitter:
         self._emit("if k < m:", 2)
         self._emit("m = k", 3)
         self._emit("N = n", 2)
+        # Registers that one `addi` moves each pass, read by nothing else but accesses
+        # tested for all passes, stay at their start value while the passes run (the
+        # accesses add i steps to it); they move once, by all the passes, at the end,
+        # and are made exact on the way to a device, where a trap or a stop may need them.
+        steps = _steps(body)
+        held = {r: step for r, (_, step) in steps.items() if self._holdable(body, walks, r)}
+        # With no access in the passes, nothing reads a held register before the end.
+        plain = all(map(_arithmetic, body))
+        for r in held if not plain else ():
+            self._emit(f"O{r} = x{r} - {self.base}", 2)
         self._emit("for i in range(m):", 2)
         base = self.indent
         self.indent = base + 2
         self.pass_start = f"N + i * {size}"
         self.walking = set(walks)
-        # Where nothing in a pass can leave it early (no load or store) and only its
-        # `addi` reads the pointer, the pointer moves once, by all the passes, at the end.
-        move = _steps(body)[count.pointer][0]
-        hoist = all(map(_arithmetic, body)) and not any(
-            reads(insn, count.pointer) for idx, insn in enumerate(body) if idx != move)
-        if hoist:
-            self.skipped = {move}
+        self.held = held
+        self.skipped = {steps[r][0] for r in held}
         emitted = len(self.lines)
         self._body(body, block.start)
         if len(self.lines) == emitted:
             self._emit("pass", 1)
+        self.held = {}
         self.walking = set()
         self.pass_start = None
         self.indent = base
         self._emit("else:", 2)
         self._emit(f"n = N + m * {size}", 3)
-        if hoist:
-            self._move(count)
+        for r, step in held.items():
+            end = _after(f"x{r}", "m", step) if plain else _after(f"O{r}", "m", step, self.base)
+            self._emit(f"{self._dst(r)} = ({end}) & 0xFFFFFFFF", 3)
         self._emit("if m == k:", 3)
         self._emit(f"pc = {block.end:#x}", 4)
+
+    def _holdable(self, body: list[Insn], walks: dict[int, tuple[int, int]], r: int) -> bool:
+        """Whether register r, which one `addi` moves each pass, is read in `body` only by
+        that `addi` and as the base of accesses in `walks`."""
+        move = _steps(body)[r][0]
+        for idx, insn in enumerate(body):
+            if idx == move:
+                continue
+            if insn.op in LOAD_OPS or insn.op in STORE_OPS:
+                if (insn.rs1 == r and idx not in walks) or (insn.op in STORE_OPS
+                                                             and insn.rs2 == r):
+                    return False
+            elif reads(insn, r):
+                return False
+        return True
 
     def _passes_to_go(self, count: _Count, walks_in_ram: str) -> None:
         """k = the passes a counted loop has to go, or 0 where it runs as an uncounted one
@@ -1002,6 +1037,7 @@ class _Emitter:
         self.bits = {}
         self.forward = _forwarded(body)
         self.skipping, self.skipped = self.skipped, set()
+        self.moved = set()
         idx = 0
         while idx < len(body):
             stretch = self._shared_base_stretch(body, idx)
@@ -1053,7 +1089,7 @@ class _Emitter:
             sizes = [_access_size(i.op) for i in accesses]
             low = min(i.imm for i in accesses)
             high = max(i.imm + size for i, size in zip(accesses, sizes, strict=True))
-            self._offset(self._src(base), 0, f"o{base}")
+            self._address(base, 0, f"o{base}")
             test = f"{-low} <= o{base} <= {self.ram_size - high}"
             if max(sizes) > 1:
                 test += f" and not o{base} & {max(sizes) - 1}"
@@ -1092,6 +1128,7 @@ class _Emitter:
         op = insn.op
         emit = self._emit
         if idx in self.skipping:
+            self.moved.add(insn.rd)
             return
         if op in LOAD_OPS:
             self._load(insn, pc, idx)
@@ -1108,6 +1145,16 @@ class _Emitter:
         d = self._dst(insn.rd)
         self.bits[insn.rd] = value.bits
         emit(f"{d} = {value.text}", 1)
+
+    def _address(self, r: int, imm: int, name: str = "o") -> None:
+        """`name` = the address register r + imm points at, less RAM's base (`_offset`);
+        for a register held at its start value, from that value and the passes so far."""
+        step = self.held.get(r)
+        if step is None:
+            self._offset(self._src(r), imm, name)
+            return
+        ahead = step if r in self.moved else 0
+        self._emit(f"{name} = {_after(f'O{r}', 'i', step, imm + ahead)}", 1)
 
     def _offset(self, base_reg: str, imm: int, name: str = "o") -> None:
         """`name` = address - RAM base: exact when no wrap can reach RAM, else mod 2^32."""
@@ -1136,6 +1183,10 @@ class _Emitter:
         self._emit("else:", 1)
         if self.pass_start is not None:
             self._emit(f"n = {self.pass_start}", 2)
+        for r, step in self.held.items():
+            passes = "(i + 1)" if r in self.moved else "i"
+            self._emit(f"{self._dst(r)} = ({_after(f'O{r}', passes, step, self.base)}) "
+                       "& 0xFFFFFFFF", 2)
         self._emit(f"C.instret = I0 + n + {idx}", 2)
         self._emit(f"C.pc = {pc:#x}", 2)
         self._emit(f"q = (o + {self.base:#x}) & 0xFFFFFFFF", 2)
@@ -1150,9 +1201,8 @@ class _Emitter:
 
     def _load(self, insn: Insn, pc: int, idx: int) -> None:
         size = _LOAD_SIZE[insn.op]
-        a = self._src(insn.rs1)
+        self._address(insn.rs1, insn.imm)
         d = self._dst(insn.rd)
-        self._offset(a, insn.imm)
         if idx in self.walking:
             self._emit(f"{d} = {_LOAD_FAST[insn.op]}", 1)
             self._loaded(insn)
@@ -1175,11 +1225,10 @@ class _Emitter:
 
     def _store(self, insn: Insn, pc: int, idx: int) -> None:
         size = _STORE_SIZE[insn.op]
-        a = self._src(insn.rs1)
         v = self._src(insn.rs2)
         if size < 4 and v != "0":
             v = f"({v} & {(1 << (8 * size)) - 1:#x})"
-        self._offset(a, insn.imm)
+        self._address(insn.rs1, insn.imm)
         if idx in self.walking:
             self._emit(_STORE_FAST[insn.op].format(v=v), 1)
             return

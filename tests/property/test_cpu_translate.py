@@ -524,35 +524,40 @@ def test_branchy_loops_match(taken: list[tuple], skipped: list[tuple], bits: int
     passes=st.integers(1, 40),
     miss=st.sampled_from([0, 0, 0, 1, -1]),
     flip=st.booleans(),
-    other=st.sampled_from([None, None, None, "end", "pointer", "reads"]),
+    other=st.sampled_from([None, None, None, "end", "pointer", "reads", "stores"]),
     body=st.lists(straight, max_size=6),
+    moves_first=st.booleans(),
     slices=st.lists(st.integers(1, 300), min_size=1, max_size=5),
 )
-@example(step=1, passes=1, miss=-1, flip=False, other=None, body=[],
+@example(step=1, passes=1, miss=-1, flip=False, other=None, body=[], moves_first=False,
          slices=[50])  # the end where the pointer starts: 2^32 passes to go
 def test_counted_loops_match(step: int, passes: int, miss: int, flip: bool, other: str | None,
-                             body: list[tuple], slices: list[int]) -> None:
+                             body: list[tuple], moves_first: bool, slices: list[int]) -> None:
     """`bne` loops whose pointer (x9) one `addi` moves towards an end register (x10):
     the translator runs as many passes as the loop and the budget allow with no test in
     between, so budget ends, device accesses, faults and stops inside a pass must still
     match the interpreter. With `miss`, the step does not divide the distance (the
     pointer steps over the end and wraps around), and the loop runs on its usual path;
     so it does where the body also moves the end or moves the pointer a second time. A
-    body that reads the pointer (`reads`) sees it move pass by pass."""
+    body that reads the pointer (`reads`) or stores it (`stores`) sees it move pass by
+    pass, and so do device accesses, traps and stops before and after its `addi`
+    (`moves_first`)."""
     distance = step * passes + miss
 
     def pass_body() -> None:
         assemble(body, asm)
         if other == "reads":
             asm.add(1, 1, 9)
+        elif other == "stores":
+            asm.store("sw", 9, 30, 0)
         elif other is not None:
             asm.addi(*((10, 10) if other == "end" else (9, 9)), -step)
 
     asm = Asm()
-    counted_loop(asm, DATA, DATA + distance, step, flip, pass_body)
+    counted_loop(asm, DATA, DATA + distance, step, flip, pass_body, moves_first)
     stores = sum(item[0] == "store" for item in body)
     ref = run_counted_loop(asm, slices, passes * stores + 2)
-    if other in (None, "reads"):
+    if other in (None, "reads", "stores"):
         ends = distance and not distance % step and (distance > 0) == (step > 0)
         assert ref.waiting == bool(ends)
 
