@@ -26,6 +26,10 @@ class Operand(NamedTuple):
     # (a, k) when the value is a shifted left by k, mod 2^32: a right shift by the same k
     # undoes it with a mask (gcc's zero- and sign-extension of a halfword or byte).
     shifted: tuple[Operand, int] | None = None
+    # When the value is 0 or all ones (a bit's negation, a bitwise CRC's `-(crc & 1)`):
+    # a test that is true when it is all ones. An `and` with it then picks its other
+    # operand or 0, with no 32-bit arithmetic.
+    flag: str | None = None
 
 
 ZERO = Operand("0", 0)
@@ -146,6 +150,9 @@ def _register(op: str, a: Operand, b: Operand) -> Operand:
     if op == "add":
         return _wrapped(f"{x} + {y}", max(a.bits, b.bits) + 1)
     if op == "sub":
+        if a == ZERO and b.bits <= 1:
+            return Operand(f"(0 - {y}) & 0xFFFFFFFF", 32,
+                           flag=y if y.isidentifier() else f"({y})")
         return Operand(f"({x} - {y}) & 0xFFFFFFFF", 32)
     if op == "sll":
         return Operand(f"({x} << ({y} & 31)) & 0xFFFFFFFF", 32)
@@ -164,6 +171,9 @@ def _register(op: str, a: Operand, b: Operand) -> Operand:
     if op == "or":
         return Operand(f"{x} | {y}", max(a.bits, b.bits))
     if op == "and":
+        if a.flag is not None or b.flag is not None:
+            mask, other = (a, b) if a.flag is not None else (b, a)
+            return Operand(f"({other.text} if {mask.flag} else 0)", other.bits)
         return Operand(f"{x} & {y}", min(a.bits, b.bits))
     if op == "mul":
         return _wrapped(f"{x} * {y}", a.bits + b.bits)

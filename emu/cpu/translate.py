@@ -476,6 +476,7 @@ class _Emitter:
         # instruction's expression instead of a local (`_forwarded`); those values, per
         # register, while they are in flight.
         self.bits: dict[int, int] = {}
+        self.masks: set[int] = set()  # registers known to hold 0 or all ones
         self.forward: set[int] = set()
         self.carried: dict[int, Operand] = {}
         # Inside a counted loop's `for`: the expression for `n` at the current pass's start.
@@ -535,6 +536,7 @@ class _Emitter:
 
     def _dst(self, r: int) -> str:
         self.bits.pop(r, None)
+        self.masks.discard(r)
         if r:
             self.written.add(r)
             return f"x{r}"
@@ -553,10 +555,12 @@ class _Emitter:
         return self._local(r)
 
     def _local(self, r: int) -> Operand:
-        """Register r's local (x0: zero), with the bound the block knows for it."""
+        """Register r's local (x0: zero), with the bound the block knows for it (and
+        whether it holds 0 or all ones, `Operand.flag`)."""
         if not r:
             return ZERO
-        return Operand(self._src(r), self.bits.get(r, 32))
+        name = self._src(r)
+        return Operand(name, self.bits.get(r, 32), flag=name if r in self.masks else None)
 
     def _dispatch(self, leaves: list[list[_Block]], arms: dict[int, list[str]],
                   depth: int) -> None:
@@ -1035,6 +1039,7 @@ class _Emitter:
         accesses aligned and inside RAM (each then one subscript, with no test of its
         own), once as usual for any other case (a device, a fault, the end of RAM)."""
         self.bits = {}
+        self.masks = set()
         self.forward = _forwarded(body)
         self.skipping, self.skipped = self.skipped, set()
         self.moved = set()
@@ -1083,7 +1088,8 @@ class _Emitter:
         tested = all(i in self.walking for found in bases.values() for i in found)
         tests = []
         fast: dict[int, int] = {}  # index of an access a test covers -> its base register
-        bits = dict(self.bits)  # both versions start from what is known before them
+        # both versions start from what is known before them
+        bits, masks = dict(self.bits), set(self.masks)
         for base, found in bases.items():
             accesses = [body[i] for i in found]
             sizes = [_access_size(i.op) for i in accesses]
@@ -1117,7 +1123,7 @@ class _Emitter:
         if tested:
             return
         self.indent -= 1
-        self.bits = bits
+        self.bits, self.masks = bits, masks
         self._emit("else:", 1)
         self.indent += 1
         for idx in range(first, end):
@@ -1144,6 +1150,8 @@ class _Emitter:
             return
         d = self._dst(insn.rd)
         self.bits[insn.rd] = value.bits
+        if value.flag is not None:
+            self.masks.add(insn.rd)
         emit(f"{d} = {value.text}", 1)
 
     def _address(self, r: int, imm: int, name: str = "o") -> None:

@@ -3,9 +3,9 @@
 An expression may leave out its 32-bit mask when its operands' bounds say the value
 cannot reach 2^32; these properties check every form for operands anywhere within their
 bounds: the value equals the interpreter's, and it lies below the bound it claims; so
-does a left shift forwarded into a right shift (which may undo it with a mask). A
-branch's test, which compares signed values as unsigned ones when neither can be negative,
-must decide as the interpreter does.
+does a left shift forwarded into a right shift (which may undo it with a mask), and an
+`and` with a negated bit (a choice). A branch's test, which compares signed values as
+unsigned ones when neither can be negative, must decide as the interpreter does.
 """
 
 from __future__ import annotations
@@ -84,6 +84,33 @@ def test_a_left_shift_forwarded_into_a_right_shift_is_exact(
     got = evaluate(value, a[1], 0)
     assert got == _alu(op, _alu("slli", a[1], left), right), value.text
     assert 0 <= got < 1 << value.bits, (value.text, value.bits)
+
+
+@settings(max_examples=200)
+@given(c=bounded(), b=bounded(), mask_first=st.booleans(), stored=st.booleans())
+@example(c=(2, 2), b=(32, 0xFFFFFFFF), mask_first=True, stored=False)
+def test_a_negated_bit_anded_picks_the_other_operand(c: tuple[int, int], b: tuple[int, int],
+                                                      mask_first: bool, stored: bool) -> None:
+    """`sub m, zero, c` for a c of one bit is 0 or all ones (a bitwise CRC's `-(crc & 1)`):
+    the `and` it goes into, forwarded or from a local known to hold such a value
+    (`stored`), is a choice between its other operand and 0, exact either way round. A
+    wider c makes no such value."""
+    negated = expression(Insn("sub", 3, 0, 1), 0x8000_0000, ZERO, Operand("a", c[0]))
+    mask = evaluate(negated, c[1], 0)
+    assert mask == _alu("sub", 0, c[1])
+    if c[0] > 1:
+        assert negated.flag is None
+        return
+    assert negated.flag is not None
+    operand = (Operand("m", 32, flag="m") if stored
+               else negated._replace(text=f"({negated.text})"))
+    other = Operand("b", b[0])
+    pair = (operand, other) if mask_first else (other, operand)
+    value = expression(Insn("and", 4, 3, 2), 0x8000_0000, *pair)
+    got = eval(value.text, {"a": c[1], "b": b[1], "m": mask})
+    assert got == _alu("and", mask, b[1]), value.text
+    assert 0 <= got < 1 << value.bits, (value.text, value.bits)
+    assert "0xFFFFFFFF" not in value.text  # no 32-bit arithmetic for the choice
 
 
 @given(imm=st.integers(0, 0xFFFFF).map(lambda k: k << 12))
