@@ -151,8 +151,8 @@ def _register(op: str, a: Operand, b: Operand) -> Operand:
         return _wrapped(f"{x} + {y}", max(a.bits, b.bits) + 1)
     if op == "sub":
         if a == ZERO and b.bits <= 1:
-            return Operand(f"(0 - {y}) & 0xFFFFFFFF", 32,
-                           flag=y if y.isidentifier() else f"({y})")
+            flag = y if y.isidentifier() else f"({y})"
+            return Operand(f"(0xFFFFFFFF if {flag} else 0)", 32, flag=flag)
         return Operand(f"({x} - {y}) & 0xFFFFFFFF", 32)
     if op == "sll":
         return Operand(f"({x} << ({y} & 31)) & 0xFFFFFFFF", 32)
