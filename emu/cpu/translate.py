@@ -459,7 +459,8 @@ class _Emitter:
                            if b.insns[-1].op in BRANCH_OPS and b.start in _successors(b)}
         self.nested = False
         self.returning = False
-        # The local holding the last `n` a pass of the self-loop being emitted may start at.
+        # The local holding the last `n` at which a pass of the loop being emitted may
+        # start: `last` in a block's own arm, `inner` in a loop nested in another's.
         self.last = "last"
         self.base = cpu.ram_base
         self.ram_size = len(cpu.ram)
