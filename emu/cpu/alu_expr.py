@@ -54,6 +54,10 @@ def condition(op: str, a: Operand, b: Operand) -> str:
     taken. A signed comparison is an unsigned one when neither operand can have its sign
     bit set, and a test of the sign bit alone against zero (`bltz`, `bgez`)."""
     x, y = a.text, b.text
+    if op in ("beq", "bne") and ZERO in (a, b):
+        # A test of a value against zero is its truth: no constant, no comparison.
+        value = y if a == ZERO else x
+        return f"not {value}" if op == "beq" else value
     if op == "beq":
         return f"{x} == {y}"
     if op == "bne":

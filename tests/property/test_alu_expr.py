@@ -5,7 +5,8 @@ cannot reach 2^32; these properties check every form for operands anywhere withi
 bounds: the value equals the interpreter's, and it lies below the bound it claims; so
 does a left shift forwarded into a right shift (which may undo it with a mask), and an
 `and` with a negated bit (a choice). A branch's test, which compares signed values as
-unsigned ones when neither can be negative, must decide as the interpreter does.
+unsigned ones when neither can be negative and is a value's truth against x0, must
+decide as the interpreter does.
 """
 
 from __future__ import annotations
@@ -130,3 +131,17 @@ def test_branch_test_decides_as_the_interpreter(op: str, a: tuple[int, int],
                                                 b: tuple[int, int]) -> None:
     test = condition(op, Operand("a", a[0]), Operand("b", b[0]))
     assert eval(test, {"a": a[1], "b": b[1]}) == _BRANCHES[op](a[1], b[1]), test
+
+
+@pytest.mark.parametrize("op", sorted(BRANCH_OPS))
+@settings(max_examples=100)
+@given(a=bounded(), zero_first=st.booleans())
+@example(a=(32, 0), zero_first=False)
+def test_branch_against_x0_decides_as_the_interpreter(op: str, a: tuple[int, int],
+                                                      zero_first: bool) -> None:
+    """A branch on x0 and a register (`beqz`, `bnez`, `bltz`, ...), x0 on either side: a
+    test against zero may be the value's truth alone."""
+    pair = (ZERO, Operand("a", a[0])) if zero_first else (Operand("a", a[0]), ZERO)
+    test = condition(op, *pair)
+    values = (0, a[1]) if zero_first else (a[1], 0)
+    assert bool(eval(test, {"a": a[1]})) == _BRANCHES[op](*values), test
