@@ -792,25 +792,24 @@ class _Emitter:
         whose `addi` is in the block itself (a bitwise CRC's bit loop with its
         conditional xor); with the index of that `addi` and where the loop goes when it
         ends. None otherwise."""
-        last = block.insns[-1]
-        shorts = [self.short.get(way) for way in _successors(block)]
-        if last.op not in BRANCH_OPS or None in shorts:
+        ways = _successors(block)
+        if block.insns[-1].op not in BRANCH_OPS or not all(w in self.short for w in ways):
             return None
+        shorts = [self.short[way] for way in ways]
         ends = {(s.insns[-1].op, s.insns[-1].rs1, s.insns[-1].rs2,
-                 (s.end - 4 + s.insns[-1].imm) & M32, s.end) for s in shorts if s is not None}
+                 (s.end - 4 + s.insns[-1].imm) & M32, s.end) for s in shorts}
         if len(ends) != 1:
             return None
         op, _, _, target, after = ends.pop()
         if op != "bne" or target != block.start:
             return None
-        first = shorts[0]
-        assert first is not None
         head = block.insns[:-1]
-        count = _count_shape(head + [i for s in shorts if s is not None for i in s.insns[:-1]],
-                             first.insns[-1])
-        if count is None or count.pointer not in _steps(head):
+        count = _count_shape(head + [i for s in shorts for i in s.insns[:-1]],
+                             shorts[0].insns[-1])
+        steps = _steps(head)
+        if count is None or count.pointer not in steps:
             return None
-        return count, _steps(head)[count.pointer][0], after
+        return count, steps[count.pointer][0], after
 
     def _counted_spin(self, block: _Block, count: _Count, move: int, after: int) -> None:
         """The passes of a spinning counted loop as a `for` over as many of them as both the
@@ -827,8 +826,7 @@ class _Emitter:
         self._emit("m = k", 3)
         self._emit("for i in range(m):", 2)
         insns = block.insns + [i for s in shorts for i in s.insns[:-1]]
-        hoist = all(map(_arithmetic, insns)) and not any(
-            reads(insn, count.pointer) for idx, insn in enumerate(insns) if idx != move)
+        hoist = all(map(_arithmetic, insns)) and self._holdable(insns, {}, count.pointer)
         if hoist:
             self.skipped = {move}
         self.indent += 2
@@ -838,16 +836,18 @@ class _Emitter:
         self.indent -= 2
         self._emit("else:", 2)
         if hoist:
-            self._move(count)
+            self._move(count.pointer, count.step, from_offset=False)
         self._emit("if m == k:", 3)
         self._emit(f"pc = {after:#x}", 4)
         if after in self.leaders:
             self._emit("go = 1", 4)
 
-    def _move(self, count: _Count) -> None:
-        """The pointer of a counted loop moved by all of its m passes, at once."""
-        p = self._dst(count.pointer)
-        self._emit(f"{p} = ({_after(p, 'm', count.step)}) & 0xFFFFFFFF", 3)
+    def _move(self, r: int, step: int, from_offset: bool) -> None:
+        """Register r, left out of a counted loop's passes, moved by all m of them at once:
+        from its own value, or (`from_offset`) from O{r}, its start as an offset from
+        RAM's base."""
+        start = _after(f"O{r}", "m", step, self.base) if from_offset else _after(f"x{r}", "m", step)
+        self._emit(f"{self._dst(r)} = ({start}) & 0xFFFFFFFF", 3)
 
     def _self_loop(self, block: _Block, body: list[Insn], last: Insn) -> None:
         """A block that branches back to itself spins in its own `while`, skipping the
@@ -905,8 +905,9 @@ class _Emitter:
         held = {r: step for r, (_, step) in steps.items() if self._holdable(body, walks, r)}
         # With no access in the passes, nothing reads a held register before the end.
         plain = all(map(_arithmetic, body))
-        for r in held if not plain else ():
-            self._emit(f"O{r} = x{r} - {self.base}", 2)
+        if not plain:
+            for r in held:
+                self._emit(f"O{r} = x{r} - {self.base}", 2)
         self._emit("for i in range(m):", 2)
         base = self.indent
         self.indent = base + 2
@@ -925,8 +926,7 @@ class _Emitter:
         self._emit("else:", 2)
         self._emit(f"n = N + m * {size}", 3)
         for r, step in held.items():
-            end = _after(f"x{r}", "m", step) if plain else _after(f"O{r}", "m", step, self.base)
-            self._emit(f"{self._dst(r)} = ({end}) & 0xFFFFFFFF", 3)
+            self._move(r, step, from_offset=not plain)
         self._emit("if m == k:", 3)
         self._emit(f"pc = {block.end:#x}", 4)
 
