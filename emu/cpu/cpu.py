@@ -20,7 +20,7 @@ from emu.core.bus import Bus, BusError, Route
 from emu.cpu import csr, interp
 from emu.cpu.csr import MIP_MEIP, MIP_MSIP, MIP_MTIP, MSTATUS_MIE, MSTATUS_MPIE
 from emu.cpu.decode import Insn, decode
-from emu.cpu.translate import Translator
+from emu.cpu.translate import RESERVE, Translator
 from emu.cpu.trap import (
     INSN_ACCESS_FAULT,
     INSN_MISALIGNED,
@@ -92,7 +92,10 @@ class Cpu:
         self.attention = False
         self._stop = False
         self._decoded: dict[int, Insn] = {}
-        self._regions: dict[int, Callable[[int], int]] = {}
+        # Translated regions by entry; by every other start of one of their blocks, where
+        # interpreted code that steps or jumps there from translated code goes on in them.
+        self._regions: dict[int, Callable[[int, int], int]] = {}
+        self._inside: dict[int, Callable[[int, int], int]] = {}
         self._heat: dict[int, int] = {}
         # For warm_up: pcs inside translated code, pcs run but not translated yet (lowest
         # last), and pcs translated code reaches but leaves to others (an ordered set).
@@ -121,39 +124,46 @@ class Cpu:
         regions = self._regions
         # Once a region declines for lack of budget, the slice's last few instructions
         # are interpreted without heating their pcs: a tail that ends mid-loop would
-        # otherwise get every pc of the loop translated as an entry of its own.
+        # otherwise get every pc of the loop translated as an entry of its own. So are
+        # those after a region that stops at one of its own blocks this close to the
+        # slice's end: the budget stopped it there.
         tail = False
-        # Inside translated code, only a pc reached by a jump (a region's exit, a branch
-        # the interpreter took, an interrupt) or from code no region holds (a CSR
-        # instruction) is heated: one reached by stepping on from translated code, or
-        # where the last slice stopped, is the middle of a block. Heated, the pcs where
-        # slices happen to end, and every pc after them up to the next region, would each
-        # become an entry of their own, one every few hundred slices, each compiled
-        # (milliseconds) for nothing.
+        # Inside translated code, only a pc reached by a jump from a region (its exit), an
+        # interrupt or code no region holds (a CSR instruction) is heated. Interpreting
+        # translated code (where the last slice stopped, or one instruction at a region's
+        # exit), the next block start a region holds goes on in that region, whether
+        # stepped or jumped to; other pcs are interpreted unheated. Heated, the pcs where
+        # slices happen to end, and those after them, would each become an entry of
+        # their own, one every few hundred slices, each compiled (milliseconds) for
+        # nothing.
         covered = self._covered
-        drifting = self.pc in covered
+        inside = self._inside
+        within = self.pc in covered
         while self.instret < limit:
             if self.attention:
                 if self._stop or self.waiting:
                     break
                 self._take_interrupt()
-                drifting = False
+                within = False
             try:
                 here = self.pc
                 region = regions.get(here)
+                if region is None and not tail:
+                    if within:
+                        region = inside.get(here)
+                    elif limit - self.instret < RESERVE and here in inside:
+                        tail = True
+                    else:
+                        region = self._region_at(here)
                 if region is not None:
-                    drifting = False
-                    if region(limit):
+                    within = False
+                    if region(limit, here):
                         continue
                     tail = True
-                elif not tail and not drifting:
-                    region = self._region_at(here)
-                    if region is not None and region(limit):
-                        continue
                 interp.step(self)
-                drifting = self.pc == here + 4 and here in covered and self.pc in covered
+                within = here in covered
             except Trap as trap:
-                drifting = False
+                within = False
                 self._trap(trap.cause, trap.tval, trap.epc)
                 # A trap retires nothing; it still uses up budget, or a handler that
                 # itself faults would spin here forever.
@@ -182,6 +192,7 @@ class Cpu:
         """Forget decoded and translated code (fence.i, or RAM rewritten from outside)."""
         self._decoded.clear()
         self._regions.clear()
+        self._inside.clear()
         self._heat.clear()
         self._covered.clear()
         self._cold.clear()
@@ -312,7 +323,7 @@ class Cpu:
         return (self._warming or pc in self._regions
                 or 2 * self._heat.get(pc, 0) >= self._translate_after)
 
-    def _region_at(self, pc: int) -> Callable[[int], int] | None:
+    def _region_at(self, pc: int) -> Callable[[int, int], int] | None:
         """The region at `pc` once it is hot enough to translate, else None."""
         if self._translator is None or pc in self._untranslatable:
             return None
@@ -324,13 +335,14 @@ class Cpu:
             return None
         return self._translate(pc, self._translator)
 
-    def _translate(self, pc: int, translator: Translator) -> Callable[[int], int] | None:
+    def _translate(self, pc: int, translator: Translator) -> Callable[[int, int], int] | None:
         """The region at `pc`, now translated; None where no region can start (a CSR
         instruction, wfi, ...: the interpreter runs it, and the pc is never tried again).
         Such a pc gets no region that would decline to run, which the dispatch loop takes
         for a slice's end and would stop translating for the rest of the slice."""
         if len(self._regions) >= _MAX_CACHED_REGIONS:
             self._regions.clear()
+            self._inside.clear()
             self._routes = []
             self._covered.clear()
             self._ahead.clear()
@@ -347,13 +359,17 @@ class Cpu:
             for inner in range(start, end, 4):
                 heat_map.pop(inner, None)
                 covered.add(inner)
-        self._regions[pc] = translation.region
+        region = translation.region
+        self._regions[pc] = region
+        inside = self._inside
+        for start, _end in translation.spans:
+            inside.setdefault(start, region)
         regions = self._regions
         ahead = self._ahead
         for target in translation.exits:
             if target not in covered and target not in regions:
                 ahead[target] = None
-        return translation.region
+        return region
 
     def warm_up(self) -> bool:
         """Translates one more region, ahead of need: of the code the guest has run

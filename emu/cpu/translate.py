@@ -92,6 +92,10 @@ DISPATCH_LEAF = 4
 # a bitwise CRC as gcc -Os lays it out; six would also copy blocks that break the spinning
 # of CRC-16's bit loop at -O2.
 MAX_INLINED_INSNS = 5
+# More than any block asks of the budget before it runs (its own instructions, those of
+# the block it copies in, and of a nested loop's way out): a region that stops with
+# fewer left before its limit may have stopped for want of them.
+RESERVE = 4 * (MAX_RUN_INSNS + MAX_INLINED_INSNS)
 # A stretch of a block emitted twice (_Emitter._body) spans at most this many instructions.
 MAX_STRETCH = 16
 WINDOW_BEHIND = 2048
@@ -115,7 +119,8 @@ _IMM_REACH = 2048
 
 
 class Translation(NamedTuple):
-    region: Callable[[int], int]  # region(limit) -> instructions retired
+    # region(limit, pc) -> instructions retired, entered at any of its blocks' starts
+    region: Callable[[int, int], int]
     spans: list[tuple[int, int]]  # the [start, end) pc ranges of its blocks
     exits: list[int]  # pcs its code reaches directly but leaves to other regions
 
@@ -140,12 +145,13 @@ class Translator:
 
     def translate(self, entry: int) -> Translation | None:
         """The region at `entry`, or None if no block starts there (a CSR instruction,
-        wfi, ...). Its function returns 0 (doing nothing) when fewer than its entry
-        block's size of instructions remain before instret reaches `limit`."""
+        wfi, ...). Its function, called with the start of any of its blocks, returns 0
+        (doing nothing) when fewer than that block's size of instructions remain before
+        instret reaches `limit`."""
         blocks, exits = self._discover(entry)
         if not blocks:
             return None
-        emitter = _Emitter(entry, blocks, self.cpu)
+        emitter = _Emitter(blocks, self.cpu)
         source = emitter.source()
         namespace = {
             "LEADERS": frozenset(b.start for b in blocks),
@@ -436,8 +442,7 @@ def _reg(r: int) -> str:
 class _Emitter:
     """Writes the Python source of one region."""
 
-    def __init__(self, entry: int, blocks: list[_Block], cpu: Cpu) -> None:
-        self.entry = entry
+    def __init__(self, blocks: list[_Block], cpu: Cpu) -> None:
         self.blocks = blocks
         self.position = {b.start: i for i, b in enumerate(blocks)}
         self.leaders = set(self.position)
@@ -497,7 +502,7 @@ class _Emitter:
         self.counting: int | None = None
 
     def source(self) -> str:
-        entry_size = next(len(b.insns) for b in self.blocks if b.start == self.entry)
+        smallest = min(len(b.insns) for b in self.blocks)
         arms = {}
         for block in self.blocks:
             self.lines = []
@@ -508,13 +513,13 @@ class _Emitter:
         used = sorted(self.used | self.written)
         written = sorted(self.written)
         names = ", ".join(f"{k}={k}" for k in (*_HELPERS, *(f"D{i}" for i in range(self.routes))))
-        out = ["def make():", f"    def region(limit, {names}):",
+        out = ["def make():", f"    def region(limit, pc, {names}):",
                "        I0 = C.instret",
                "        L = limit - I0",
-               f"        if L < {entry_size}:",
+               f"        if L < {smallest}:",
                "            return 0"]
         out += [f"        x{r} = X[{r}]" for r in used]
-        out += ["        n = 0", f"        pc = {self.entry:#x}", "        try:",
+        out += ["        n = 0", "        try:",
                 "            while True:"]
         out += ["                " + line for line in self.lines]
         out += ["        except Trap as e:",

@@ -91,6 +91,44 @@ def test_slices_that_end_inside_translated_code_add_no_regions() -> None:
     assert cpu.x[5] == cpu.x[6] == 19 * 535
 
 
+def test_a_region_the_budget_stops_at_one_of_its_own_blocks_gets_no_entry_there(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A slice of 30 runs A translated and stops the region at B's start (B's 20 do not
+    fit in the 10 left), or the other way round: the blocks where the budget stops the
+    region are reached by its own jumps, not by jumps from outside, and never become
+    entries of their own. What the slice leaves is interpreted, and the next slice goes
+    on in the region at the next block start."""
+    cpu = boot(two_block_loop())
+    cpu.x[1] = 1
+    assert cpu.run(400) == 400
+    warm = set(cpu._regions)
+    steps = interpreted_pcs(monkeypatch)
+    for _ in range(300):
+        assert cpu.run(30) == 30
+    assert set(cpu._regions) == warm
+    # each slice: one block translated, the next one's first 10 instructions interpreted
+    assert len(steps) == 300 * 10
+    # 400 + 300 * 30 instructions are 235 whole passes of 19 + 1 + 19 + 1
+    assert cpu.x[5] == cpu.x[6] == 19 * 235
+
+
+def test_a_slice_that_starts_inside_a_region_goes_on_in_it_at_the_next_block(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The last slice stopped 5 instructions into A: the interpreter runs the rest of A,
+    and B, where the region does not start, runs in the region all the same."""
+    cpu = boot(two_block_loop())
+    cpu.x[1] = 1
+    assert cpu.run(400) == 400
+    assert cpu.run(5) == 5
+    steps = interpreted_pcs(monkeypatch)
+    assert cpu.run(1000) == 1000
+    # A's last 15 interpreted, then B A ... B A translated (960 + 20), then the 5 B has
+    # no room for
+    assert len(steps) == 15 + 5
+    # 1405 instructions: 35 passes and 5 of A
+    assert (cpu.x[5], cpu.x[6]) == (19 * 35 + 5, 19 * 35)
+
+
 def test_code_after_a_csr_instruction_inside_a_region_still_becomes_an_entry(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Every other pass leaves a loop's region for a CSR instruction, which only the

@@ -58,9 +58,9 @@ def region_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         if translation is None:
             return translation
 
-        def counted(limit: int) -> int:
+        def counted(limit: int, pc: int) -> int:
             calls.append(entry)
-            return translation.region(limit)
+            return translation.region(limit, pc)
         return translation._replace(region=counted)
 
     monkeypatch.setattr(Translator, "translate", counting)
