@@ -7,7 +7,8 @@ leave that range. Each operand carries an upper bound on its bit length (QEMU's 
 tracks known-zero bits the same way): a zero-extended byte is below 2^8, shifted left by
 two below 2^10, so the shift needs no mask, and nor does an add of two values below 2^31.
 The bounds hold within one block only; the translator starts each block at 32 bits for
-every register.
+every register. An expression masked last also keeps its unmasked form, and a sum its two
+terms, for the translator to use where the value is only an address.
 """
 
 from __future__ import annotations
@@ -30,6 +31,14 @@ class Operand(NamedTuple):
     # a test that is true when it is all ones. An `and` with it then picks its other
     # operand or 0, with no 32-bit arithmetic.
     flag: str | None = None
+    # When `text` is a computation masked to 32 bits last: the computation before the
+    # mask. As an address it needs no mask (the translator's RAM test fails for any
+    # value outside [0, 2^32), and its device path masks the address itself).
+    unwrapped: str | None = None
+    # For an add: its two operands (an addi's second one its immediate). As an address
+    # the sum can take a constant into the access's offset, or a register that a loop
+    # does not change as an offset computed once, before the loop.
+    terms: tuple[Operand, Operand] | None = None
 
 
 ZERO = Operand("0", 0)
@@ -46,7 +55,12 @@ def _wrapped(expr: str, bits: int) -> Operand:
     """`expr`, masked to 32 bits only if a value of `bits` bits could exceed them."""
     if bits <= 32:
         return Operand(expr, bits)
-    return Operand(f"({expr}) & 0xFFFFFFFF", 32)
+    return _masked(expr)
+
+
+def _masked(expr: str) -> Operand:
+    """`expr` (which may leave [0, 2^32)) masked to 32 bits."""
+    return Operand(f"({expr}) & 0xFFFFFFFF", 32, unwrapped=expr)
 
 
 def condition(op: str, a: Operand, b: Operand) -> str:
@@ -118,9 +132,10 @@ def _immediate(op: str, a: Operand, imm: int) -> Operand:
             return constant(imm & M32)
         if imm == 0:
             return a
+        terms = (a, Operand(str(imm), max(imm.bit_length(), 32 if imm < 0 else 0)))
         if imm < 0:
-            return Operand(f"({x} - {-imm}) & 0xFFFFFFFF", 32)
-        return _wrapped(f"{x} + {imm}", max(a.bits, imm.bit_length()) + 1)
+            return _masked(f"{x} - {-imm}")._replace(terms=terms)
+        return _wrapped(f"{x} + {imm}", max(a.bits, imm.bit_length()) + 1)._replace(terms=terms)
     if op == "slli":
         if imm == 0:
             return a
@@ -152,12 +167,12 @@ def _extended(op: str, a: Operand, k: int) -> Operand:
 def _register(op: str, a: Operand, b: Operand) -> Operand:
     x, y = a.text, b.text
     if op == "add":
-        return _wrapped(f"{x} + {y}", max(a.bits, b.bits) + 1)
+        return _wrapped(f"{x} + {y}", max(a.bits, b.bits) + 1)._replace(terms=(a, b))
     if op == "sub":
         if a == ZERO and b.bits <= 1:
             flag = y if y.isidentifier() else f"({y})"
             return Operand(f"(0xFFFFFFFF if {flag} else 0)", 32, flag=flag)
-        return Operand(f"({x} - {y}) & 0xFFFFFFFF", 32)
+        return _masked(f"{x} - {y}")
     if op == "sll":
         return Operand(f"({x} << ({y} & 31)) & 0xFFFFFFFF", 32)
     if op == "srl":

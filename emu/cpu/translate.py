@@ -35,7 +35,11 @@ Arithmetic: each instruction is one expression from `emu.cpu.alu_expr`, given bi
 bounds on its operands known within the block; an instruction whose result one later
 instruction reads, once, and overwrites, with only arithmetic between that touches
 neither the result nor its sources, hands its expression to that one instead of writing
-a local (`_forwarded`). A branch's test is `alu_expr.condition`, from the same bounds.
+a local (`_forwarded`). A value that only a load's address needs (a table lookup's `add t, t,
+table; lw t, 0(t)`) becomes the address expression itself: with no 32-bit mask, a sum's
+constant term in the access's offset, and in a counted loop a register term the loop
+does not write as its offset from RAM's base, worked out before the loop (`_hoist`).
+A branch's test is `alu_expr.condition`, from the same bounds.
 
 Memory: an aligned access inside RAM is one test and one subscript of the RAM's
 bytearray or of a word/halfword view of it; where two or more accesses in a stretch of a
@@ -65,6 +69,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from string import hexdigits
 from typing import TYPE_CHECKING, NamedTuple
 
 from emu.cpu.alu_expr import ZERO, Operand, condition, expression, reads
@@ -285,14 +290,17 @@ def _burst_shape(body: list[Insn], branch: Insn) -> _Burst | None:
                   body[ram].imm + ahead)
 
 
-def _forwarded(body: list[Insn]) -> set[int]:
+def _forwarded(body: list[Insn], into_loads: bool) -> set[int]:
     """Indices of arithmetic instructions in `body` whose result one later instruction
     reads, once, and overwrites, with only arithmetic instructions between that neither
     read nor write that register nor write one its expression reads: the value goes into
     the later one's expression instead of a local (`x = x << 16; y = y - 1; x = x >> 16`
     becomes `y = y - 1; x = (x << 16) >> 16`, masks aside). Nothing can trap or leave
     between arithmetic instructions, so the register is never seen with the skipped
-    value."""
+    value. With `into_loads`, the later one may also be a load that takes the register
+    as its base and overwrites it (a table lookup's `add t, t, table; lw t, 0(t)`): the
+    value becomes the address expression, and the load's own way to a device or a
+    fault writes it to the register first."""
     found = set()
     # Per index: the registers its expression reads, through the values forwarded into it.
     sources: dict[int, set[int]] = {}
@@ -303,6 +311,9 @@ def _forwarded(body: list[Insn]) -> set[int]:
         needs = sources.pop(idx, set()) | {s for s in (insn.rs1, insn.rs2) if s and reads(insn, s)}
         for later in range(idx + 1, len(body)):
             after = body[later]
+            if into_loads and after.op in LOAD_OPS and after.rs1 == r == after.rd:
+                found.add(idx)
+                break
             if not _arithmetic(after):
                 break
             if reads(after, r) or after.rd == r:
@@ -313,6 +324,12 @@ def _forwarded(body: list[Insn]) -> set[int]:
             if after.rd in needs:
                 break
     return found
+
+
+def _unwritten(insns: list[Insn]) -> frozenset[int]:
+    """The registers (x0 aside) that none of `insns` writes."""
+    written = {i.rd for i in insns if i.op not in STORE_OPS and i.op not in BRANCH_OPS}
+    return frozenset(range(1, 32)) - written
 
 
 def _short(block: _Block) -> bool:
@@ -439,6 +456,24 @@ def _reg(r: int) -> str:
     return f"x{r}" if r else "0"
 
 
+def _literal(text: str) -> int | None:
+    """The value of `text` if it is an integer literal, else None."""
+    digits = text.removeprefix("-")
+    if digits.isdigit() or (digits[:2] == "0x" and digits[2:]
+                            and all(c in hexdigits for c in digits[2:])):
+        return int(text, 0)
+    return None
+
+
+def _register_of(text: str) -> int | None:
+    """r if `text` is register r's local, else None."""
+    return int(text[1:]) if text[:1] == "x" and text[1:].isdigit() else None
+
+
+def _parenthesised(text: str) -> str:
+    return text if text.isidentifier() else f"({text})"
+
+
 class _Emitter:
     """Writes the Python source of one region."""
 
@@ -497,6 +532,10 @@ class _Emitter:
         # body being emitted has passed.
         self.held: dict[int, int] = {}
         self.moved: set[int] = set()
+        # Inside a counted loop's `for`: the registers its passes do not write, and those
+        # of them its loads add to an address (B{r}, set before the `for`: `_hoist`).
+        self.invariant: frozenset[int] = frozenset()
+        self.hoisted: dict[int, None] = {}
         # Inside a spinning counted loop's `for` (_counted_spin): the loop's start, where
         # the `bne` that ends each pass goes (it is not tested: the passes are counted).
         self.counting: int | None = None
@@ -830,15 +869,18 @@ class _Emitter:
         self._emit("if k < m:", 2)
         self._emit("m = k", 3)
         self._emit("for i in range(m):", 2)
+        top = len(self.lines) - 1
         insns = block.insns + [i for s in shorts for i in s.insns[:-1]]
         hoist = all(map(_arithmetic, insns)) and self._holdable(insns, {}, count.pointer)
         if hoist:
             self.skipped = {move}
         self.indent += 2
+        self.invariant = _unwritten(insns)
         outer, self.spinning, self.counting = self.spinning, block.start, block.start
         self._contents(block, block.start, inline=True)
         self.spinning, self.counting = outer, None
         self.indent -= 2
+        self._hoist(top)
         self._emit("else:", 2)
         if hoist:
             self._move(count.pointer, count.step, from_offset=False)
@@ -846,6 +888,15 @@ class _Emitter:
         self._emit(f"pc = {after:#x}", 4)
         if after in self.leaders:
             self._emit("go = 1", 4)
+
+    def _hoist(self, top: int) -> None:
+        """Before the `for` at self.lines[top], and at its depth: B{r} for each register
+        its passes added to an address without changing it."""
+        line = self.lines[top]
+        indent = line[:len(line) - len(line.lstrip())]
+        self.lines[top:top] = [f"{indent}B{r} = x{r} - {self.base}" for r in self.hoisted]
+        self.hoisted = {}
+        self.invariant = frozenset()
 
     def _move(self, r: int, step: int, from_offset: bool) -> None:
         """Register r, left out of a counted loop's passes, moved by all m of them at once:
@@ -914,16 +965,19 @@ class _Emitter:
             for r in held:
                 self._emit(f"O{r} = x{r} - {self.base}", 2)
         self._emit("for i in range(m):", 2)
+        top = len(self.lines) - 1
         base = self.indent
         self.indent = base + 2
         self.pass_start = f"N + i * {size}"
         self.walking = set(walks)
         self.held = held
         self.skipped = {steps[r][0] for r in held}
+        self.invariant = _unwritten(body)
         emitted = len(self.lines)
         self._body(body, block.start)
         if len(self.lines) == emitted:
             self._emit("pass", 1)
+        self._hoist(top)
         self.held = {}
         self.walking = set()
         self.pass_start = None
@@ -1046,7 +1100,7 @@ class _Emitter:
         own), once as usual for any other case (a device, a fault, the end of RAM)."""
         self.bits = {}
         self.masks = set()
-        self.forward = _forwarded(body)
+        self.forward = _forwarded(body, into_loads=not self.wraps)
         self.skipping, self.skipped = self.skipped, set()
         self.moved = set()
         idx = 0
@@ -1095,7 +1149,7 @@ class _Emitter:
         tests = []
         fast: dict[int, int] = {}  # index of an access a test covers -> its base register
         # both versions start from what is known before them
-        bits, masks = dict(self.bits), set(self.masks)
+        bits, masks, carried = dict(self.bits), set(self.masks), dict(self.carried)
         for base, found in bases.items():
             accesses = [body[i] for i in found]
             sizes = [_access_size(i.op) for i in accesses]
@@ -1129,7 +1183,7 @@ class _Emitter:
         if tested:
             return
         self.indent -= 1
-        self.bits, self.masks = bits, masks
+        self.bits, self.masks, self.carried = bits, masks, carried
         self._emit("else:", 1)
         self.indent += 1
         for idx in range(first, end):
@@ -1170,6 +1224,27 @@ class _Emitter:
         ahead = step if r in self.moved else 0
         self._emit(f"{name} = {_after(f'O{r}', 'i', step, imm + ahead)}", 1)
 
+    def _forwarded_address(self, value: Operand, imm: int) -> None:
+        """o = `value`, an address computed only for one load, plus imm, less RAM's base:
+        a sum's constant term joins imm; a register term a counted loop leaves alone is
+        taken as B{r}, its offset from RAM's base, worked out once before the loop
+        (`_hoist`); any other value is taken before its 32-bit mask (a value outside
+        [0, 2^32) fails the RAM test, and the device path masks the address)."""
+        if value.terms is not None:
+            for term, other in (value.terms, value.terms[::-1]):
+                constant = _literal(term.text)
+                if constant is not None:
+                    self._offset(_parenthesised(other.text), constant + imm)
+                    return
+            for term, other in (value.terms, value.terms[::-1]):
+                r = _register_of(term.text)
+                if r in self.invariant:
+                    self.hoisted[r] = None
+                    offset = f" + {imm}" if imm > 0 else f" - {-imm}" if imm else ""
+                    self._emit(f"o = {_parenthesised(other.text)} + B{r}{offset}", 1)
+                    return
+        self._offset(f"({value.unwrapped or value.text})", imm)
+
     def _offset(self, base_reg: str, imm: int, name: str = "o") -> None:
         """`name` = address - RAM base: exact when no wrap can reach RAM, else mod 2^32."""
         delta = imm - self.base
@@ -1188,9 +1263,11 @@ class _Emitter:
         return f"0 <= o <= {limit}" + (f" and not o & {size - 1}" if size > 1 else "")
 
     def _io(self, call: str, idx: int, pc: int, size: int, result: str | None,
-            value: str = "") -> None:
+            value: str = "", base: tuple[int, int] | None = None) -> None:
         """The path for anything but an aligned RAM access, through route cache Dk:
-        the cached device handler if the address is in its range, else `call`."""
+        the cached device handler if the address is in its range, else `call`. A `base`
+        (register, offset) whose value went into the address only is written first, for
+        a trap to see it."""
         cache = f"D{self.routes}"
         self.routes += 1
         lhs = f"{result} = " if result is not None else ""
@@ -1204,6 +1281,10 @@ class _Emitter:
         self._emit(f"C.instret = I0 + n + {idx}", 2)
         self._emit(f"C.pc = {pc:#x}", 2)
         self._emit(f"q = (o + {self.base:#x}) & 0xFFFFFFFF", 2)
+        if base is not None:
+            r, imm = base
+            value_of = f"(q - {imm}) & 0xFFFFFFFF" if imm else "q"
+            self._emit(f"{self._dst(r)} = {value_of}", 2)
         self._emit(f"{lhs}{cache}[3](q - {cache}[2], {size}{value}) "
                    f"if {cache}[0] <= q < {cache}[1] else {call.format(cache=cache)}", 2)
 
@@ -1215,7 +1296,11 @@ class _Emitter:
 
     def _load(self, insn: Insn, pc: int, idx: int) -> None:
         size = _LOAD_SIZE[insn.op]
-        self._address(insn.rs1, insn.imm)
+        forwarded = self.carried.pop(insn.rs1, None) if insn.rs1 else None
+        if forwarded is None:
+            self._address(insn.rs1, insn.imm)
+        else:
+            self._forwarded_address(forwarded, insn.imm)
         d = self._dst(insn.rd)
         if idx in self.walking:
             self._emit(f"{d} = {_LOAD_FAST[insn.op]}", 1)
@@ -1223,7 +1308,8 @@ class _Emitter:
             return
         self._emit(f"if {self._in_ram(size)}:", 1)
         self._emit(f"{d} = {_LOAD_FAST[insn.op]}", 2)
-        self._io(f"LD(q, {size}, {pc:#x}, {{cache}})", idx, pc, size, d)
+        self._io(f"LD(q, {size}, {pc:#x}, {{cache}})", idx, pc, size, d,
+                 base=None if forwarded is None else (insn.rs1, insn.imm))
         if insn.op == "lb":
             self._emit(f"{d} = SB[{d}]", 2)
         elif insn.op == "lh":

@@ -633,6 +633,79 @@ def test_counted_walks_match(step: int, passes: int, op: str, offset: int, moves
     assert run_counted_loop(asm, slices, 2).waiting
 
 
+# Where a table starts: RAM's data; so near RAM's end that later entries lie past it
+# (faults); a device on the bus or behind the ISA window; so near 2^32, or so low with a
+# negative offset, that the address wraps around (nothing is mapped there: faults).
+TABLES = [DATA - 0x40, RAM_END - 0x80, LOGDEV, ISA + ISA_PORT, 0xFFFFFFC0, 0x10]
+
+
+@settings(max_examples=200)
+@given(
+    table=st.sampled_from(TABLES),
+    form=st.sampled_from(["add", "add_swapped", "addi", "sub"]),
+    op=st.sampled_from(["lw", "lhu", "lh", "lbu", "lb"]),
+    imm=st.sampled_from([0, 4, -4, 60, -64]),
+    passes=st.integers(1, 24),
+    stretch=st.sampled_from([None, 30, 28]),
+    moving=st.booleans(),
+    slices=st.lists(st.integers(1, 300), min_size=1, max_size=4),
+)
+@example(table=DATA - 0x40, form="add", op="lw", imm=0, passes=20, stretch=28,
+         moving=False, slices=[300])
+@example(table=DATA - 0x40, form="add", op="lw", imm=0, passes=20, stretch=None,
+         moving=True, slices=[300])
+@example(table=LOGDEV, form="add", op="lw", imm=0, passes=20, stretch=None, moving=False,
+         slices=[300])
+@example(table=RAM_END - 0x80, form="add_swapped", op="lw", imm=4, passes=20,
+         stretch=None, moving=False, slices=[300])
+@example(table=0xFFFFFFC0, form="addi", op="lw", imm=0, passes=20, stretch=None,
+         moving=False, slices=[300])
+@example(table=0x10, form="addi", op="lw", imm=-64, passes=20, stretch=None, moving=True,
+         slices=[300])
+def test_an_address_computed_for_one_load_matches(table: int, form: str, op: str, imm: int,
+                                                  passes: int, stretch: int | None,
+                                                  moving: bool,
+                                                  slices: list[int]) -> None:
+    """A table lookup (`add t, t, table; lw t, 0(t)`): the sum is only the load's address,
+    and the translator makes it the address expression, with no register write, no
+    32-bit mask, and the table's base as an offset from RAM worked out once before a
+    counted loop. Each pass of a loop over the data (x9) looks up a byte of it, scaled,
+    in a table (x12) that lies in RAM, runs past its end, lies in a device, or wraps
+    around 2^32; through an `add` either way round, an `addi` of a constant to a sum
+    kept in a register, or a `sub`. A fault must see the address in the register, and
+    devices the exact pc and instret. With `stretch`, two loads sharing a base (x30 in
+    RAM, x28 in a device) follow the lookup: a stretch emitted twice, which starts at
+    it, and whose second version runs when the base is not in RAM; with `moving`, the table
+    moves each pass (its base is not the loop's to work out once)."""
+
+    def pass_body() -> None:
+        asm.load("lbu", 5, 9, 0)
+        asm.andi(5, 5, 0x3C)
+        if form == "add":
+            asm.add(5, 5, 12)
+        elif form == "add_swapped":
+            asm.add(5, 12, 5)
+        elif form == "addi":
+            asm.add(7, 5, 12)
+            asm.addi(5, 7, 8 if imm >= 0 else -8)
+        else:
+            asm.sub(5, 12, 5)
+        asm.load(op, 5, 5, imm)
+        if stretch is not None:
+            asm.load("lw", 6, stretch, 0)
+            asm.load("lw", 4, stretch, 4)
+            asm.xor(11, 11, 6)
+            asm.xor(11, 11, 4)
+        asm.xor(11, 11, 5)
+        if moving:
+            asm.addi(12, 12, 4)
+
+    asm = Asm()
+    asm.li(12, table)
+    counted_loop(asm, DATA - 0x40, DATA - 0x40 + passes, 1, False, pass_body)
+    assert run_counted_loop(asm, slices, 2).waiting
+
+
 @settings(max_examples=60)
 @given(
     bodies=st.lists(st.lists(straight, max_size=6), min_size=4, max_size=4),
