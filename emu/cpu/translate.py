@@ -39,7 +39,10 @@ a local (`_forwarded`). A value that only a load's address needs (a table lookup
 table; lw t, 0(t)`) becomes the address expression itself: with no 32-bit mask, a sum's
 constant term in the access's offset, and in a counted loop a register term the loop
 does not write as its offset from RAM's base, worked out before the loop (`_hoist`).
-A branch's test is `alu_expr.condition`, from the same bounds.
+Where the load writes another register (gcc's `add a5, a2, a5; lw a4, 0(a5)`) and a
+counted loop's passes use the sum's register only as that address (`_address_only`), the
+register is written from the address on the way to a device or a fault and after the
+passes, not in each pass. A branch's test is `alu_expr.condition`, from the same bounds.
 
 Memory: an aligned access inside RAM is one test and one subscript of the RAM's
 bytearray or of a word/halfword view of it; where two or more accesses in a stretch of a
@@ -290,7 +293,7 @@ def _burst_shape(body: list[Insn], branch: Insn) -> _Burst | None:
                   body[ram].imm + ahead)
 
 
-def _forwarded(body: list[Insn], into_loads: bool) -> set[int]:
+def _forwarded(body: list[Insn], into_loads: bool, address_only: frozenset[int]) -> set[int]:
     """Indices of arithmetic instructions in `body` whose result one later instruction
     reads, once, and overwrites, with only arithmetic instructions between that neither
     read nor write that register nor write one its expression reads: the value goes into
@@ -300,7 +303,8 @@ def _forwarded(body: list[Insn], into_loads: bool) -> set[int]:
     value. With `into_loads`, the later one may also be a load that takes the register
     as its base and overwrites it (a table lookup's `add t, t, table; lw t, 0(t)`): the
     value becomes the address expression, and the load's own way to a device or a
-    fault writes it to the register first."""
+    fault writes it to the register first. So it does for a load that writes another
+    register, where the register is one of `address_only` (`_address_only`)."""
     found = set()
     # Per index: the registers its expression reads, through the values forwarded into it.
     sources: dict[int, set[int]] = {}
@@ -311,7 +315,8 @@ def _forwarded(body: list[Insn], into_loads: bool) -> set[int]:
         needs = sources.pop(idx, set()) | {s for s in (insn.rs1, insn.rs2) if s and reads(insn, s)}
         for later in range(idx + 1, len(body)):
             after = body[later]
-            if into_loads and after.op in LOAD_OPS and after.rs1 == r == after.rd:
+            if (into_loads and after.op in LOAD_OPS and after.rs1 == r
+                    and (after.rd == r or r in address_only)):
                 found.add(idx)
                 break
             if not _arithmetic(after):
@@ -324,6 +329,45 @@ def _forwarded(body: list[Insn], into_loads: bool) -> set[int]:
             if after.rd in needs:
                 break
     return found
+
+
+def _address_only(body: list[Insn], branch: Insn) -> dict[int, tuple[int, int]]:
+    """The registers that each pass of the loop `body` + `branch` uses only as an address
+    it computes for one load (gcc's `add a5, a2, a5; lw a4, 0(a5)`): the pass writes one
+    first, with an instruction that does not read it; the last write is arithmetic and
+    the next instruction to name it is a load through it that writes another register;
+    nothing names it after that load, nor does the branch. Register -> (the index of the
+    arithmetic instruction, the load's offset)."""
+    found = {}
+    for r in range(1, 32):
+        named = [i for i, insn in enumerate(body) if _names(insn, r)]
+        writes = [i for i in named if _writes(body[i], r)]
+        if not writes or _names(branch, r) or writes[0] != named[0] or _reads(body[named[0]], r):
+            continue
+        last = writes[-1]
+        after = [i for i in named if i > last]
+        if len(after) != 1 or not _arithmetic(body[last]):
+            continue
+        load = body[after[0]]
+        if load.op in LOAD_OPS and load.rs1 == r and load.rd != r:
+            found[r] = (last, load.imm)
+    return found
+
+
+def _writes(insn: Insn, r: int) -> bool:
+    return insn.rd == r and insn.op not in STORE_OPS and insn.op not in BRANCH_OPS
+
+
+def _reads(insn: Insn, r: int) -> bool:
+    if insn.op in LOAD_OPS or insn.op == "jalr":
+        return insn.rs1 == r
+    if insn.op in STORE_OPS or insn.op in BRANCH_OPS:
+        return r in (insn.rs1, insn.rs2)
+    return insn.op != "jal" and bool(reads(insn, r))
+
+
+def _names(insn: Insn, r: int) -> bool:
+    return _writes(insn, r) or _reads(insn, r)
 
 
 def _unwritten(insns: list[Insn]) -> frozenset[int]:
@@ -536,6 +580,11 @@ class _Emitter:
         # of them its loads add to an address (B{r}, set before the `for`: `_hoist`).
         self.invariant: frozenset[int] = frozenset()
         self.hoisted: dict[int, None] = {}
+        # Inside a counted loop's `for`: the registers its passes use only as an address
+        # (`_address_only`), and those of them whose value is now A{r}, the address plus
+        # the load's offset, less RAM's base (register -> that offset), not their local.
+        self.address_only: frozenset[int] = frozenset()
+        self.pending: dict[int, int] = {}
         # Inside a spinning counted loop's `for` (_counted_spin): the loop's start, where
         # the `bne` that ends each pass goes (it is not tested: the passes are counted).
         self.counting: int | None = None
@@ -582,6 +631,7 @@ class _Emitter:
     def _dst(self, r: int) -> str:
         self.bits.pop(r, None)
         self.masks.discard(r)
+        self.pending.pop(r, None)
         if r:
             self.written.add(r)
             return f"x{r}"
@@ -880,7 +930,7 @@ class _Emitter:
         self._contents(block, block.start, inline=True)
         self.spinning, self.counting = outer, None
         self.indent -= 2
-        self._hoist(top)
+        self._hoist(top, {})
         self._emit("else:", 2)
         if hoist:
             self._move(count.pointer, count.step, from_offset=False)
@@ -889,12 +939,27 @@ class _Emitter:
         if after in self.leaders:
             self._emit("go = 1", 4)
 
-    def _hoist(self, top: int) -> None:
+    def _addresses(self, body: list[Insn], branch: Insn) -> dict[int, int]:
+        """The registers a counted loop's passes use only as an address (`_address_only`)
+        whose value goes into the load's address: register -> the load's offset. Until
+        the `for` ends, each one's value is A{r} (`pending`) wherever it is not its
+        local's, and its local is made exact on the way to a device or a fault, and after
+        the passes."""
+        if self.wraps:
+            return {}
+        found = _address_only(body, branch)
+        forward = _forwarded(body, True, frozenset(found))
+        return {r: imm for r, (idx, imm) in found.items() if idx in forward}
+
+    def _hoist(self, top: int, addresses: dict[int, int]) -> None:
         """Before the `for` at self.lines[top], and at its depth: B{r} for each register
-        its passes added to an address without changing it."""
+        its passes added to an address without changing it, and A{r} from each register
+        in `addresses` (its value before the first pass)."""
         line = self.lines[top]
         indent = line[:len(line) - len(line.lstrip())]
-        self.lines[top:top] = [f"{indent}B{r} = x{r} - {self.base}" for r in self.hoisted]
+        self.lines[top:top] = (
+            [f"{indent}B{r} = x{r} - {self.base}" for r in self.hoisted]
+            + [f"{indent}A{r} = x{r} - {self.base - imm:#x}" for r, imm in addresses.items()])
         self.hoisted = {}
         self.invariant = frozenset()
 
@@ -973,11 +1038,16 @@ class _Emitter:
         self.held = held
         self.skipped = {steps[r][0] for r in held}
         self.invariant = _unwritten(body)
+        addresses = self._addresses(body, block.insns[-1])
+        self.address_only = frozenset(addresses)
+        self.pending = dict(addresses)
         emitted = len(self.lines)
         self._body(body, block.start)
         if len(self.lines) == emitted:
             self._emit("pass", 1)
-        self._hoist(top)
+        self.pending = {}
+        self.address_only = frozenset()
+        self._hoist(top, addresses)
         self.held = {}
         self.walking = set()
         self.pass_start = None
@@ -986,6 +1056,8 @@ class _Emitter:
         self._emit(f"n = N + m * {size}", 3)
         for r, step in held.items():
             self._move(r, step, from_offset=not plain)
+        for r, imm in addresses.items():
+            self._exact(r, imm, 3)
         self._emit("if m == k:", 3)
         self._emit(f"pc = {block.end:#x}", 4)
 
@@ -1100,7 +1172,7 @@ class _Emitter:
         own), once as usual for any other case (a device, a fault, the end of RAM)."""
         self.bits = {}
         self.masks = set()
-        self.forward = _forwarded(body, into_loads=not self.wraps)
+        self.forward = _forwarded(body, not self.wraps, self.address_only)
         self.skipping, self.skipped = self.skipped, set()
         self.moved = set()
         idx = 0
@@ -1149,7 +1221,8 @@ class _Emitter:
         tests = []
         fast: dict[int, int] = {}  # index of an access a test covers -> its base register
         # both versions start from what is known before them
-        bits, masks, carried = dict(self.bits), set(self.masks), dict(self.carried)
+        bits, masks = dict(self.bits), set(self.masks)
+        carried, pending = dict(self.carried), dict(self.pending)
         for base, found in bases.items():
             accesses = [body[i] for i in found]
             sizes = [_access_size(i.op) for i in accesses]
@@ -1183,7 +1256,7 @@ class _Emitter:
         if tested:
             return
         self.indent -= 1
-        self.bits, self.masks, self.carried = bits, masks, carried
+        self.bits, self.masks, self.carried, self.pending = bits, masks, carried, pending
         self._emit("else:", 1)
         self.indent += 1
         for idx in range(first, end):
@@ -1284,9 +1357,17 @@ class _Emitter:
         if base is not None:
             r, imm = base
             value_of = f"(q - {imm}) & 0xFFFFFFFF" if imm else "q"
-            self._emit(f"{self._dst(r)} = {value_of}", 2)
+            self.written.add(r)
+            self._emit(f"x{r} = {value_of}", 2)
+        for r, imm in self.pending.items():
+            self._exact(r, imm, 2)
         self._emit(f"{lhs}{cache}[3](q - {cache}[2], {size}{value}) "
                    f"if {cache}[0] <= q < {cache}[1] else {call.format(cache=cache)}", 2)
+
+    def _exact(self, r: int, imm: int, depth: int) -> None:
+        """Register r, whose value is A{r} (`pending`), written to its local."""
+        self.written.add(r)
+        self._emit(f"x{r} = (A{r} + {self.base - imm:#x}) & 0xFFFFFFFF", depth)
 
     def _leave_if_attention(self, idx: int, pc: int) -> None:
         self._emit("if C.attention:", 2)
@@ -1301,6 +1382,8 @@ class _Emitter:
             self._address(insn.rs1, insn.imm)
         else:
             self._forwarded_address(forwarded, insn.imm)
+            if insn.rd != insn.rs1:
+                self._emit(f"A{insn.rs1} = o", 1)
         d = self._dst(insn.rd)
         if idx in self.walking:
             self._emit(f"{d} = {_LOAD_FAST[insn.op]}", 1)
@@ -1316,6 +1399,8 @@ class _Emitter:
             self._emit(f"{d} = (({d} ^ 0x8000) - 0x8000) & 0xFFFFFFFF", 2)
         self._leave_if_attention(idx, pc)
         self._loaded(insn)
+        if forwarded is not None and insn.rd != insn.rs1:
+            self.pending[insn.rs1] = insn.imm
 
     def _loaded(self, insn: Insn) -> None:
         """A zero-extending load's value has its access's width (devices answer within

@@ -642,29 +642,34 @@ TABLES = [DATA - 0x40, RAM_END - 0x80, LOGDEV, ISA + ISA_PORT, 0xFFFFFFC0, 0x10]
 @settings(max_examples=200)
 @given(
     table=st.sampled_from(TABLES),
-    form=st.sampled_from(["add", "add_swapped", "addi", "sub"]),
+    form=st.sampled_from(["add", "add_swapped", "addi", "sub", "gcc", "gcc_reused"]),
     op=st.sampled_from(["lw", "lhu", "lh", "lbu", "lb"]),
     imm=st.sampled_from([0, 4, -4, 60, -64]),
     passes=st.integers(1, 24),
     stretch=st.sampled_from([None, 30, 28]),
     moving=st.booleans(),
+    lead=st.sampled_from([None, None, "fault", "device", "stop", "between"]),
     slices=st.lists(st.integers(1, 300), min_size=1, max_size=4),
 )
 @example(table=DATA - 0x40, form="add", op="lw", imm=0, passes=20, stretch=28,
-         moving=False, slices=[300])
+         moving=False, lead=None, slices=[300])
 @example(table=DATA - 0x40, form="add", op="lw", imm=0, passes=20, stretch=None,
-         moving=True, slices=[300])
+         moving=True, lead=None, slices=[300])
 @example(table=LOGDEV, form="add", op="lw", imm=0, passes=20, stretch=None, moving=False,
-         slices=[300])
+         lead=None, slices=[300])
 @example(table=RAM_END - 0x80, form="add_swapped", op="lw", imm=4, passes=20,
-         stretch=None, moving=False, slices=[300])
+         stretch=None, moving=False, lead=None, slices=[300])
 @example(table=0xFFFFFFC0, form="addi", op="lw", imm=0, passes=20, stretch=None,
-         moving=False, slices=[300])
+         moving=False, lead=None, slices=[300])
 @example(table=0x10, form="addi", op="lw", imm=-64, passes=20, stretch=None, moving=True,
-         slices=[300])
+         lead=None, slices=[300])
+@example(table=DATA - 0x40, form="gcc", op="lw", imm=4, passes=20, stretch=None, moving=False,
+         lead="stop", slices=[300])
+@example(table=LOGDEV, form="gcc", op="lw", imm=4, passes=20, stretch=None, moving=False,
+         lead=None, slices=[300])
 def test_an_address_computed_for_one_load_matches(table: int, form: str, op: str, imm: int,
                                                   passes: int, stretch: int | None,
-                                                  moving: bool,
+                                                  moving: bool, lead: str | None,
                                                   slices: list[int]) -> None:
     """A table lookup (`add t, t, table; lw t, 0(t)`): the sum is only the load's address,
     and the translator makes it the address expression, with no register write, no
@@ -672,14 +677,42 @@ def test_an_address_computed_for_one_load_matches(table: int, form: str, op: str
     counted loop. Each pass of a loop over the data (x9) looks up a byte of it, scaled,
     in a table (x12) that lies in RAM, runs past its end, lies in a device, or wraps
     around 2^32; through an `add` either way round, an `addi` of a constant to a sum
-    kept in a register, or a `sub`. A fault must see the address in the register, and
-    devices the exact pc and instret. With `stretch`, two loads sharing a base (x30 in
-    RAM, x28 in a device) follow the lookup: a stretch emitted twice, which starts at
-    it, and whose second version runs when the base is not in RAM; with `moving`, the table
-    moves each pass (its base is not the loop's to work out once)."""
+    kept in a register, or a `sub`; or, as gcc writes it, into another register than the
+    one loaded (`add a5, a2, a5; lw a4, 0(a5)`), whose value each pass then uses only as
+    that address, or (`gcc_reused`) reads once more after the load. A fault must see the
+    address in the register, and devices the exact pc and instret. So must a fault, a
+    device access or a device's request to stop at the start of a later pass (`lead`),
+    before the register is written again; a device access just after it is
+    (`between`) sees the register's new value. With `stretch`, two loads sharing a base
+    (x30 in RAM, x28 in a device) follow the lookup: a stretch emitted twice, which
+    starts at it, and whose second version runs when the base is not in RAM. With
+    `moving`, the table moves each pass (its base is not the loop's to work out once)."""
 
     def pass_body() -> None:
+        if lead == "fault":
+            asm.load("lw", 6, 0, 0)
+        elif lead == "device":
+            asm.load("lw", 6, 28, 0)
+        elif lead == "stop":  # every other pass ends the Cpu's run there
+            asm.andi(6, 9, 1)
+            asm.shift("slli", 6, 6, 5)
+            asm.store("sw", 6, 28, 0)
+        if form.startswith("gcc"):
+            asm.load("lbu", 7, 9, 0)
+            if lead == "between":
+                asm.load("lw", 6, 28, 0)
+            asm.andi(7, 7, 0x3C)
+            asm.add(7, 12, 7)
+            asm.load(op, 5, 7, imm)
+            if form == "gcc_reused":
+                asm.add(11, 11, 7)
+            asm.xor(11, 11, 5)
+            if moving:
+                asm.addi(12, 12, 4)
+            return
         asm.load("lbu", 5, 9, 0)
+        if lead == "between":
+            asm.load("lw", 6, 28, 0)
         asm.andi(5, 5, 0x3C)
         if form == "add":
             asm.add(5, 5, 12)
@@ -703,7 +736,8 @@ def test_an_address_computed_for_one_load_matches(table: int, form: str, op: str
     asm = Asm()
     asm.li(12, table)
     counted_loop(asm, DATA - 0x40, DATA - 0x40 + passes, 1, False, pass_body)
-    assert run_counted_loop(asm, slices, 2).waiting
+    ref = run_counted_loop(asm, slices, 2)
+    assert ref.waiting or lead == "stop"
 
 
 @settings(max_examples=60)
