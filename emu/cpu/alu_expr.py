@@ -6,6 +6,10 @@ not wrap, so an expression must be masked with `& 0xFFFFFFFF` wherever its value
 leave that range. Each operand carries an upper bound on its bit length (QEMU's optimizer
 tracks known-zero bits the same way): a zero-extended byte is below 2^8, shifted left by
 two below 2^10, so the shift needs no mask, and nor does an add of two values below 2^31.
+An `addi` of a register that may be anywhere in range wraps through a comparison with
+the one value where it crosses 0 or 2^32, not a mask: `& 0xFFFFFFFF` takes CPython's
+general path for integers of more than 30 bits, and a loop counter's decrement or a
+pointer's step would pay it on every pass.
 The bounds hold within one block only; the translator starts each block at 32 bits for
 every register. An expression masked last also keeps its unmasked form, and a sum its two
 terms, for the translator to use where the value is only an address.
@@ -134,8 +138,16 @@ def _immediate(op: str, a: Operand, imm: int) -> Operand:
             return a
         terms = (a, Operand(str(imm), max(imm.bit_length(), 32 if imm < 0 else 0)))
         if imm < 0:
+            if x.isidentifier():
+                return Operand(f"({x} - {-imm} if {x} >= {-imm} else {x} + {imm & M32:#x})", 32,
+                               unwrapped=f"{x} - {-imm}", terms=terms)
             return _masked(f"{x} - {-imm}")._replace(terms=terms)
-        return _wrapped(f"{x} + {imm}", max(a.bits, imm.bit_length()) + 1)._replace(terms=terms)
+        bits = max(a.bits, imm.bit_length()) + 1
+        if bits > 32 and x.isidentifier():
+            wrap = (1 << 32) - imm
+            return Operand(f"({x} + {imm} if {x} < {wrap:#x} else {x} - {wrap:#x})", 32,
+                           unwrapped=f"{x} + {imm}", terms=terms)
+        return _wrapped(f"{x} + {imm}", bits)._replace(terms=terms)
     if op == "slli":
         if imm == 0:
             return a

@@ -62,6 +62,23 @@ def test_immediate_form_is_exact_and_within_its_bound(op: str, a: tuple[int, int
     check(Insn(op, 3, 1, imm=imm), a, (0, 0), _alu(op, a[1], imm & 0xFFFFFFFF))
 
 
+@settings(max_examples=300)
+@given(imm=st.integers(-2048, 2047).filter(bool), near=st.integers(-2, 2),
+       bits=st.sampled_from([12, 31, 32]))
+def test_an_addi_across_2_to_the_32_is_exact(imm: int, near: int, bits: int) -> None:
+    """`addi` of a register that may hold any value wraps through a test, not a mask: at
+    and around the value where the sum crosses 0 or 2^32 (and the value it then is
+    before wrapping, `unwrapped`, is the same mod 2^32)."""
+    edge = -imm if imm < 0 else (1 << 32) - imm
+    value = (edge + near) % (1 << bits)
+    insn = Insn("addi", 3, 1, imm=imm)
+    expected = _alu("addi", value, imm & 0xFFFFFFFF)
+    check(insn, (bits, value), (0, 0), expected)
+    result = expression(insn, 0x8000_0000, Operand("a", bits), ZERO)
+    if result.unwrapped is not None:
+        assert evaluate(result._replace(text=result.unwrapped), value, 0) % (1 << 32) == expected
+
+
 @pytest.mark.parametrize("op", SHIFT_OPS)
 @settings(max_examples=150)
 @given(a=bounded(), shamt=st.integers(0, 31))
