@@ -9,7 +9,9 @@ two below 2^10, so the shift needs no mask, and nor does an add of two values be
 An `addi` of a register that may be anywhere in range wraps through a comparison with
 the one value where it crosses 0 or 2^32, not a mask: `& 0xFFFFFFFF` takes CPython's
 general path for integers of more than 30 bits, and a loop counter's decrement or a
-pointer's step would pay it on every pass.
+pointer's step would pay it on every pass. So does a `sub` of two registers, and a sign
+extension tests the sign bit and ors in the high bits (a byte's is looked up in `SB`, the
+translator's table of sign-extended bytes, as its `lb` does).
 The bounds hold within one block only; the translator starts each block at 32 bits for
 every register. An expression masked last also keeps its unmasked form, and a sum its two
 terms, for the translator to use where the value is only an address.
@@ -172,7 +174,12 @@ def _extended(op: str, a: Operand, k: int) -> Operand:
     low = a.text if a.bits == width else f"({a.text} & {(1 << width) - 1:#x})"
     if op == "srli":
         return Operand(low, width)
+    if width == 8:
+        return Operand(f"SB[{low}]", 32)
     sign = 1 << (width - 1)
+    if a.text.isidentifier():
+        high = M32 ^ ((1 << width) - 1)
+        return Operand(f"({low} | {high:#x} if {a.text} & {sign:#x} else {low})", 32)
     return Operand(f"(({low} ^ {sign:#x}) - {sign:#x}) & 0xFFFFFFFF", 32)
 
 
@@ -184,6 +191,9 @@ def _register(op: str, a: Operand, b: Operand) -> Operand:
         if a == ZERO and b.bits <= 1:
             flag = y if y.isidentifier() else f"({y})"
             return Operand(f"(0xFFFFFFFF if {flag} else 0)", 32, flag=flag)
+        if x.isidentifier() and y.isidentifier():
+            return Operand(f"({x} - {y} if {x} >= {y} else {x} - {y} + 0x100000000)", 32,
+                           unwrapped=f"{x} - {y}")
         return _masked(f"{x} - {y}")
     if op == "sll":
         return Operand(f"({x} << ({y} & 31)) & 0xFFFFFFFF", 32)

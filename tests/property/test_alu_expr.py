@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from emu.cpu.alu_expr import ZERO, Operand, condition, expression
 from emu.cpu.decode import BRANCH_OPS, Insn
 from emu.cpu.interp import _BRANCHES, _alu, div, rem
+from emu.cpu.translate import SIGN_EXTEND_BYTE
 from tests.rvasm import _I_OPS, _R_OPS
 
 REGISTER_OPS = sorted(op.rstrip("_") for op in _R_OPS)
@@ -36,7 +37,7 @@ def bounded(draw: st.DrawFn) -> tuple[int, int]:
 
 
 def evaluate(value: Operand, a: int, b: int) -> int:
-    return eval(value.text, {"DIV": div, "REM": rem, "a": a, "b": b})
+    return eval(value.text, {"DIV": div, "REM": rem, "SB": SIGN_EXTEND_BYTE, "a": a, "b": b})
 
 
 def check(insn: Insn, a: tuple[int, int], b: tuple[int, int], expected: int) -> None:
