@@ -919,20 +919,17 @@ class _Emitter:
         self._emit("if k < m:", 2)
         self._emit("m = k", 3)
         self._emit("for i in range(m):", 2)
-        top = len(self.lines) - 1
         insns = block.insns + [i for s in shorts for i in s.insns[:-1]]
-        hoist = all(map(_arithmetic, insns)) and self._holdable(insns, {}, count.pointer)
-        if hoist:
+        moves_once = all(map(_arithmetic, insns)) and self._holdable(insns, {}, count.pointer)
+        if moves_once:
             self.skipped = {move}
         self.indent += 2
-        self.invariant = _unwritten(insns)
         outer, self.spinning, self.counting = self.spinning, block.start, block.start
         self._contents(block, block.start, inline=True)
         self.spinning, self.counting = outer, None
         self.indent -= 2
-        self._hoist(top, {})
         self._emit("else:", 2)
-        if hoist:
+        if moves_once:
             self._move(count.pointer, count.step, from_offset=False)
         self._emit("if m == k:", 3)
         self._emit(f"pc = {after:#x}", 4)
