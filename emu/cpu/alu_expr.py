@@ -11,7 +11,8 @@ the one value where it crosses 0 or 2^32, not a mask: `& 0xFFFFFFFF` takes CPyth
 general path for integers of more than 30 bits, and a loop counter's decrement or a
 pointer's step would pay it on every pass. So does a `sub` of two registers, and a sign
 extension tests the sign bit and ors in the high bits (a byte's is looked up in `SB`, the
-translator's table of sign-extended bytes, as its `lb` does).
+translator's table of sign-extended bytes, as its `lb` does). An `and` with a mask of low
+ones after an xor masks only the xor's wider operand where the other fits the mask.
 The bounds hold within one block only; the translator starts each block at 32 bits for
 every register. An expression masked last also keeps its unmasked form, and a sum its two
 terms, for the translator to use where the value is only an address.
@@ -45,6 +46,9 @@ class Operand(NamedTuple):
     # the sum can take a constant into the access's offset, or a register that a loop
     # does not change as an offset computed once, before the loop.
     terms: tuple[Operand, Operand] | None = None
+    # For an xor: its two operands. An `and` with a mask that the narrower one fits in
+    # masks the wider one alone (a table CRC-32's `(crc ^ byte) & 0xff`).
+    xored: tuple[Operand, Operand] | None = None
 
 
 ZERO = Operand("0", 0)
@@ -165,6 +169,26 @@ def _immediate(op: str, a: Operand, imm: int) -> Operand:
     return _register(_REGISTER_FORM[op], a, constant(imm & M32))
 
 
+def _and_through_xor(value: Operand, mask: Operand) -> Operand | None:
+    """(p ^ q) & m for `value` = p ^ q and a constant `mask` m of all ones below 2^k, when p
+    is below 2^k: p ^ (q & m), the wide q narrowed before the xor (CPython computes with
+    numbers of 2^30 or more on a slower path, and a CRC-32's state is one); just p ^ q
+    when q is below 2^k too. None otherwise."""
+    if value.xored is None or not mask.text.startswith("0x"):
+        return None
+    width = mask.bits
+    if int(mask.text, 16) != (1 << width) - 1:
+        return None
+    p, q = value.xored
+    if p.bits > width:
+        p, q = q, p
+    if p.bits > width:
+        return None
+    if q.bits <= width:
+        return Operand(value.text, max(p.bits, q.bits))
+    return Operand(f"({p.text} ^ ({q.text} & {mask.text}))", width)
+
+
 def _extended(op: str, a: Operand, k: int) -> Operand:
     """(a << k) mod 2^32 shifted right by k: a's low 32 - k bits, zero-extended (srli) or
     sign-extended (srai)."""
@@ -208,13 +232,16 @@ def _register(op: str, a: Operand, b: Operand) -> Operand:
     if op == "sltu":
         return Operand(f"1 if {x} < {y} else 0", 1)
     if op == "xor":
-        return Operand(f"{x} ^ {y}", max(a.bits, b.bits))
+        return Operand(f"{x} ^ {y}", max(a.bits, b.bits), xored=(a, b))
     if op == "or":
         return Operand(f"{x} | {y}", max(a.bits, b.bits))
     if op == "and":
         if a.flag is not None or b.flag is not None:
             mask, other = (a, b) if a.flag is not None else (b, a)
             return Operand(f"({other.text} if {mask.flag} else 0)", other.bits)
+        narrowed = _and_through_xor(a, b) or _and_through_xor(b, a)
+        if narrowed is not None:
+            return narrowed
         return Operand(f"{x} & {y}", min(a.bits, b.bits))
     if op == "mul":
         return _wrapped(f"{x} * {y}", a.bits + b.bits)

@@ -132,6 +132,32 @@ def test_a_negated_bit_anded_picks_the_other_operand(c: tuple[int, int], b: tupl
     assert "0xFFFFFFFF" not in value.text  # no 32-bit arithmetic for the choice
 
 
+@settings(max_examples=300)
+@given(a=bounded(), b=bounded(), width=st.integers(0, 32), hole=st.integers(0, 40),
+       mask_first=st.booleans())
+@example(a=(8, 0xFF), b=(32, 0xFFFFFF00), width=8, hole=40, mask_first=False)  # a CRC's index
+@example(a=(8, 0xFF), b=(32, 0xFFFFFF00), width=8, hole=4, mask_first=False)
+def test_an_and_with_a_mask_after_an_xor_is_exact(a: tuple[int, int], b: tuple[int, int],
+                                                  width: int, hole: int,
+                                                  mask_first: bool) -> None:
+    """`(p ^ q) & m`, the xor forwarded into the `and` of a constant: where m is all ones
+    below 2^width and p fits it, only q is masked (or nothing, if q fits too). With a
+    `hole` in the mask (a zero bit below its top), both are. The value is the
+    interpreter's either way round."""
+    xor = expression(Insn("xor", 3, 1, 2), 0x8000_0000, Operand("a", a[0]), Operand("b", b[0]))
+    forwarded = xor._replace(text=f"({xor.text})")
+    ones = (1 << width) - 1
+    mask_value = ones & ~(1 << hole) if hole < width - 1 else ones
+    mask = Operand(f"{mask_value:#x}", mask_value.bit_length())
+    pair = (mask, forwarded) if mask_first else (forwarded, mask)
+    value = expression(Insn("and", 4, 3, 5), 0x8000_0000, *pair)
+    got = evaluate(value, a[1], b[1])
+    assert got == _alu("and", _alu("xor", a[1], b[1]), mask_value), value.text
+    assert 0 <= got < 1 << value.bits, (value.text, value.bits)
+    if mask_value == ones and min(a[0], b[0]) <= width < max(a[0], b[0]):
+        assert f"^ ({'b' if b[0] > width else 'a'} & " in value.text  # the wide one masked
+
+
 @given(imm=st.integers(0, 0xFFFFF).map(lambda k: k << 12))
 def test_upper_forms_are_constants_within_their_bound(imm: int) -> None:
     check(Insn("lui", 3, imm=imm), (0, 0), (0, 0), imm)
