@@ -9,10 +9,12 @@ two below 2^10, so the shift needs no mask, and nor does an add of two values be
 An `addi` of a register that may be anywhere in range wraps through a comparison with
 the one value where it crosses 0 or 2^32, not a mask: `& 0xFFFFFFFF` takes CPython's
 general path for integers of more than 30 bits, and a loop counter's decrement or a
-pointer's step would pay it on every pass. So does a `sub` of two registers, and a sign
-extension tests the sign bit and ors in the high bits (a byte's is looked up in `SB`, the
-translator's table of sign-extended bytes, as its `lb` does). An `and` with a mask of low
-ones after an xor masks only the xor's wider operand where the other fits the mask.
+pointer's step would pay it on every pass. So does a `sub` of two registers. An `slli`
+masks only when its operand is large enough to reach 2^32 (a CRC's state shifted by one
+bit each pass seldom is). A sign extension tests the sign bit and ors in the high bits
+(a byte's is looked up in `SB`, the translator's table of sign-extended bytes, as its
+`lb` does). An `and` with a mask of low ones after an xor masks only the xor's wider
+operand where the other fits the mask.
 The bounds hold within one block only; the translator starts each block at 32 bits for
 every register. An expression masked last also keeps its unmasked form, and a sum its two
 terms, for the translator to use where the value is only an address.
@@ -157,6 +159,10 @@ def _immediate(op: str, a: Operand, imm: int) -> Operand:
     if op == "slli":
         if imm == 0:
             return a
+        if a.bits + imm > 32 and x.isidentifier():
+            fits = 1 << (32 - imm)
+            return Operand(f"({x} << {imm} if {x} < {fits:#x} else ({x} << {imm}) & 0xFFFFFFFF)",
+                           32, shifted=(a, imm))
         return _wrapped(f"{x} << {imm}", a.bits + imm)._replace(shifted=(a, imm))
     if op in ("srli", "srai") and a.shifted is not None and a.shifted[1] == imm:
         return _extended(op, *a.shifted)

@@ -80,6 +80,15 @@ def test_an_addi_across_2_to_the_32_is_exact(imm: int, near: int, bits: int) -> 
         assert evaluate(result._replace(text=result.unwrapped), value, 0) % (1 << 32) == expected
 
 
+@settings(max_examples=200)
+@given(shamt=st.integers(1, 31), near=st.integers(-2, 2), bits=st.sampled_from([31, 32]))
+def test_an_slli_across_2_to_the_32_is_exact(shamt: int, near: int, bits: int) -> None:
+    """`slli` of a register that may hold any value masks only when the shift can reach
+    2^32: at and around the smallest value for which it does."""
+    value = ((1 << (32 - shamt)) + near) % (1 << bits)
+    check(Insn("slli", 3, 1, imm=shamt), (bits, value), (0, 0), _alu("slli", value, shamt))
+
+
 @pytest.mark.parametrize("op", SHIFT_OPS)
 @settings(max_examples=150)
 @given(a=bounded(), shamt=st.integers(0, 31))
