@@ -13,7 +13,9 @@ pointer's step would pay it on every pass. So does a `sub` of two registers. An 
 masks only when its operand is large enough to reach 2^32 (a CRC's state shifted by one
 bit each pass seldom is). A sign extension tests the sign bit and ors in the high bits
 (a byte's is looked up in `SB`, the translator's table of sign-extended bytes, as its
-`lb` does). An `and` with a mask of low ones after an xor masks only the xor's wider
+`lb` does); so does an `srai` of a register that may be negative, and one by 31, which
+spreads the sign bit (an MSB-first CRC's `-(crc >> 31)`), is a choice between all ones
+and 0 (`Operand.flag`). An `and` with a mask of low ones after an xor masks only the xor's wider
 operand where the other fits the mask.
 The bounds hold within one block only; the translator starts each block at 32 bits for
 every register. An expression masked last also keeps its unmasked form, and a sum its two
@@ -171,6 +173,13 @@ def _immediate(op: str, a: Operand, imm: int) -> Operand:
     if op == "srai":
         if a.bits < 32:  # the sign bit is clear: a logical shift
             return Operand(f"{x} >> {imm}", max(a.bits - imm, 0))
+        if imm == 31:  # the sign bit copied everywhere: 0 or all ones
+            negative = f"{x} >= 0x80000000"
+            return Operand(f"(0xFFFFFFFF if {negative} else 0)", 32, flag=negative)
+        if x.isidentifier() and imm:
+            high = M32 ^ (M32 >> imm)
+            return Operand(f"({x} >> {imm} | {high:#x} if {x} >= 0x80000000 else {x} >> {imm})",
+                           32)
         return Operand(f"({_SIGNED.format(v=x)} >> {imm}) & 0xFFFFFFFF", 32)
     return _register(_REGISTER_FORM[op], a, constant(imm & M32))
 

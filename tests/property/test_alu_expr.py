@@ -92,6 +92,7 @@ def test_an_slli_across_2_to_the_32_is_exact(shamt: int, near: int, bits: int) -
 @pytest.mark.parametrize("op", SHIFT_OPS)
 @settings(max_examples=150)
 @given(a=bounded(), shamt=st.integers(0, 31))
+@example(a=(32, 0x80000000), shamt=4)  # the sign bit alone: srai spreads it
 def test_shift_form_is_exact_and_within_its_bound(op: str, a: tuple[int, int],
                                                   shamt: int) -> None:
     check(Insn(op, 3, 1, imm=shamt), a, (0, 0), _alu(op, a[1], shamt))
@@ -165,6 +166,28 @@ def test_an_and_with_a_mask_after_an_xor_is_exact(a: tuple[int, int], b: tuple[i
     assert 0 <= got < 1 << value.bits, (value.text, value.bits)
     if mask_value == ones and min(a[0], b[0]) <= width < max(a[0], b[0]):
         assert f"^ ({'b' if b[0] > width else 'a'} & " in value.text  # the wide one masked
+
+
+@settings(max_examples=200)
+@given(a=bounded(), b=bounded(), mask_first=st.booleans())
+@example(a=(32, 0x80000000), b=(32, 0x04C11DB7), mask_first=False)
+@example(a=(32, 0x7FFFFFFF), b=(32, 0x04C11DB7), mask_first=True)
+def test_a_sign_spread_anded_picks_the_other_operand(a: tuple[int, int], b: tuple[int, int],
+                                                     mask_first: bool) -> None:
+    """`srai m, c, 31` is 0 or all ones (an MSB-first bitwise CRC's `-(crc >> 31)`): the
+    `and` it goes into is a choice between its other operand and 0, exact either way
+    round; of a value whose sign bit is known clear it is 0."""
+    spread = expression(Insn("srai", 3, 1, imm=31), 0x8000_0000, Operand("a", a[0]), ZERO)
+    mask = evaluate(spread, a[1], 0)
+    assert mask == _alu("srai", a[1], 31)
+    assert (spread.flag is not None) == (a[0] == 32)
+    operand = spread._replace(text=f"({spread.text})")
+    other = Operand("b", b[0])
+    pair = (operand, other) if mask_first else (other, operand)
+    value = expression(Insn("and", 4, 3, 2), 0x8000_0000, *pair)
+    got = evaluate(value, a[1], b[1])
+    assert got == _alu("and", mask, b[1]), value.text
+    assert 0 <= got < 1 << value.bits, (value.text, value.bits)
 
 
 @given(imm=st.integers(0, 0xFFFFF).map(lambda k: k << 12))
