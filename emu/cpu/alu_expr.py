@@ -15,8 +15,8 @@ bit each pass seldom is). A sign extension tests the sign bit and ors in the hig
 (a byte's is looked up in `SB`, the translator's table of sign-extended bytes, as its
 `lb` does); so does an `srai` of a register that may be negative, and one by 31, which
 spreads the sign bit (an MSB-first CRC's `-(crc >> 31)`), is a choice between all ones
-and 0 (`Operand.flag`). An `and` with a mask of low ones after an xor masks only the xor's wider
-operand where the other fits the mask.
+and 0 (`Operand.flag`). An `and` with a mask of low ones after an xor masks only the
+xor's wider operand where the other fits the mask.
 The bounds hold within one block only; the translator starts each block at 32 bits for
 every register. An expression masked last also keeps its unmasked form, and a sum its two
 terms, for the translator to use where the value is only an address.
@@ -146,7 +146,7 @@ def _immediate(op: str, a: Operand, imm: int) -> Operand:
             return constant(imm & M32)
         if imm == 0:
             return a
-        terms = (a, Operand(str(imm), max(imm.bit_length(), 32 if imm < 0 else 0)))
+        terms = (a, Operand(str(imm), 32))  # the immediate as a literal, sign and all
         if imm < 0:
             if x.isidentifier():
                 return Operand(f"({x} - {-imm} if {x} >= {-imm} else {x} + {imm & M32:#x})", 32,

@@ -148,18 +148,23 @@ class Cpu:
             try:
                 here = self.pc
                 region = regions.get(here)
-                if region is None and not tail:
+                if region is not None:
+                    within = False
+                    if region(limit, here):
+                        continue
+                    tail = True
+                elif not tail:
                     if within:
                         region = inside.get(here)
                     elif limit - self.instret < RESERVE and here in inside:
                         tail = True
                     else:
                         region = self._region_at(here)
-                if region is not None:
-                    within = False
-                    if region(limit, here):
-                        continue
-                    tail = True
+                    if region is not None:
+                        within = False
+                        if region(limit, here):
+                            continue
+                        tail = True
                 interp.step(self)
                 within = here in covered
             except Trap as trap:

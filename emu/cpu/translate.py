@@ -35,14 +35,15 @@ Arithmetic: each instruction is one expression from `emu.cpu.alu_expr`, given bi
 bounds on its operands known within the block; an instruction whose result one later
 instruction reads, once, and overwrites, with only arithmetic between that touches
 neither the result nor its sources, hands its expression to that one instead of writing
-a local (`_forwarded`). A value that only a load's address needs (a table lookup's `add t, t,
-table; lw t, 0(t)`) becomes the address expression itself: with no 32-bit mask, a sum's
-constant term in the access's offset, and in a counted loop a register term the loop
-does not write as its offset from RAM's base, worked out before the loop (`_hoist`).
-Where the load writes another register (gcc's `add a5, a2, a5; lw a4, 0(a5)`) and a
-counted loop's passes use the sum's register only as that address (`_address_only`), the
-register is written from the address on the way to a device or a fault and after the
-passes, not in each pass. A branch's test is `alu_expr.condition`, from the same bounds.
+a local (`_forwarded`). A value that only a load's address needs (a table lookup's
+`add t, t, table; lw t, 0(t)`) becomes the address expression itself: with no 32-bit
+mask, a sum's constant term in the access's offset, and in a counted loop a register
+term the loop does not write as its offset from RAM's base, worked out before the loop
+(`_hoist`). Where the load writes another register (gcc's `add a5, a2, a5;
+lw a4, 0(a5)`) and a counted loop's passes use the sum's register only as that address
+(`_address_only`), the register is written from the address on the way to a device or a
+fault and after the passes, not in each pass. A branch's test is `alu_expr.condition`,
+from the same bounds.
 
 Memory: an aligned access inside RAM is one test and one subscript of the RAM's
 bytearray or of a word/halfword view of it; where two or more accesses in a stretch of a
@@ -341,7 +342,7 @@ def _address_only(body: list[Insn], branch: Insn) -> dict[int, tuple[int, int]]:
     found = {}
     for r in range(1, 32):
         named = [i for i, insn in enumerate(body) if _names(insn, r)]
-        writes = [i for i in named if _writes(body[i], r)]
+        writes = [i for i in named if body[i].rd == r]
         if not writes or _names(branch, r) or writes[0] != named[0] or _reads(body[named[0]], r):
             continue
         last = writes[-1]
@@ -354,10 +355,6 @@ def _address_only(body: list[Insn], branch: Insn) -> dict[int, tuple[int, int]]:
     return found
 
 
-def _writes(insn: Insn, r: int) -> bool:
-    return insn.rd == r and insn.op not in STORE_OPS and insn.op not in BRANCH_OPS
-
-
 def _reads(insn: Insn, r: int) -> bool:
     if insn.op in LOAD_OPS or insn.op == "jalr":
         return insn.rs1 == r
@@ -367,13 +364,13 @@ def _reads(insn: Insn, r: int) -> bool:
 
 
 def _names(insn: Insn, r: int) -> bool:
-    return _writes(insn, r) or _reads(insn, r)
+    # rd is 0 where an instruction writes no register (stores, branches: `decode`)
+    return insn.rd == r or _reads(insn, r)
 
 
 def _unwritten(insns: list[Insn]) -> frozenset[int]:
     """The registers (x0 aside) that none of `insns` writes."""
-    written = {i.rd for i in insns if i.op not in STORE_OPS and i.op not in BRANCH_OPS}
-    return frozenset(range(1, 32)) - written
+    return frozenset(range(1, 32)) - {i.rd for i in insns}
 
 
 def _short(block: _Block) -> bool:
