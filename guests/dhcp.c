@@ -41,7 +41,7 @@ int main(void)
     n.answer_ping = 1;
     printf("dhcp: answering %u pings on %s\n", count, ip_str(n.ip, a));
     while (n.echo_replies < count) {
-        enum net_kind k = net_recv(&n, deadline_in_ms(timeout_ms));
+        enum net_kind k = net_recv_within(&n, timeout_ms);
         if (k == NET_TIMEOUT) {
             printf("dhcp: no ping for %u.%03u s, %u replies sent\n",
                    timeout_ms / 1000, timeout_ms % 1000, n.echo_replies);

@@ -128,7 +128,7 @@ static int do_sink(uint32_t count, uint32_t type, uint32_t timeout_ms)
     printf("flood: sinking %u frames of type 0x%04x%s\n", count, type,
            delay ? " slowly" : "");
     while (got < count) {
-        enum net_kind k = net_recv(&n, deadline_in_ms(timeout_ms));
+        enum net_kind k = net_recv_within(&n, timeout_ms);
         if (k == NET_TIMEOUT) {
             printf("flood: timeout: received %u/%u frames, %u out of order, %u corrupt\n", got,
                    count, disorder, corrupt);
@@ -168,7 +168,7 @@ static int do_sink(uint32_t count, uint32_t type, uint32_t timeout_ms)
 
 int main(void)
 {
-    static const char *const known[] = {"mode", "size", "count", "type", "dst", "gap", "delay",
+    static const char *const known[] = {"mode", "size", "count", "type", "dst", "gap", "delay", "ack",
                                         NET_COMMON_ARGS, 0};
     const char *mode;
     uint8_t dst[ETH_ALEN];

@@ -38,7 +38,7 @@ static int do_sink(uint32_t type, uint32_t timeout_ms)
 
     printf("overrun: sinking frames of type 0x%04x%s\n", type, delay ? " slowly" : "");
     for (;;) {
-        enum net_kind k = net_recv(&n, deadline_in_ms(timeout_ms));
+        enum net_kind k = net_recv_within(&n, timeout_ms);
         if (k == NET_TIMEOUT)
             break;
         if (k != NET_ETH || n.ethertype != type || n.payload_len < 12 ||

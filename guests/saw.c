@@ -86,7 +86,7 @@ static int receiver(uint32_t blocks, uint32_t timeout_ms, int bug_nodup)
     char text[TEXT_MAX + 1];
 
     for (;;) {
-        enum net_kind k = net_recv(&n, deadline_in_ms(timeout_ms));
+        enum net_kind k = net_recv_within(&n, timeout_ms);
         if (k == NET_TIMEOUT) {
             printf("saw: received %u of %u blocks\n", expected, blocks);
             return expected == blocks ? 0 : 1;

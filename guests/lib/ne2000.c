@@ -273,8 +273,6 @@ static void service(struct ne2k *nic)
 
 static int trigger_send(struct ne2k *nic, unsigned len)
 {
-    uint64_t deadline;
-
     outb(nic, EN0_ISR, ENISR_TX | ENISR_TX_ERR);
     outb(nic, E8390_CMD, E8390_NODMA | E8390_PAGE0 | E8390_START);
     outb(nic, EN0_TPSR, NESM_START_PG);
@@ -282,10 +280,15 @@ static int trigger_send(struct ne2k *nic, unsigned len)
     outb(nic, EN0_TCNTHI, len >> 8);
     outb(nic, E8390_CMD, E8390_NODMA | E8390_TRANS | E8390_START);
 
-    deadline = deadline_in_ms(TX_TIMEOUT_MS);
-    while (!(inb(nic, EN0_ISR) & (ENISR_TX | ENISR_TX_ERR)))
-        if (time_now() > deadline)
-            return -1;
+    /* the clock (three CLINT reads) only once the first look finds the
+     * transmit still under way: a chip with no wire timing is done already */
+    if (!(inb(nic, EN0_ISR) & (ENISR_TX | ENISR_TX_ERR))) {
+        uint64_t deadline = deadline_in_ms(TX_TIMEOUT_MS);
+
+        while (!(inb(nic, EN0_ISR) & (ENISR_TX | ENISR_TX_ERR)))
+            if (time_now() > deadline)
+                return -1;
+    }
     outb(nic, EN0_ISR, ENISR_TX | ENISR_TX_ERR);
     return 0;
 }

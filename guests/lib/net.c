@@ -380,18 +380,11 @@ static enum net_kind ip_input(struct net *n, uint8_t *h, unsigned len)
     return NET_IP_OTHER;
 }
 
-enum net_kind net_recv(struct net *n, uint64_t deadline)
+/* Says what the frame of `len` bytes in n->rx is, answering ARP and ping. */
+static enum net_kind net_input(struct net *n, int len)
 {
     enum net_kind kind;
-    int len;
 
-    for (;;) {
-        len = ne2k_recv(&n->nic, n->rx, sizeof(n->rx));
-        if (len > 0)
-            break;
-        if (!ne2k_wait(&n->nic, deadline))
-            return NET_TIMEOUT;
-    }
     n->rx_len = (unsigned)len;
     n->payload = 0;
     n->payload_len = 0;
@@ -415,6 +408,31 @@ enum net_kind net_recv(struct net *n, uint64_t deadline)
     if (kind == NET_BAD)
         n->rx_bad++;
     return kind;
+}
+
+enum net_kind net_recv(struct net *n, uint64_t deadline)
+{
+    int len;
+
+    while ((len = ne2k_recv(&n->nic, n->rx, sizeof(n->rx))) <= 0)
+        if (!ne2k_wait(&n->nic, deadline))
+            return NET_TIMEOUT;
+    return net_input(n, len);
+}
+
+enum net_kind net_recv_within(struct net *n, uint32_t ms)
+{
+    int len = ne2k_recv(&n->nic, n->rx, sizeof(n->rx));
+
+    if (len <= 0) {
+        uint64_t deadline = ms == NET_FOREVER ? ~0ull : deadline_in_ms(ms);
+
+        do {
+            if (!ne2k_wait(&n->nic, deadline))
+                return NET_TIMEOUT;
+        } while ((len = ne2k_recv(&n->nic, n->rx, sizeof(n->rx))) <= 0);
+    }
+    return net_input(n, len);
 }
 
 void net_linger(struct net *n, uint32_t ms)
