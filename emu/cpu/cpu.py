@@ -129,13 +129,13 @@ class Cpu:
         # slice's end: the budget stopped it there.
         tail = False
         # Inside translated code, only a pc reached by a jump from a region (its exit), an
-        # interrupt or code no region holds (a CSR instruction) is heated. Interpreting
-        # translated code (where the last slice stopped, or one instruction at a region's
-        # exit), the next block start a region holds goes on in that region, whether
-        # stepped or jumped to; other pcs are interpreted unheated. Heated, the pcs where
-        # slices happen to end, and those after them, would each become an entry of
-        # their own, one every few hundred slices, each compiled (milliseconds) for
-        # nothing.
+        # interrupt, code no region holds (a CSR instruction) or a jump to a pc where no
+        # region has a block is heated. Interpreting translated code (where the last
+        # slice stopped, or one instruction at a region's exit), the next block start a
+        # region holds goes on in that region, whether stepped or jumped to; other pcs
+        # stepped to are interpreted unheated. Heated, the pcs where slices happen to
+        # end, and those after them, would each become an entry of their own, one every
+        # few hundred slices, each compiled (milliseconds) for nothing.
         covered = self._covered
         inside = self._inside
         within = self.pc in covered
@@ -166,7 +166,9 @@ class Cpu:
                             continue
                         tail = True
                 interp.step(self)
-                within = here in covered
+                # A jump to a pc no region starts a block at leaves covered code the way
+                # a region's exit does (a loop head the region cut off): heated.
+                within = here in covered and (self.pc == here + 4 or self.pc in inside)
             except Trap as trap:
                 within = False
                 self._trap(trap.cause, trap.tval, trap.epc)
@@ -390,14 +392,20 @@ class Cpu:
             if not self._cold and self._heat:
                 self._cold = sorted(self._heat, reverse=True)
                 self._heat.clear()
+            # A pc that was dispatched to (heated) is translated even where a region
+            # covers it: the dispatch found no region there, and without this one the
+            # heat it gathers between two idle spells (a function a region leaves to
+            # twice per request) would never reach translate_after.
             if self._cold:
                 pc = self._cold.pop()
             elif self._ahead:
                 pc = next(iter(self._ahead))
                 del self._ahead[pc]
+                if pc in self._covered:
+                    continue
             else:
                 return False
-            if pc in self._regions or pc in self._covered or pc in self._untranslatable:
+            if pc in self._regions or pc in self._untranslatable:
                 continue
             # Translated ahead, a region takes its callees in as a hot one would: it is
             # the region the code runs in from then on.

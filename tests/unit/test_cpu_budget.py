@@ -129,6 +129,35 @@ def test_a_slice_that_starts_inside_a_region_goes_on_in_it_at_the_next_block(
     assert (cpu.x[5], cpu.x[6]) == (19 * 35 + 5, 19 * 35)
 
 
+def test_a_jump_from_interpreted_code_to_a_block_a_region_holds_goes_on_in_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The last slice stopped 5 instructions into A, which ends in a jump over unused
+    code to B: the interpreter runs the rest of A, and B, a block of the region though
+    not its entry, runs in the region, not heated and interpreted."""
+    asm = Asm()
+    asm.label("a")
+    for _ in range(19):
+        asm.addi(5, 5, 1)
+    asm.j("b")
+    for _ in range(5):
+        asm.addi(7, 7, 1)
+    b = asm.label("b")
+    for _ in range(19):
+        asm.addi(6, 6, 1)
+    asm.bne(0, 1, "a")
+    cpu = boot(asm)
+    cpu.x[1] = 1
+    assert cpu.run(400) == 400
+    assert cpu.run(5) == 5
+    steps = interpreted_pcs(monkeypatch)
+    assert cpu.run(1000) == 1000
+    # A's last 15 interpreted, then B A ... B translated (980), then the 5 A has no room for
+    assert len(steps) == 15 + 5
+    assert b in cpu._inside and b not in cpu._regions
+    # 1405 instructions: 35 passes and 5 of A
+    assert (cpu.x[5], cpu.x[6], cpu.x[7]) == (19 * 35 + 5, 19 * 35, 0)
+
+
 def test_code_after_a_csr_instruction_inside_a_region_still_becomes_an_entry(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Every other pass leaves a loop's region for a CSR instruction, which only the
@@ -154,3 +183,71 @@ def test_code_after_a_csr_instruction_inside_a_region_still_becomes_an_entry(
     cpu.run(30_000)
     assert after in cpu._regions
     assert steps.count(after) <= 2 * 16 + 1
+
+
+def call_into_a_long_run() -> tuple[Asm, int]:
+    """main calls a callee whose first run (50 instructions, then a loop of x20 passes)
+    is longer than a region takes in of a callee: a region from main covers the loop's
+    head but has no block there, and leaves to it when the loop branches back."""
+    asm = Asm()
+    asm.label("main")
+    asm.mv(5, 20)
+    asm.jal(1, "callee")
+    asm.addi(9, 9, 1)
+    asm.j("main")
+    asm.label("callee")
+    for _ in range(50):
+        asm.addi(6, 6, 1)
+    loop = asm.label("loop")
+    asm.addi(5, 5, -1)
+    asm.bne(5, 0, "loop")
+    asm.ret()
+    return asm, loop
+
+
+def pass_insns(loops: int) -> int:
+    return 3 + 50 + 2 * loops + 2
+
+
+def test_a_loop_head_a_region_cut_off_is_heated_by_its_own_back_edge(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """While the passes are single (no branch back), main's region is translated with
+    the callee taken in. Then the loop runs 100 passes: the region leaves at the loop's
+    head and the interpreter runs the loop. Its branch back is a jump to a pc where no
+    region has a block, so it heats that pc, which becomes an entry within one call."""
+    asm, loop = call_into_a_long_run()
+    cpu = boot(asm, translate_after=16)
+    cpu.x[20] = 1
+    for _ in range(20):
+        assert cpu.run(pass_insns(1)) == pass_insns(1)
+    assert loop in cpu._covered and loop not in cpu._inside
+    cpu.x[20] = 100
+    steps = interpreted_pcs(monkeypatch)
+    for _ in range(3):
+        assert cpu.run(pass_insns(100)) == pass_insns(100)
+    assert loop in cpu._regions
+    assert steps.count(loop) <= 16 + 1
+    assert cpu.x[9] == 23
+
+
+def test_warm_up_translates_a_pc_a_region_covers_but_the_dispatch_reached(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each pass, main's region leaves once to the loop's head (two passes of the loop:
+    the second runs interpreted), then the guest idles and the machine warms up, which
+    clears the heat. Covered by the region, the loop's head is translated ahead all the
+    same, because the dispatch reached it: it does not run interpreted on every request
+    (pingd between pings: its data-port copy loop once did)."""
+    asm, loop = call_into_a_long_run()
+    cpu = boot(asm, translate_after=16)
+    cpu.x[20] = 1
+    for _ in range(20):
+        assert cpu.run(pass_insns(1)) == pass_insns(1)
+    assert loop in cpu._covered and loop not in cpu._inside
+    cpu.x[20] = 2
+    steps = interpreted_pcs(monkeypatch)
+    for _ in range(5):
+        assert cpu.run(pass_insns(2)) == pass_insns(2)
+        while cpu.warm_up():
+            pass
+    assert loop in cpu._regions
+    assert steps.count(loop) == 1
