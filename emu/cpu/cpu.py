@@ -98,9 +98,11 @@ class Cpu:
         self._inside: dict[int, Callable[[int, int], int]] = {}
         self._heat: dict[int, int] = {}
         # For warm_up: pcs inside translated code, pcs run but not translated yet (lowest
-        # last), and pcs translated code reaches but leaves to others (an ordered set).
+        # last), those of them a region covers, and pcs translated code reaches but leaves
+        # to others (an ordered set).
         self._covered: set[int] = set()
         self._cold: list[int] = []
+        self._recurring: set[int] = set()
         self._warming = False
         self._untranslatable: set[int] = set()
         self._ahead: dict[int, None] = {}
@@ -203,6 +205,7 @@ class Cpu:
         self._heat.clear()
         self._covered.clear()
         self._cold.clear()
+        self._recurring.clear()
         self._ahead.clear()
         self._untranslatable.clear()
         self._routes = []
@@ -389,23 +392,17 @@ class Cpu:
         if translator is None:
             return False
         while len(self._regions) < _MAX_CACHED_REGIONS // 2:
-            if not self._cold and self._heat:
-                self._cold = sorted(self._heat, reverse=True)
-                self._heat.clear()
-            # A pc that was dispatched to (heated) is translated even where a region
-            # covers it: the dispatch found no region there, and without this one the
-            # heat it gathers between two idle spells (a function a region leaves to
-            # twice per request) would never reach translate_after.
+            if not self._cold:
+                self._take_heat()
             if self._cold:
                 pc = self._cold.pop()
             elif self._ahead:
                 pc = next(iter(self._ahead))
                 del self._ahead[pc]
-                if pc in self._covered:
-                    continue
             else:
                 return False
-            if pc in self._regions or pc in self._untranslatable:
+            if (pc in self._regions or pc in self._untranslatable
+                    or (pc in self._covered and pc not in self._recurring)):
                 continue
             # Translated ahead, a region takes its callees in as a hot one would: it is
             # the region the code runs in from then on.
@@ -416,6 +413,22 @@ class Cpu:
                 self._warming = False
             return True
         return False
+
+
+    def _take_heat(self) -> None:
+        """The code run since the last idle spell, for warm_up (`_cold`). A pc a region
+        covers but leaves to (a callee's loop head past what the region took in) is taken
+        once it was reached twice, as code that recurs (`_recurring`); until then it
+        keeps its heat. Cleared at each idle spell, the heat of a pc reached once or
+        twice per request would never grow hot; taken at once, every such pc, some
+        reached only at boot, would each become a region (a thousand compiles for pingd,
+        the region cache filled and cleared, pings delayed)."""
+        covered = self._covered
+        taken = [pc for pc, heat in self._heat.items() if pc not in covered or heat >= 2]
+        for pc in taken:
+            del self._heat[pc]
+        self._cold = sorted(taken, reverse=True)
+        self._recurring = {pc for pc in taken if pc in covered}
 
 
 def _fill(cache: list, route: Route, write: bool) -> None:

@@ -230,13 +230,15 @@ def test_a_loop_head_a_region_cut_off_is_heated_by_its_own_back_edge(
     assert cpu.x[9] == 23
 
 
-def test_warm_up_translates_a_pc_a_region_covers_but_the_dispatch_reached(
+def test_a_pc_a_region_covers_is_translated_ahead_once_it_recurs(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Each pass, main's region leaves once to the loop's head (two passes of the loop:
     the second runs interpreted), then the guest idles and the machine warms up, which
-    clears the heat. Covered by the region, the loop's head is translated ahead all the
-    same, because the dispatch reached it: it does not run interpreted on every request
-    (pingd between pings: its data-port copy loop once did)."""
+    takes the heat of the code run so far to translate it ahead. The loop's head, which
+    a region covers, keeps its heat after the first pass and is translated ahead after
+    the second: it does not run interpreted on every request (pingd between pings: its
+    data-port copy loop once did), nor is every such pc translated (some are reached
+    only once, at boot)."""
     asm, loop = call_into_a_long_run()
     cpu = boot(asm, translate_after=16)
     cpu.x[20] = 1
@@ -245,9 +247,33 @@ def test_warm_up_translates_a_pc_a_region_covers_but_the_dispatch_reached(
     assert loop in cpu._covered and loop not in cpu._inside
     cpu.x[20] = 2
     steps = interpreted_pcs(monkeypatch)
-    for _ in range(5):
+    for done in range(1, 6):
         assert cpu.run(pass_insns(2)) == pass_insns(2)
         while cpu.warm_up():
             pass
-    assert loop in cpu._regions
-    assert steps.count(loop) == 1
+        assert (loop in cpu._regions) == (done >= 2)
+    assert steps.count(loop) == 2
+
+
+def test_warm_up_adds_no_entry_inside_a_region_it_translated_ahead() -> None:
+    """Idle after one pass, the machine translates ahead the code run so far, lowest pc
+    first: main's region takes in the callee and its loop, so the callee's entry, the
+    loop's head and the return point, all heated by the pass, get no region of their own."""
+    asm = Asm()
+    asm.label("main")
+    asm.li(5, 4)
+    asm.jal(1, "callee")
+    asm.addi(9, 9, 1)
+    asm.j("main")
+    callee = asm.label("callee")
+    loop = asm.label("loop")
+    asm.addi(5, 5, -1)
+    asm.bne(5, 0, "loop")
+    asm.ret()
+    cpu = boot(asm, translate_after=1000)
+    assert cpu.run(3 + 2 * 4 + 3) == 14
+    assert {callee, loop} <= set(cpu._heat)
+    while cpu.warm_up():
+        pass
+    assert list(cpu._regions) == [0x8000_0000]
+    assert {callee, loop} <= cpu._covered
