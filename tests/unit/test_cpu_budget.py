@@ -6,16 +6,23 @@ from __future__ import annotations
 import pytest
 
 from emu.cpu import interp
+from emu.cpu.cpu import Cpu
 from tests.rvasm import Asm, boot
 
 
-def two_block_loop() -> Asm:
-    """Block A (20 instructions) falls into block B (20, ending in a branch back to A)."""
+def two_block_loop(jump: bool = False) -> Asm:
+    """Block A (20 instructions) falls into block B (20, ending in a branch back to A),
+    or with `jump`, ends in a jump over 5 unused instructions to B."""
     asm = Asm()
     asm.label("a")
     for _ in range(19):
         asm.addi(5, 5, 1)
-    asm.beq(0, 1, "b")  # never taken (x1 stays non-zero): A ends here, B follows
+    if jump:
+        asm.j("b")
+        for _ in range(5):
+            asm.addi(7, 7, 1)
+    else:
+        asm.beq(0, 1, "b")  # never taken (x1 stays non-zero): A ends here, B follows
     asm.label("b")
     for _ in range(19):
         asm.addi(6, 6, 1)
@@ -112,11 +119,15 @@ def test_a_region_the_budget_stops_at_one_of_its_own_blocks_gets_no_entry_there(
     assert cpu.x[5] == cpu.x[6] == 19 * 235
 
 
+@pytest.mark.parametrize("jump", [False, True], ids=["falls-into-b", "jumps-to-b"])
 def test_a_slice_that_starts_inside_a_region_goes_on_in_it_at_the_next_block(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, jump: bool) -> None:
     """The last slice stopped 5 instructions into A: the interpreter runs the rest of A,
-    and B, where the region does not start, runs in the region all the same."""
-    cpu = boot(two_block_loop())
+    and B, a block of the region though not its entry, runs in the region all the same,
+    whether A steps or jumps there (neither heated nor interpreted)."""
+    asm = two_block_loop(jump)
+    b = asm.labels["b"]
+    cpu = boot(asm)
     cpu.x[1] = 1
     assert cpu.run(400) == 400
     assert cpu.run(5) == 5
@@ -124,34 +135,6 @@ def test_a_slice_that_starts_inside_a_region_goes_on_in_it_at_the_next_block(
     assert cpu.run(1000) == 1000
     # A's last 15 interpreted, then B A ... B A translated (960 + 20), then the 5 B has
     # no room for
-    assert len(steps) == 15 + 5
-    # 1405 instructions: 35 passes and 5 of A
-    assert (cpu.x[5], cpu.x[6]) == (19 * 35 + 5, 19 * 35)
-
-
-def test_a_jump_from_interpreted_code_to_a_block_a_region_holds_goes_on_in_it(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """The last slice stopped 5 instructions into A, which ends in a jump over unused
-    code to B: the interpreter runs the rest of A, and B, a block of the region though
-    not its entry, runs in the region, not heated and interpreted."""
-    asm = Asm()
-    asm.label("a")
-    for _ in range(19):
-        asm.addi(5, 5, 1)
-    asm.j("b")
-    for _ in range(5):
-        asm.addi(7, 7, 1)
-    b = asm.label("b")
-    for _ in range(19):
-        asm.addi(6, 6, 1)
-    asm.bne(0, 1, "a")
-    cpu = boot(asm)
-    cpu.x[1] = 1
-    assert cpu.run(400) == 400
-    assert cpu.run(5) == 5
-    steps = interpreted_pcs(monkeypatch)
-    assert cpu.run(1000) == 1000
-    # A's last 15 interpreted, then B A ... B translated (980), then the 5 A has no room for
     assert len(steps) == 15 + 5
     assert b in cpu._inside and b not in cpu._regions
     # 1405 instructions: 35 passes and 5 of A
@@ -185,10 +168,11 @@ def test_code_after_a_csr_instruction_inside_a_region_still_becomes_an_entry(
     assert steps.count(after) <= 2 * 16 + 1
 
 
-def call_into_a_long_run() -> tuple[Asm, int]:
-    """main calls a callee whose first run (50 instructions, then a loop of x20 passes)
-    is longer than a region takes in of a callee: a region from main covers the loop's
-    head but has no block there, and leaves to it when the loop branches back."""
+def call_into_a_long_run(preamble: int = 50) -> tuple[Asm, int]:
+    """main calls a callee whose first run (`preamble` instructions, then a loop of x20
+    passes) is, at 50, longer than a region takes in of a callee: a region from main
+    covers the loop's head but has no block there, and leaves to it when the loop
+    branches back."""
     asm = Asm()
     asm.label("main")
     asm.mv(5, 20)
@@ -196,7 +180,7 @@ def call_into_a_long_run() -> tuple[Asm, int]:
     asm.addi(9, 9, 1)
     asm.j("main")
     asm.label("callee")
-    for _ in range(50):
+    for _ in range(preamble):
         asm.addi(6, 6, 1)
     loop = asm.label("loop")
     asm.addi(5, 5, -1)
@@ -205,8 +189,20 @@ def call_into_a_long_run() -> tuple[Asm, int]:
     return asm, loop
 
 
-def pass_insns(loops: int) -> int:
-    return 3 + 50 + 2 * loops + 2
+def pass_insns(loops: int, preamble: int = 50) -> int:
+    return 3 + preamble + 2 * loops + 2
+
+
+def region_without_the_loop_head() -> tuple[Cpu, int]:
+    """call_into_a_long_run after 20 single passes (no branch back): main's region is
+    translated with the callee taken in, and covers the loop's head without a block there."""
+    asm, loop = call_into_a_long_run()
+    cpu = boot(asm, translate_after=16)
+    cpu.x[20] = 1
+    for _ in range(20):
+        assert cpu.run(pass_insns(1)) == pass_insns(1)
+    assert loop in cpu._covered and loop not in cpu._inside
+    return cpu, loop
 
 
 def test_a_loop_head_a_region_cut_off_is_heated_by_its_own_back_edge(
@@ -215,12 +211,7 @@ def test_a_loop_head_a_region_cut_off_is_heated_by_its_own_back_edge(
     the callee taken in. Then the loop runs 100 passes: the region leaves at the loop's
     head and the interpreter runs the loop. Its branch back is a jump to a pc where no
     region has a block, so it heats that pc, which becomes an entry within one call."""
-    asm, loop = call_into_a_long_run()
-    cpu = boot(asm, translate_after=16)
-    cpu.x[20] = 1
-    for _ in range(20):
-        assert cpu.run(pass_insns(1)) == pass_insns(1)
-    assert loop in cpu._covered and loop not in cpu._inside
+    cpu, loop = region_without_the_loop_head()
     cpu.x[20] = 100
     steps = interpreted_pcs(monkeypatch)
     for _ in range(3):
@@ -239,12 +230,7 @@ def test_a_pc_a_region_covers_is_translated_ahead_once_it_recurs(
     the second: it does not run interpreted on every request (pingd between pings: its
     data-port copy loop once did), nor is every such pc translated (some are reached
     only once, at boot)."""
-    asm, loop = call_into_a_long_run()
-    cpu = boot(asm, translate_after=16)
-    cpu.x[20] = 1
-    for _ in range(20):
-        assert cpu.run(pass_insns(1)) == pass_insns(1)
-    assert loop in cpu._covered and loop not in cpu._inside
+    cpu, loop = region_without_the_loop_head()
     cpu.x[20] = 2
     steps = interpreted_pcs(monkeypatch)
     for done in range(1, 6):
@@ -259,19 +245,11 @@ def test_warm_up_adds_no_entry_inside_a_region_it_translated_ahead() -> None:
     """Idle after one pass, the machine translates ahead the code run so far, lowest pc
     first: main's region takes in the callee and its loop, so the callee's entry, the
     loop's head and the return point, all heated by the pass, get no region of their own."""
-    asm = Asm()
-    asm.label("main")
-    asm.li(5, 4)
-    asm.jal(1, "callee")
-    asm.addi(9, 9, 1)
-    asm.j("main")
-    callee = asm.label("callee")
-    loop = asm.label("loop")
-    asm.addi(5, 5, -1)
-    asm.bne(5, 0, "loop")
-    asm.ret()
+    asm, loop = call_into_a_long_run(preamble=0)
+    callee = asm.labels["callee"]
     cpu = boot(asm, translate_after=1000)
-    assert cpu.run(3 + 2 * 4 + 3) == 14
+    cpu.x[20] = 4
+    assert cpu.run(pass_insns(4, preamble=0)) == 13
     assert {callee, loop} <= set(cpu._heat)
     while cpu.warm_up():
         pass
