@@ -414,7 +414,6 @@ class Cpu:
             return True
         return False
 
-
     def _take_heat(self) -> None:
         """The code run since the last idle spell, for warm_up (`_cold`). A pc a region
         covers but leaves to (a callee's loop head past what the region took in) is taken
