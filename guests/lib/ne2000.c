@@ -6,9 +6,10 @@
  *
  * Waiting is interrupt-driven without a trap handler: mstatus.MIE stays
  * clear, mie enables the external and timer interrupts, and wfi returns when
- * either is pending.  The driver then claims the source at the PLIC, services
- * the chip and completes the claim.  In polled mode (no NIC interrupt) the
- * driver still sleeps in wfi, on the timer alone, between looks at the ring.
+ * either is pending.  The driver then claims the source at the PLIC,
+ * acknowledges the receive bits in ISR and completes the claim; ne2k_recv then
+ * reads the ring.  In polled mode (no NIC interrupt) the driver still sleeps in
+ * wfi, on the timer alone, between looks at the ring.
  *
  * A receive overrun (ISR.OVW: the ring was full, the chip missed a frame and
  * stopped receiving) is recovered as lib8390.c's ei_rx_overrun does: note a
@@ -381,16 +382,21 @@ int ne2k_recv(struct ne2k *nic, void *buf, unsigned size)
     uint8_t this_frame, curr;
     unsigned count, len;
 
+    nic->looked = 0;
     service(nic);
     this_frame = next_to_read(nic);
     curr = nic->curr;
     /* CURR only needs reading (a page switch and back) once we have caught
-     * up with the value we saw last time */
+     * up with the value we saw last time.  RX is acknowledged before that
+     * look, as ne2k_wait does: a frame arriving after it raises the interrupt
+     * again, so ne2k_wait can sleep without looking once more. */
     if (this_frame == curr) {
+        outb(nic, EN0_ISR, ENISR_RX | ENISR_RX_ERR);
         curr = nic->curr = read_curr(nic);
         if (this_frame == curr) {
             if (nic->overrun)
                 rx_overrun_end(nic);
+            nic->looked = 1;
             return 0;
         }
     }
@@ -425,13 +431,17 @@ int ne2k_wait(struct ne2k *nic, uint64_t deadline)
     for (;;) {
         /* acknowledge first, then look: a frame arriving after the look
          * raises the interrupt again and wfi returns at once.  OVW stays
-         * until the overrun is recovered. */
-        service(nic);
-        outb(nic, EN0_ISR, ENISR_RX | ENISR_RX_ERR);
-        if (next_to_read(nic) != (nic->curr = read_curr(nic)))
-            return 1;
-        if (nic->overrun)
-            rx_overrun_end(nic);
+         * until the overrun is recovered.  ne2k_recv has just done both when
+         * it found the ring empty. */
+        if (!nic->looked) {
+            service(nic);
+            outb(nic, EN0_ISR, ENISR_RX | ENISR_RX_ERR);
+            if (next_to_read(nic) != (nic->curr = read_curr(nic)))
+                return 1;
+            if (nic->overrun)
+                rx_overrun_end(nic);
+        }
+        nic->looked = 0;
         /* ~0 is "no deadline": mtimecmp's reset value, a timer that never fires, so
          * neither the clock nor the timer needs touching */
         if (deadline != ~0ull && time_now() >= deadline)
@@ -453,9 +463,12 @@ int ne2k_wait(struct ne2k *nic, uint64_t deadline)
         }
         uint32_t src = MMIO32(PLIC_BASE + PLIC_CLAIM);
         if (src) {
+            /* the source is quiet before the claim completes, or the PLIC would
+             * take the still-raised line for a new interrupt; ne2k_recv looks */
             nic->irqs++;
             outb(nic, EN0_ISR, ENISR_RX | ENISR_RX_ERR);
             MMIO32(PLIC_BASE + PLIC_CLAIM) = src;
+            return 1;
         }
     }
 }

@@ -89,6 +89,7 @@ struct ne2k {
     uint8_t curr;            /* CURR as last read: frames before it need no re-read */
     uint8_t overrun;         /* 1 from an overrun's restart until the ring is drained */
     uint8_t must_resend;     /* the overrun's STOP cut a transmit off */
+    uint8_t looked;          /* ne2k_recv acknowledged RX, then found the ring empty */
     /* counters */
     uint32_t rx_frames, tx_frames, rx_errors, tx_timeouts, ring_resets, irqs;
     uint32_t rx_overruns, tx_resends;
@@ -109,7 +110,8 @@ int ne2k_send(struct ne2k *nic, const void *frame, unsigned len);
 /* Copies the next received frame into buf (at most size bytes; a longer one
  * is truncated).  Returns its length, 0 if the ring is empty. */
 int ne2k_recv(struct ne2k *nic, void *buf, unsigned size);
-/* Waits until a frame is in the ring (1) or mtime reaches deadline (0). */
+/* Waits until a frame may be in the ring (1: one is, or the NIC interrupted) or
+ * mtime reaches deadline (0).  Callers read with ne2k_recv until it returns 0. */
 int ne2k_wait(struct ne2k *nic, uint64_t deadline);
 /* Adds the chip's tally counters (CNTR0-2, cleared by the read) to rx_frame_errors,
  * rx_crc_errors, rx_missed (Linux: ei_get_stats). */
