@@ -29,17 +29,12 @@ int main(void)
     printf("echo: returning every frame to its sender\n");
 
     for (;;) {
-        int len = ne2k_recv(&n.nic, n.rx, sizeof(n.rx));
-        if (len == 0) {
-            /* idle from now: the clock is read only when there is nothing to do */
-            uint64_t deadline = timeout_ms ? deadline_in_ms(timeout_ms) : ~0ull;
-            do {
-                if (!ne2k_wait(&n.nic, deadline)) {
-                    printf("echo: idle for %u.%03u s, %u frames returned\n",
-                           timeout_ms / 1000, timeout_ms % 1000, echoed);
-                    return count && echoed < count ? 1 : 0;
-                }
-            } while ((len = ne2k_recv(&n.nic, n.rx, sizeof(n.rx))) == 0);
+        int len = ne2k_recv_within(&n.nic, n.rx, sizeof(n.rx),
+                                   timeout_ms ? timeout_ms : FOREVER_MS);
+        if (!len) {
+            printf("echo: idle for %u.%03u s, %u frames returned\n",
+                   timeout_ms / 1000, timeout_ms % 1000, echoed);
+            return count && echoed < count ? 1 : 0;
         }
         /* never bounce our own frames (a multicast socket loops them back) */
         if (len < ETH_HLEN || !memcmp(n.rx + ETH_ALEN, n.mac, ETH_ALEN))

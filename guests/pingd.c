@@ -35,7 +35,7 @@ int main(void)
         printf("pingd: answering ARP and ping for %s\n", ip_str(ip, a));
 
     for (;;) {
-        enum net_kind k = net_recv_within(&n, timeout_ms ? timeout_ms : NET_FOREVER);
+        enum net_kind k = net_recv_within(&n, timeout_ms ? timeout_ms : FOREVER_MS);
         if (k == NET_TIMEOUT) {
             printf("pingd: no request for %u.%03u s, %u replies sent\n",
                    timeout_ms / 1000, timeout_ms % 1000, n.echo_replies);

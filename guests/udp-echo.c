@@ -32,7 +32,7 @@ int main(void)
     printf("udp-echo: echoing UDP on %s:%u\n", ip_str(ip, a), port);
 
     for (;;) {
-        enum net_kind k = net_recv_within(&n, timeout_ms ? timeout_ms : NET_FOREVER);
+        enum net_kind k = net_recv_within(&n, timeout_ms ? timeout_ms : FOREVER_MS);
         if (k == NET_TIMEOUT) {
             printf("udp-echo: idle for %u.%03u s, %u datagrams echoed\n",
                    timeout_ms / 1000, timeout_ms % 1000, echoed);

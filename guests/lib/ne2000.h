@@ -5,6 +5,8 @@
 
 #include <stdint.h>
 
+#include "rt.h"
+
 /* ---- page 0/1 registers (offsets from iobase) ---- */
 #define E8390_CMD     0x00  /* command register, every page */
 #define EN0_STARTPG   0x01  /* W: PSTART, first page of the receive ring */
@@ -113,6 +115,42 @@ int ne2k_recv(struct ne2k *nic, void *buf, unsigned size);
 /* Waits until a frame may be in the ring (1: one is, or the NIC interrupted) or
  * mtime reaches deadline (0).  Callers read with ne2k_recv until it returns 0. */
 int ne2k_wait(struct ne2k *nic, uint64_t deadline);
+
+/* After ne2k_recv found the ring empty: waits and reads until a frame comes (its
+ * length) or the deadline passes (0). */
+static inline int ne2k_recv_after_wait(struct ne2k *nic, void *buf, unsigned size,
+                                       uint64_t deadline)
+{
+    int len;
+
+    do {
+        if (!ne2k_wait(nic, deadline))
+            return 0;
+    } while ((len = ne2k_recv(nic, buf, size)) <= 0);
+    return len;
+}
+
+/* ne2k_recv, waiting for a frame until deadline: its length, or 0 at the deadline.
+ * Inline, as the two calls it makes are a reader's hot path. */
+static inline int ne2k_recv_until(struct ne2k *nic, void *buf, unsigned size,
+                                  uint64_t deadline)
+{
+    int len = ne2k_recv(nic, buf, size);
+
+    return len > 0 ? len : ne2k_recv_after_wait(nic, buf, size, deadline);
+}
+
+/* ne2k_recv_until with an idle timeout: ms (FOREVER_MS: none) from when the ring is
+ * found empty.  The clock is read only then: a reader that is behind takes frame
+ * after frame without it. */
+static inline int ne2k_recv_within(struct ne2k *nic, void *buf, unsigned size, uint32_t ms)
+{
+    int len = ne2k_recv(nic, buf, size);
+
+    if (len > 0)
+        return len;
+    return ne2k_recv_after_wait(nic, buf, size, ms == FOREVER_MS ? ~0ull : deadline_in_ms(ms));
+}
 /* Adds the chip's tally counters (CNTR0-2, cleared by the read) to rx_frame_errors,
  * rx_crc_errors, rx_missed (Linux: ei_get_stats). */
 void ne2k_read_counters(struct ne2k *nic);

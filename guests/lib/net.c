@@ -412,27 +412,16 @@ static enum net_kind net_input(struct net *n, int len)
 
 enum net_kind net_recv(struct net *n, uint64_t deadline)
 {
-    int len;
+    int len = ne2k_recv_until(&n->nic, n->rx, sizeof(n->rx), deadline);
 
-    while ((len = ne2k_recv(&n->nic, n->rx, sizeof(n->rx))) <= 0)
-        if (!ne2k_wait(&n->nic, deadline))
-            return NET_TIMEOUT;
-    return net_input(n, len);
+    return len ? net_input(n, len) : NET_TIMEOUT;
 }
 
 enum net_kind net_recv_within(struct net *n, uint32_t ms)
 {
-    int len = ne2k_recv(&n->nic, n->rx, sizeof(n->rx));
+    int len = ne2k_recv_within(&n->nic, n->rx, sizeof(n->rx), ms);
 
-    if (len <= 0) {
-        uint64_t deadline = ms == NET_FOREVER ? ~0ull : deadline_in_ms(ms);
-
-        do {
-            if (!ne2k_wait(&n->nic, deadline))
-                return NET_TIMEOUT;
-        } while ((len = ne2k_recv(&n->nic, n->rx, sizeof(n->rx))) <= 0);
-    }
-    return net_input(n, len);
+    return len ? net_input(n, len) : NET_TIMEOUT;
 }
 
 void net_linger(struct net *n, uint32_t ms)

@@ -74,9 +74,7 @@ void net_open(struct net *n, const char *prog);
  * ICMP echo itself, and says what the frame was. */
 enum net_kind net_recv(struct net *n, uint64_t deadline);
 /* net_recv with an idle timeout: gives up `ms` after it finds nothing to read
- * (NET_FOREVER: never).  The clock is read only then: a program that is
- * behind reads frame after frame without it. */
-#define NET_FOREVER 0xFFFFFFFFu
+ * (FOREVER_MS: never; ne2k_recv_within). */
 enum net_kind net_recv_within(struct net *n, uint32_t ms);
 
 /* Keeps answering ARP and ping for ms of virtual time, so the last frames a
