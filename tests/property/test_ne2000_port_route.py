@@ -256,8 +256,13 @@ def test_routed_registers_behave_as_the_board(ops: list[tuple]) -> None:
             assert chip_state(routed, routed_wire, routed_out) == \
                 chip_state(plain, plain_wire, plain_out)
             chip = routed.chip
-            assert not (routed_wire.waiting and chip.receive_ready()), \
-                "frames wait although the ring has room"
+            # Once refused, the chip lets frames in again when half its ring is free, not
+            # as soon as one fits (quirk P6): in a ring of more than 14 pages they may
+            # wait while a full-size frame would fit.
+            half = (chip.pstop - chip.pstart) >> 9
+            assert not (routed_wire.waiting and chip.receive_ready()
+                        and chip.free_pages() >= half), \
+                "frames wait although half the ring is free"
     finally:
         plain.trace.close()
         routed.trace.close()
