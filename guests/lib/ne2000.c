@@ -27,14 +27,14 @@
 #define POLL_US 100
 #define OVERRUN_WAIT_US 2000   /* a full transmit time and a guard (NS says 1.6 ms) */
 
-static inline uint8_t inb(const struct ne2k *nic, unsigned reg) { return MMIO8(nic->io + reg); }
-static inline void outb(const struct ne2k *nic, unsigned reg, uint8_t v) { MMIO8(nic->io + reg) = v; }
-static inline uint16_t inw_data(const struct ne2k *nic) { return MMIO16(nic->io + NE_DATAPORT); }
-static inline void outw_data(const struct ne2k *nic, uint16_t v) { MMIO16(nic->io + NE_DATAPORT) = v; }
+static inline uint8_t inb(const struct ne2k *restrict nic, unsigned reg) { return MMIO8(nic->io + reg); }
+static inline void outb(const struct ne2k *restrict nic, unsigned reg, uint8_t v) { MMIO8(nic->io + reg) = v; }
+static inline uint16_t inw_data(const struct ne2k *restrict nic) { return MMIO16(nic->io + NE_DATAPORT); }
+static inline void outw_data(const struct ne2k *restrict nic, uint16_t v) { MMIO16(nic->io + NE_DATAPORT) = v; }
 
 /* ---- PLIC routing ---- */
 
-static uint32_t plic_source(const struct ne2k *nic) { return ISA_IRQ_BASE + nic->irq; }
+static uint32_t plic_source(const struct ne2k *restrict nic) { return ISA_IRQ_BASE + nic->irq; }
 
 static void plic_enable(uint32_t src)
 {
@@ -45,7 +45,7 @@ static void plic_enable(uint32_t src)
 
 /* ---- remote DMA (ne_block_input / ne_block_output) ---- */
 
-static void remote_setup(struct ne2k *nic, uint16_t addr, uint16_t count, uint8_t dir)
+static void remote_setup(struct ne2k *restrict nic, uint16_t addr, uint16_t count, uint8_t dir)
 {
     outb(nic, E8390_CMD, E8390_NODMA | E8390_PAGE0 | E8390_START);
     outb(nic, EN0_RCNTLO, count & 0xff);
@@ -58,7 +58,7 @@ static void remote_setup(struct ne2k *nic, uint16_t addr, uint16_t count, uint8_
 /* Reads count bytes of NIC memory at addr (word mode).  The chip wraps the
  * remote address from PSTOP back to PSTART by itself, so a frame that wraps
  * around the end of the ring comes out in one piece. */
-static void block_input(struct ne2k *nic, uint16_t addr, void *buf, unsigned count)
+static void block_input(struct ne2k *restrict nic, uint16_t addr, void *buf, unsigned count)
 {
     uint8_t *p = buf;
     unsigned words = count / 2;
@@ -85,7 +85,7 @@ static void block_input(struct ne2k *nic, uint16_t addr, void *buf, unsigned cou
 
 /* Writes count bytes into NIC memory at addr and waits for remote DMA
  * complete (RDC).  Returns 0, or -1 if RDC never came. */
-static int block_output(struct ne2k *nic, uint16_t addr, const void *buf, unsigned count)
+static int block_output(struct ne2k *restrict nic, uint16_t addr, const void *buf, unsigned count)
 {
     const uint8_t *p = buf;
     unsigned words = count / 2;
@@ -114,7 +114,7 @@ static int block_output(struct ne2k *nic, uint16_t addr, const void *buf, unsign
 
 /* ---- probe (ne_probe1) ---- */
 
-int ne2k_probe(struct ne2k *nic, uint16_t iobase, uint8_t irq)
+int ne2k_probe(struct ne2k *restrict nic, uint16_t iobase, uint8_t irq)
 {
     uint8_t raw[32];
     uint64_t deadline;
@@ -167,7 +167,7 @@ int ne2k_probe(struct ne2k *nic, uint16_t iobase, uint8_t irq)
 
 /* ---- start-up (NS8390_init + ei_open) ---- */
 
-void ne2k_open(struct ne2k *nic, uint8_t rcr)
+void ne2k_open(struct ne2k *restrict nic, uint8_t rcr)
 {
     nic->rx_start = NE_RX_START;
     nic->rx_stop = NESM_STOP_PG;
@@ -214,9 +214,9 @@ void ne2k_open(struct ne2k *nic, uint8_t rcr)
 
 /* ---- receive overrun (ei_rx_overrun), tally counters (ei_get_stats) ---- */
 
-static uint8_t read_curr(struct ne2k *nic);
+static uint8_t read_curr(struct ne2k *restrict nic);
 
-void ne2k_read_counters(struct ne2k *nic)
+void ne2k_read_counters(struct ne2k *restrict nic)
 {
     nic->rx_frame_errors += inb(nic, EN0_COUNTER0);
     nic->rx_crc_errors += inb(nic, EN0_COUNTER1);
@@ -225,7 +225,7 @@ void ne2k_read_counters(struct ne2k *nic)
 
 /* The first half of the recovery, up to the restart in loopback: the chip no
  * longer takes frames from the wire while the driver drains the ring. */
-static void rx_overrun_start(struct ne2k *nic)
+static void rx_overrun_start(struct ne2k *restrict nic)
 {
     uint8_t was_txing = inb(nic, E8390_CMD) & E8390_TRANS;
 
@@ -244,7 +244,7 @@ static void rx_overrun_start(struct ne2k *nic)
 
 /* The second half, once the ring is empty: acknowledge OVW, back to normal
  * transmit, and resend what the STOP cut off. */
-static void rx_overrun_end(struct ne2k *nic)
+static void rx_overrun_end(struct ne2k *restrict nic)
 {
     outb(nic, EN0_ISR, ENISR_OVER);
     outb(nic, EN0_TXCR, E8390_TXCONFIG);
@@ -258,7 +258,7 @@ static void rx_overrun_end(struct ne2k *nic)
 
 /* Looks at ISR for what needs the driver before any frame: an overrun to
  * recover from, full tally counters to empty. */
-static void service(struct ne2k *nic)
+static void service(struct ne2k *restrict nic)
 {
     uint8_t isr = inb(nic, EN0_ISR);
 
@@ -272,7 +272,7 @@ static void service(struct ne2k *nic)
 
 /* ---- transmit (ei_start_xmit + NS8390_trigger_send) ---- */
 
-static int trigger_send(struct ne2k *nic, unsigned len)
+static int trigger_send(struct ne2k *restrict nic, unsigned len)
 {
     outb(nic, EN0_ISR, ENISR_TX | ENISR_TX_ERR);
     outb(nic, E8390_CMD, E8390_NODMA | E8390_PAGE0 | E8390_START);
@@ -294,7 +294,7 @@ static int trigger_send(struct ne2k *nic, unsigned len)
     return 0;
 }
 
-int ne2k_send_raw(struct ne2k *nic, const void *frame, unsigned len, uint8_t tcr)
+int ne2k_send_raw(struct ne2k *restrict nic, const void *frame, unsigned len, uint8_t tcr)
 {
     int err;
 
@@ -316,7 +316,7 @@ int ne2k_send_raw(struct ne2k *nic, const void *frame, unsigned len, uint8_t tcr
     return err;
 }
 
-int ne2k_send(struct ne2k *nic, const void *frame, unsigned len)
+int ne2k_send(struct ne2k *restrict nic, const void *frame, unsigned len)
 {
     static const uint8_t zeros[ETH_ZLEN];
 
@@ -349,7 +349,7 @@ timeout:
 
 /* ---- receive (ei_receive) ---- */
 
-static uint8_t read_curr(struct ne2k *nic)
+static uint8_t read_curr(struct ne2k *restrict nic)
 {
     uint8_t curr;
 
@@ -360,19 +360,19 @@ static uint8_t read_curr(struct ne2k *nic)
 }
 
 /* The page after BNRY: where the next unread frame starts. */
-static uint8_t next_to_read(struct ne2k *nic)
+static uint8_t next_to_read(struct ne2k *restrict nic)
 {
     uint8_t page = inb(nic, EN0_BOUNDARY) + 1;
 
     return page >= nic->rx_stop ? nic->rx_start : page;
 }
 
-static void set_boundary(struct ne2k *nic, uint8_t next)
+static void set_boundary(struct ne2k *restrict nic, uint8_t next)
 {
     outb(nic, EN0_BOUNDARY, next == nic->rx_start ? nic->rx_stop - 1 : next - 1);
 }
 
-int ne2k_recv(struct ne2k *nic, void *buf, unsigned size)
+int ne2k_recv(struct ne2k *restrict nic, void *buf, unsigned size)
 {
     /* the 4-byte header the chip writes before each frame */
     struct {
@@ -426,7 +426,7 @@ int ne2k_recv(struct ne2k *nic, void *buf, unsigned size)
 
 /* ---- waiting ---- */
 
-int ne2k_wait(struct ne2k *nic, uint64_t deadline)
+int ne2k_wait(struct ne2k *restrict nic, uint64_t deadline)
 {
     for (;;) {
         /* acknowledge first, then look: a frame arriving after the look

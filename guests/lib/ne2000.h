@@ -80,6 +80,10 @@
 #define ETH_ZLEN      60     /* minimum frame without FCS */
 #define ETH_FRAME_MAX 1514   /* maximum frame without FCS */
 
+/* The driver's functions take the NIC as `struct ne2k *restrict`: its registers
+ * are never the struct.  Without that promise gcc must assume a volatile byte
+ * store to a register may change nic->io (a byte store may alias anything) and
+ * reloads it before every register access, one extra load each. */
 struct ne2k {
     uint32_t io;             /* ISA_BASE + iobase: address of register 0 */
     uint16_t iobase;
@@ -102,23 +106,23 @@ struct ne2k {
 /* Finds the board: resets it, reads the PROM by remote DMA and checks the
  * NE2000 signature.  0 on success, -1 no board, -2 no reset ack, -3 bad
  * signature (an NE1000 or something else). */
-int ne2k_probe(struct ne2k *nic, uint16_t iobase, uint8_t irq);
+int ne2k_probe(struct ne2k *restrict nic, uint16_t iobase, uint8_t irq);
 /* Programs the ring, the station address and the receive filter (rcr: RCR
  * bits, normally E8390_RXCONFIG), then starts the chip and, unless polled,
  * routes its interrupt through the PLIC. */
-void ne2k_open(struct ne2k *nic, uint8_t rcr);
+void ne2k_open(struct ne2k *restrict nic, uint8_t rcr);
 /* Transmits one frame (padded to ETH_ZLEN); 0 on success, -1 on timeout. */
-int ne2k_send(struct ne2k *nic, const void *frame, unsigned len);
+int ne2k_send(struct ne2k *restrict nic, const void *frame, unsigned len);
 /* Copies the next received frame into buf (at most size bytes; a longer one
  * is truncated).  Returns its length, 0 if the ring is empty. */
-int ne2k_recv(struct ne2k *nic, void *buf, unsigned size);
+int ne2k_recv(struct ne2k *restrict nic, void *buf, unsigned size);
 /* Waits until a frame may be in the ring (1: one is, or the NIC interrupted) or
  * mtime reaches deadline (0).  Callers read with ne2k_recv until it returns 0. */
-int ne2k_wait(struct ne2k *nic, uint64_t deadline);
+int ne2k_wait(struct ne2k *restrict nic, uint64_t deadline);
 
 /* After ne2k_recv found the ring empty: waits and reads until a frame comes (its
  * length) or the deadline passes (0). */
-static inline int ne2k_recv_after_wait(struct ne2k *nic, void *buf, unsigned size,
+static inline int ne2k_recv_after_wait(struct ne2k *restrict nic, void *buf, unsigned size,
                                        uint64_t deadline)
 {
     int len;
@@ -132,7 +136,7 @@ static inline int ne2k_recv_after_wait(struct ne2k *nic, void *buf, unsigned siz
 
 /* ne2k_recv, waiting for a frame until deadline: its length, or 0 at the deadline.
  * Inline, as the two calls it makes are a reader's hot path. */
-static inline int ne2k_recv_until(struct ne2k *nic, void *buf, unsigned size,
+static inline int ne2k_recv_until(struct ne2k *restrict nic, void *buf, unsigned size,
                                   uint64_t deadline)
 {
     int len = ne2k_recv(nic, buf, size);
@@ -143,7 +147,7 @@ static inline int ne2k_recv_until(struct ne2k *nic, void *buf, unsigned size,
 /* ne2k_recv_until with an idle timeout: ms (FOREVER_MS: none) from when the ring is
  * found empty.  The clock is read only then: a reader that is behind takes frame
  * after frame without it. */
-static inline int ne2k_recv_within(struct ne2k *nic, void *buf, unsigned size, uint32_t ms)
+static inline int ne2k_recv_within(struct ne2k *restrict nic, void *buf, unsigned size, uint32_t ms)
 {
     int len = ne2k_recv(nic, buf, size);
 
@@ -153,11 +157,11 @@ static inline int ne2k_recv_within(struct ne2k *nic, void *buf, unsigned size, u
 }
 /* Adds the chip's tally counters (CNTR0-2, cleared by the read) to rx_frame_errors,
  * rx_crc_errors, rx_missed (Linux: ei_get_stats). */
-void ne2k_read_counters(struct ne2k *nic);
+void ne2k_read_counters(struct ne2k *restrict nic);
 /* Transmits len bytes of frame as they are (no padding, no CRC appended when tcr
  * has ENTCR_CRC), with TCR = tcr for this one frame, then TCR normal again.
  * Internal loopback (E8390_TXOFF) puts the frame in our own ring, not on the
  * wire.  0 on success, -1 on timeout. */
-int ne2k_send_raw(struct ne2k *nic, const void *frame, unsigned len, uint8_t tcr);
+int ne2k_send_raw(struct ne2k *restrict nic, const void *frame, unsigned len, uint8_t tcr);
 
 #endif
