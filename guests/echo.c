@@ -37,11 +37,11 @@ int main(void)
             return count && echoed < count ? 1 : 0;
         }
         /* never bounce our own frames (a multicast socket loops them back) */
-        if (len < ETH_HLEN || !memcmp(n.rx + ETH_ALEN, n.mac, ETH_ALEN))
+        if (len < ETH_HLEN || mac_equal(n.rx + ETH_ALEN, n.mac))
             continue;
         /* in place: the sender's address becomes the destination */
-        memcpy(n.rx, n.rx + ETH_ALEN, ETH_ALEN);
-        memcpy(n.rx + ETH_ALEN, n.mac, ETH_ALEN);
+        mac_copy(n.rx, n.rx + ETH_ALEN);
+        mac_copy(n.rx + ETH_ALEN, n.mac);
         ne2k_send(&n.nic, n.rx, (unsigned)len);
         echoed++;
         if (verbose)

@@ -124,7 +124,7 @@ static int do_sink(uint32_t count, uint32_t type, uint32_t timeout_ms)
     uint32_t delay = arg_uint("delay", 0), got = 0, expected = 1, disorder = 0, corrupt = 0;
     uint64_t t0 = 0, i0 = 0;
 
-    memcpy(sender, eth_broadcast, ETH_ALEN);
+    mac_copy(sender, eth_broadcast);
     printf("flood: sinking %u frames of type 0x%04x%s\n", count, type,
            delay ? " slowly" : "");
     while (got < count) {
@@ -142,7 +142,7 @@ static int do_sink(uint32_t count, uint32_t type, uint32_t timeout_ms)
         if (!got) {
             t0 = time_now();
             i0 = instret_now();
-            memcpy(sender, n.eth_src, ETH_ALEN);
+            mac_copy(sender, n.eth_src);
         }
         got++;
         if (seq != expected) {
@@ -179,7 +179,7 @@ int main(void)
     count = arg_uint("count", 1000);
     type = arg_uint("type", 0x88b6);
     if (!arg_mac("dst", dst))
-        memcpy(dst, eth_broadcast, ETH_ALEN);
+        mac_copy(dst, eth_broadcast);
     if (strcmp(mode, "send") && strcmp(mode, "sink")) {
         printf("flood: usage: mode=send|sink [size=N] [count=N] [gap=US] [delay=US] "
                "[timeout=S|timeout_ms=MS]\n");

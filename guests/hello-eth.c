@@ -42,13 +42,13 @@ static int note_greeting(uint32_t *next)
     if (num < 1 || num > MAX_COUNT)
         return 0;
     for (unsigned i = 0; i < npeers; i++)
-        if (!memcmp(peers[i].mac, n.eth_src, ETH_ALEN))
+        if (mac_equal(peers[i].mac, n.eth_src))
             peer = &peers[i];
     if (!peer) {
         if (npeers == MAX_PEERS)
             return 0;
         peer = &peers[npeers++];
-        memcpy(peer->mac, n.eth_src, ETH_ALEN);
+        mac_copy(peer->mac, n.eth_src);
         peer->seen = 0;
         if (*next > 1) {
             printf("hello-eth: new peer %s, greeting again from 1\n", mac_str(peer->mac, m));
@@ -102,7 +102,7 @@ int main(void)
     interval_ms = arg_uint("interval", 100);
     timeout_ms = arg_ms("timeout", 5 * 1000);
     if (!arg_mac("dst", dst))
-        memcpy(dst, eth_broadcast, ETH_ALEN);
+        mac_copy(dst, eth_broadcast);
     net_open(&n, "hello-eth");
     printf("hello-eth: sending %u frames of type 0x%04x to %s, expecting %u\n", count, type,
            mac_str(dst, d), expect);

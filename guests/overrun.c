@@ -98,8 +98,8 @@ static int do_loopback(uint32_t count)
     static uint8_t frame[128];
     int ok = 1;
 
-    memcpy(frame, n.mac, ETH_ALEN);
-    memcpy(frame + ETH_ALEN, n.mac, ETH_ALEN);
+    mac_copy(frame, n.mac);
+    mac_copy(frame + ETH_ALEN, n.mac);
     put16(frame + 2 * ETH_ALEN, LOOP_TYPE);
     for (uint32_t i = 0; i < count; i++) {
         for (unsigned j = ETH_HLEN; j < 100; j++)

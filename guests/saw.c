@@ -48,7 +48,7 @@ static int sender(uint32_t peer, uint32_t blocks, uint32_t rto_ms, uint32_t trie
             printf("saw: no ARP answer from the receiver\n");
             return 1;
         }
-        memcpy(peer_mac, mac, ETH_ALEN);
+        mac_copy(peer_mac, mac);
     }
     for (uint32_t seq = 0; seq < blocks; seq++) {
         unsigned len = block_text(seq, (char *)pkt + 2);
@@ -111,7 +111,7 @@ static int receiver(uint32_t blocks, uint32_t timeout_ms, int bug_nodup)
         }
         uint8_t mac[ETH_ALEN];
         uint32_t src = n.ip_src;
-        memcpy(mac, n.eth_src, ETH_ALEN);
+        mac_copy(mac, n.eth_src);
         pkt[0] = SAW_ACK;
         pkt[1] = seq;
         udp_send(&n, mac, n.ip, src, SAW_PORT, SAW_PORT, pkt, 2);

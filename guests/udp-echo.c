@@ -43,7 +43,7 @@ int main(void)
         uint8_t mac[ETH_ALEN];
         uint32_t src = n.ip_src, len = n.payload_len;
         uint16_t sport = n.sport;
-        memcpy(mac, n.eth_src, ETH_ALEN);
+        mac_copy(mac, n.eth_src);
         memcpy(buf, n.payload, len);
         udp_send(&n, mac, ip, src, (uint16_t)port, sport, buf, len);
         echoed++;

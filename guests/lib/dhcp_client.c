@@ -43,7 +43,7 @@ static int send_msg(struct net *n, uint32_t xid, uint8_t type, uint32_t requeste
     m[2] = ETH_ALEN;
     put32(m + 4, xid);
     put16(m + 10, BOOTP_BROADCAST);    /* we cannot take unicast before we have an address */
-    memcpy(m + 28, n->mac, ETH_ALEN);
+    mac_copy(m + 28, n->mac);
     put32(m + BOOTP_FIXED, DHCP_MAGIC);
     *o++ = OPT_MSG_TYPE;
     *o++ = 1;
@@ -81,7 +81,7 @@ static int parse_reply(const uint8_t *m, unsigned len, uint32_t xid, const uint8
     const uint8_t *o = m + BOOTP_FIXED + 4, *end = m + len;
 
     if (len < BOOTP_FIXED + 4 || m[0] != BOOTREPLY || get32(m + 4) != xid ||
-        memcmp(m + 28, mac, ETH_ALEN) != 0 || get32(m + BOOTP_FIXED) != DHCP_MAGIC)
+        !mac_equal(m + 28, mac) || get32(m + BOOTP_FIXED) != DHCP_MAGIC)
         return 0;
     memset(l, 0, sizeof(*l));
     l->addr = get32(m + 16);

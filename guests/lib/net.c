@@ -100,7 +100,7 @@ void net_open(struct net *n, const char *prog)
     }
     n->nic.polled = arg_uint("poll", 0) != 0;
     ne2k_open(&n->nic, E8390_RXCONFIG | (arg_uint("promisc", 0) ? ENRCR_PRO : 0));
-    memcpy(n->mac, n->nic.mac, ETH_ALEN);
+    mac_copy(n->mac, n->nic.mac);
     printf("%s: NE2000 at 0x%03x irq %u, MAC %s, %s mode\n", prog, iobase, irq,
            mac_str(n->mac, macbuf), n->nic.polled ? "polled" : "interrupt");
 }
@@ -109,8 +109,8 @@ void net_open(struct net *n, const char *prog)
 
 int eth_send(struct net *n, const uint8_t *dst, uint16_t type, unsigned payload_len)
 {
-    memcpy(n->tx, dst, ETH_ALEN);
-    memcpy(n->tx + ETH_ALEN, n->mac, ETH_ALEN);
+    mac_copy(n->tx, dst);
+    mac_copy(n->tx + ETH_ALEN, n->mac);
     put16(n->tx + 12, type);
     return ne2k_send(&n->nic, n->tx, ETH_HLEN + payload_len);
 }
@@ -132,7 +132,7 @@ static void arp_learn(struct net *n, uint32_t ip, const uint8_t *mac)
         n->arp_next = (n->arp_next + 1) % ARP_CACHE_SIZE;
     }
     e->ip = ip;
-    memcpy(e->mac, mac, ETH_ALEN);
+    mac_copy(e->mac, mac);
     e->valid = 1;
 }
 
@@ -156,9 +156,9 @@ static int arp_send(struct net *n, uint16_t op, const uint8_t *eth_dst, const ui
     a[4] = ETH_ALEN;
     a[5] = 4;
     put16(a + 6, op);
-    memcpy(a + 8, n->mac, ETH_ALEN);
+    mac_copy(a + 8, n->mac);
     put32(a + 14, n->ip);
-    memcpy(a + 18, tha, ETH_ALEN);
+    mac_copy(a + 18, tha);
     put32(a + 24, tpa);
     return eth_send(n, eth_dst, ETHERTYPE_ARP, ARP_HLEN);
 }
@@ -179,7 +179,7 @@ static enum net_kind arp_input(struct net *n, const uint8_t *a, unsigned len)
     uint32_t spa = get32(a + 14), tpa = get32(a + 24);
     uint8_t sha[ETH_ALEN];
 
-    memcpy(sha, a + 8, ETH_ALEN);
+    mac_copy(sha, a + 8);
     if (op == ARPOP_REPLY || (op == ARPOP_REQUEST && n->ip && tpa == n->ip))
         arp_learn(n, spa, sha);
     if (op == ARPOP_REQUEST && n->ip && tpa == n->ip) {
@@ -268,8 +268,8 @@ static void echo_reply_in_place(struct net *n, uint8_t *h, unsigned total)
     put32(h + 12, n->ip);
     put32(h + 16, n->ip_src);
     put16(h + 10, csum_fold(csum_add(0, h, IP_HLEN)));
-    memcpy(n->rx, n->rx + ETH_ALEN, ETH_ALEN);
-    memcpy(n->rx + ETH_ALEN, n->mac, ETH_ALEN);
+    mac_copy(n->rx, n->rx + ETH_ALEN);
+    mac_copy(n->rx + ETH_ALEN, n->mac);
     /* the requester's address lives on in the ARP cache, which just learned it */
     n->eth_src = arp_lookup(n, n->ip_src);
     ne2k_send(&n->nic, n->rx, ETH_HLEN + total);
@@ -394,7 +394,7 @@ static enum net_kind net_input(struct net *n, int len)
     }
     n->eth_src = n->rx + ETH_ALEN;
     n->ethertype = get16(n->rx + 12);
-    if (!memcmp(n->eth_src, n->mac, ETH_ALEN))
+    if (mac_equal(n->eth_src, n->mac))
         return NET_OWN;
     if (n->ethertype == ETHERTYPE_ARP)
         kind = arp_input(n, n->rx + ETH_HLEN, n->rx_len - ETH_HLEN);

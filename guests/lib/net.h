@@ -115,6 +115,22 @@ static inline void put32(uint8_t *p, uint32_t v)
     put16(p + 2, (uint16_t)v);
 }
 
+/* MAC addresses are copied and compared inline: on a frame's path, a call to memcpy
+ * or memcmp for six bytes costs more than the bytes do. */
+static inline void mac_copy(uint8_t *dst, const uint8_t *src)
+{
+    for (unsigned i = 0; i < ETH_ALEN; i++)
+        dst[i] = src[i];
+}
+static inline int mac_equal(const uint8_t *a, const uint8_t *b)
+{
+    unsigned diff = 0;
+
+    for (unsigned i = 0; i < ETH_ALEN; i++)
+        diff |= (unsigned)(a[i] ^ b[i]);
+    return diff == 0;
+}
+
 /* "10.0.0.1" / "52:54:00:12:34:56" into a caller's buffer (16 / 18 bytes). */
 const char *ip_str(uint32_t ip, char buf[16]);
 const char *mac_str(const uint8_t *mac, char buf[18]);
