@@ -1,8 +1,10 @@
 /* ne2000.c - NE2000 driver: probe, ring, filter, transmit, receive, waiting.
  *
  * The flow follows Linux's ne.c (probe, remote DMA block in/out) and
- * lib8390.c (NS8390_init, ei_start_xmit, ei_receive).  Reads and writes go
- * through the ISA window: port P is the byte at ISA_BASE + P.
+ * lib8390.c (NS8390_init, ei_start_xmit, ei_receive), but for one thing: a
+ * received frame's header and data come in one remote read, not two (see
+ * ne2k_recv).  Reads and writes go through the ISA window: port P is the byte
+ * at ISA_BASE + P.
  *
  * Waiting is interrupt-driven without a trap handler: mstatus.MIE stays
  * clear, mie enables the external and timer interrupts, and wfi returns when
@@ -43,7 +45,7 @@ static void plic_enable(uint32_t src)
     MMIO32(PLIC_BASE + PLIC_THRESHOLD) = 0;
 }
 
-/* ---- remote DMA (ne_block_input / ne_block_output) ---- */
+/* ---- remote DMA (ne_get_8390_hdr, ne_block_input / ne_block_output) ---- */
 
 static void remote_setup(struct ne2k *restrict nic, uint16_t addr, uint16_t count, uint8_t dir)
 {
@@ -55,15 +57,14 @@ static void remote_setup(struct ne2k *restrict nic, uint16_t addr, uint16_t coun
     outb(nic, E8390_CMD, dir | E8390_START);
 }
 
-/* Reads count bytes of NIC memory at addr (word mode).  The chip wraps the
- * remote address from PSTOP back to PSTART by itself, so a frame that wraps
- * around the end of the ring comes out in one piece. */
-static void block_input(struct ne2k *restrict nic, uint16_t addr, void *buf, unsigned count)
+/* Reads the next count bytes of the remote DMA under way (word mode).  The
+ * chip wraps the remote address from PSTOP back to PSTART by itself, so a frame
+ * that wraps around the end of the ring comes out in one piece. */
+static void read_data(struct ne2k *restrict nic, void *buf, unsigned count)
 {
     uint8_t *p = buf;
     unsigned words = count / 2;
 
-    remote_setup(nic, addr, (uint16_t)((count + 1) & ~1u), E8390_RREAD);
     if (((uintptr_t)p & 1) == 0) {
         /* the usual case: halfword stores, little-endian like the data port */
         uint16_t *w = (uint16_t *)p;
@@ -80,7 +81,6 @@ static void block_input(struct ne2k *restrict nic, uint16_t addr, void *buf, uns
     }
     if (count & 1)
         *p = (uint8_t)inw_data(nic);
-    outb(nic, EN0_ISR, ENISR_RDC);
 }
 
 /* Writes count bytes into NIC memory at addr and waits for remote DMA
@@ -380,7 +380,7 @@ int ne2k_recv(struct ne2k *restrict nic, void *buf, unsigned size)
         uint8_t count_lo, count_hi;
     } hdr;
     uint8_t this_frame, curr;
-    unsigned count, len;
+    unsigned take, count, len;
 
     nic->looked = 0;
     service(nic);
@@ -401,7 +401,15 @@ int ne2k_recv(struct ne2k *restrict nic, void *buf, unsigned size)
         }
     }
 
-    block_input(nic, (uint16_t)(this_frame << 8), &hdr, sizeof(hdr));
+    /* The header and the frame come in one remote DMA, counted for the longest
+     * frame the caller takes (Linux's ne.c reads them in two, each with its own
+     * setup and RDC acknowledgement).  Reading stops at the frame's end, short of
+     * the count: the chip then raises no RDC, and the next setup's first CR write
+     * (RD2, abort/complete remote DMA) ends the transfer. */
+    take = size < ETH_FRAME_MAX + 4 ? size : ETH_FRAME_MAX + 4;
+    remote_setup(nic, (uint16_t)(this_frame << 8), (uint16_t)((sizeof(hdr) + take + 1) & ~1u),
+                 E8390_RREAD);
+    read_data(nic, &hdr, sizeof(hdr));
     count = hdr.count_lo | hdr.count_hi << 8;
     len = count - sizeof(hdr);
     /* a header we cannot trust (next page outside the ring, absurd length):
@@ -418,7 +426,7 @@ int ne2k_recv(struct ne2k *restrict nic, void *buf, unsigned size)
         return 0;
     }
 
-    block_input(nic, (uint16_t)((this_frame << 8) + sizeof(hdr)), buf, len < size ? len : size);
+    read_data(nic, buf, len < size ? len : size);
     set_boundary(nic, hdr.next);
     nic->rx_frames++;
     return (int)(len < size ? len : size);

@@ -7,6 +7,8 @@ over every instruction of the echo guest's loop after a first one."""
 
 from __future__ import annotations
 
+import io
+
 from emu.testing import Lab, ethernet
 
 GUEST_MAC = bytes.fromhex("525400123456")
@@ -34,3 +36,32 @@ def test_a_frame_arriving_anywhere_in_the_echo_loop_is_echoed() -> None:
             assert lab.run_until(lambda want=echoed: len(peer.received) == want, 5), \
                 (gap, guest.output)
         assert [int.from_bytes(f[14:18], "big") for f in peer.received] == list(range(echoed))
+
+
+def test_a_received_frame_is_read_in_one_remote_dma() -> None:
+    """Header and frame in one remote read (the transfer is ended by the next setup, not
+    by its count): a start of a remote read per frame, whatever its length, also when
+    the frame wraps from the ring's end to its start, and every byte echoed."""
+    sizes = [60 + (i * 337) % 1455 for i in range(60)]
+    with Lab(deterministic=True) as lab:
+        lab.netdev("hubport,id=h0,hubid=0")
+        lab.netdev("hubport,id=h1,hubid=0")
+        peer = lab.peer("p", "h1")
+        guest = lab.machine("echo", "", [f"ne2k_isa,netdev=h0,mac={GUEST_MAC.hex(':')}"])
+        assert lab.wait_output(guest, "echo: returning"), guest.output
+        chip = guest.nic.chip
+        log = io.StringIO()
+        lab.trace("ne2000_dma_start", log)
+        wraps = 0
+        sent = []
+        for i, size in enumerate(sizes):
+            payload = bytes((i + k) & 0xFF for k in range(size - 14))
+            frame = ethernet(GUEST_MAC, PEER_MAC, 0x88B5, payload)
+            sent.append(frame)
+            curr = chip.curr
+            peer.send(frame)
+            assert lab.run_until(lambda want=i + 1: len(peer.received) == want, 5), guest.output
+            wraps += chip.curr < curr
+        assert wraps >= 2
+        assert log.getvalue().count("dir=read") == len(sizes)
+        assert [bytes(f) for f in peer.received] == [f[6:12] + f[:6] + f[12:] for f in sent]
