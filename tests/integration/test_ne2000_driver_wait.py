@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 
-from emu.testing import Lab, ethernet
+from emu.testing import FramePeer, Lab, LabMachine, ethernet
 
 GUEST_MAC = bytes.fromhex("525400123456")
 PEER_MAC = bytes.fromhex("525400000002")
@@ -19,13 +19,19 @@ SWEEP_NS = range(0, 1200)
 IDLE_NS = 20_000
 
 
+def echo_beside_a_peer(lab: Lab) -> tuple[FramePeer, LabMachine]:
+    """The echo guest and a peer on one hub, the guest up and waiting for frames."""
+    lab.netdev("hubport,id=h0,hubid=0")
+    lab.netdev("hubport,id=h1,hubid=0")
+    peer = lab.peer("p", "h1")
+    guest = lab.machine("echo", "", [f"ne2k_isa,netdev=h0,mac={GUEST_MAC.hex(':')}"])
+    assert lab.wait_output(guest, "echo: returning"), guest.output
+    return peer, guest
+
+
 def test_a_frame_arriving_anywhere_in_the_echo_loop_is_echoed() -> None:
     with Lab(deterministic=True) as lab:
-        lab.netdev("hubport,id=h0,hubid=0")
-        lab.netdev("hubport,id=h1,hubid=0")
-        peer = lab.peer("p", "h1")
-        guest = lab.machine("echo", "", [f"ne2k_isa,netdev=h0,mac={GUEST_MAC.hex(':')}"])
-        assert lab.wait_output(guest, "echo: returning"), guest.output
+        peer, guest = echo_beside_a_peer(lab)
         echoed = 0
         for gap in SWEEP_NS:
             start = lab.now_ns + IDLE_NS
@@ -44,11 +50,7 @@ def test_a_received_frame_is_read_in_one_remote_dma() -> None:
     the frame wraps from the ring's end to its start, and every byte echoed."""
     sizes = [60 + (i * 337) % 1455 for i in range(60)]
     with Lab(deterministic=True) as lab:
-        lab.netdev("hubport,id=h0,hubid=0")
-        lab.netdev("hubport,id=h1,hubid=0")
-        peer = lab.peer("p", "h1")
-        guest = lab.machine("echo", "", [f"ne2k_isa,netdev=h0,mac={GUEST_MAC.hex(':')}"])
-        assert lab.wait_output(guest, "echo: returning"), guest.output
+        peer, guest = echo_beside_a_peer(lab)
         chip = guest.nic.chip
         log = io.StringIO()
         lab.trace("ne2000_dma_start", log)
