@@ -3,7 +3,9 @@ before each look at the ring, so a frame that arrives at any instruction between
 look that finds the ring empty and the `wfi` raises the interrupt again and is not
 left in the ring while the guest sleeps. On the deterministic timeline a peer's frame
 arrives at an exact instruction count, so the test sweeps a second frame's arrival
-over every instruction of the echo guest's loop after a first one."""
+over every instruction of the echo guest's loop after a first one. And ne2k_recv reads
+a frame's header and data in one remote DMA, whatever the frame's length or place in
+the ring."""
 
 from __future__ import annotations
 
