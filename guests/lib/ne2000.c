@@ -256,18 +256,26 @@ static void rx_overrun_end(struct ne2k *restrict nic)
     nic->overrun = 0;
 }
 
-/* Looks at ISR for what needs the driver before any frame: an overrun to
- * recover from, full tally counters to empty. */
-static void service(struct ne2k *restrict nic)
+/* What needs the driver before any frame: an overrun to recover from, full
+ * tally counters to empty. */
+static __attribute__((noinline)) void handle_events(struct ne2k *restrict nic, uint8_t isr)
 {
-    uint8_t isr = inb(nic, EN0_ISR);
-
     if (isr & ENISR_OVER && !nic->overrun)
         rx_overrun_start(nic);
     if (isr & ENISR_COUNTERS) {
         ne2k_read_counters(nic);
         outb(nic, EN0_ISR, ENISR_COUNTERS);
     }
+}
+
+/* Looks at ISR for such events, at every look at the ring.  Inline, so that
+ * the look is one register read and the rare handling a call. */
+static inline void service(struct ne2k *restrict nic)
+{
+    uint8_t isr = inb(nic, EN0_ISR);
+
+    if (isr & (ENISR_OVER | ENISR_COUNTERS))
+        handle_events(nic, isr);
 }
 
 /* ---- transmit (ei_start_xmit + NS8390_trigger_send) ---- */

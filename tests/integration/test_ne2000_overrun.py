@@ -13,6 +13,7 @@ import pytest
 
 from devices.ne2000 import DEFAULT_MAC
 from emu.testing import Lab
+from netdev.framing import BadFcsFrame
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -104,3 +105,28 @@ def test_guest_internal_loopback_and_crc_counter() -> None:
         stats = m.nic.stats
         assert stats.looped == 10 and stats.accepted == 9
         assert stats.filtered["bad_crc"] == 1
+
+
+def test_full_tally_counters_are_emptied_while_frames_come() -> None:
+    """A counter stops at 0xC0 and raises ISR.CNT: the driver's look at ISR, before each
+    look at the ring, empties the counters then, so none of 300 CRC errors goes
+    uncounted (without it the guest's final read would find 0xC0 at most)."""
+    bad = 300
+    # A driver that never empties them keeps the interrupt asserted and its guest busy:
+    # a short wall-clock cap makes that a quick failure.
+    with Lab(deterministic=True, quantum_ns=50_000, wall_cap=20) as lab:
+        peer = lab.peer("wire")
+        m = lab.machine("overrun", "mode=sink timeout=1", ["ne2k_isa,netdev=wire"])
+        assert lab.wait_output(m, "overrun: sinking"), m.output
+        # Eight at a time, a virtual millisecond apart (a scheduled send would take plain
+        # bytes, not the frame's type): CNTR1 reaches 0xC0 at the end of a batch, and the
+        # guest has time to look before the next.
+        for seq in range(1, bad + 1):
+            peer.send(BadFcsFrame(flood_frame(seq)))
+            if seq % 8 == 0:
+                lab.run_for(0.001)
+        peer.send(flood_frame(bad + 1))
+        assert lab.run_until(lambda: m.exit_code is not None, 5), m.output
+    s = summary(m.output)
+    assert s["received"] == 1 and s["last"] == bad + 1, m.output
+    assert s["crc"] == bad, m.output
