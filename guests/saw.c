@@ -73,7 +73,7 @@ static int sender(uint32_t peer, uint32_t blocks, uint32_t rto_ms, uint32_t trie
             sent++;
             resent++;
             /* the bug: the timer that just fired is never armed again */
-            deadline = bug_rearm ? ~0ull : deadline_in_ms(rto_ms);
+            deadline = bug_rearm ? NO_DEADLINE : deadline_in_ms(rto_ms);
         }
     }
     printf("saw: sent %u blocks, %u retransmissions\n", blocks, resent);

@@ -28,11 +28,24 @@
 #define RDC_SPINS 100000
 #define POLL_US 100
 #define OVERRUN_WAIT_US 2000   /* a full transmit time and a guard (NS says 1.6 ms) */
+#define RX_FRAME_MAX (ETH_FRAME_MAX + 4)   /* longest frame a ring header counts (FCS in) */
 
-static inline uint8_t inb(const struct ne2k *restrict nic, unsigned reg) { return MMIO8(nic->io + reg); }
-static inline void outb(const struct ne2k *restrict nic, unsigned reg, uint8_t v) { MMIO8(nic->io + reg) = v; }
-static inline uint16_t inw_data(const struct ne2k *restrict nic) { return MMIO16(nic->io + NE_DATAPORT); }
-static inline void outw_data(const struct ne2k *restrict nic, uint16_t v) { MMIO16(nic->io + NE_DATAPORT) = v; }
+static inline uint8_t inb(const struct ne2k *restrict nic, unsigned reg)
+{
+    return MMIO8(nic->io + reg);
+}
+static inline void outb(const struct ne2k *restrict nic, unsigned reg, uint8_t v)
+{
+    MMIO8(nic->io + reg) = v;
+}
+static inline uint16_t inw_data(const struct ne2k *restrict nic)
+{
+    return MMIO16(nic->io + NE_DATAPORT);
+}
+static inline void outw_data(const struct ne2k *restrict nic, uint16_t v)
+{
+    MMIO16(nic->io + NE_DATAPORT) = v;
+}
 
 /* ---- PLIC routing ---- */
 
@@ -414,7 +427,7 @@ int ne2k_recv(struct ne2k *restrict nic, void *buf, unsigned size)
      * setup and RDC acknowledgement).  Reading stops at the frame's end, short of
      * the count: the chip then raises no RDC, and the next setup's first CR write
      * (RD2, abort/complete remote DMA) ends the transfer. */
-    take = size < ETH_FRAME_MAX + 4 ? size : ETH_FRAME_MAX + 4;
+    take = size < RX_FRAME_MAX ? size : RX_FRAME_MAX;
     remote_setup(nic, (uint16_t)(this_frame << 8), (uint16_t)((sizeof(hdr) + take + 1) & ~1u),
                  E8390_RREAD);
     read_data(nic, &hdr, sizeof(hdr));
@@ -423,7 +436,7 @@ int ne2k_recv(struct ne2k *restrict nic, void *buf, unsigned size)
     /* a header we cannot trust (next page outside the ring, absurd length):
      * give up on everything in the ring rather than follow garbage */
     if (hdr.next < nic->rx_start || hdr.next >= nic->rx_stop || count < sizeof(hdr) + 14 ||
-        count > sizeof(hdr) + 1518 || !(hdr.status & ENRSR_RXOK)) {
+        count > sizeof(hdr) + RX_FRAME_MAX || !(hdr.status & ENRSR_RXOK)) {
         printf("ne2000: bad ring header at page 0x%02x: status 0x%02x next 0x%02x count %u;"
                " ring reset\n",
                this_frame, hdr.status, hdr.next, count);
@@ -434,10 +447,12 @@ int ne2k_recv(struct ne2k *restrict nic, void *buf, unsigned size)
         return 0;
     }
 
-    read_data(nic, buf, len < size ? len : size);
+    if (len > size)
+        len = size;
+    read_data(nic, buf, len);
     set_boundary(nic, hdr.next);
     nic->rx_frames++;
-    return (int)(len < size ? len : size);
+    return (int)len;
 }
 
 /* ---- waiting ---- */
@@ -458,9 +473,9 @@ int ne2k_wait(struct ne2k *restrict nic, uint64_t deadline)
                 rx_overrun_end(nic);
         }
         nic->looked = 0;
-        /* ~0 is "no deadline": mtimecmp's reset value, a timer that never fires, so
-         * neither the clock nor the timer needs touching */
-        if (deadline != ~0ull && time_now() >= deadline)
+        /* NO_DEADLINE is a timer that never fires: neither the clock nor the timer
+         * needs touching */
+        if (deadline != NO_DEADLINE && time_now() >= deadline)
             return 0;
         if (nic->polled) {
             /* no NIC interrupt: look again every POLL_US of virtual time */
@@ -470,7 +485,7 @@ int ne2k_wait(struct ne2k *restrict nic, uint64_t deadline)
             timer_disarm();
             continue;
         }
-        if (deadline == ~0ull) {
+        if (deadline == NO_DEADLINE) {
             wfi();
         } else {
             timer_arm(deadline);

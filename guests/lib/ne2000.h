@@ -153,7 +153,8 @@ static inline int ne2k_recv_within(struct ne2k *restrict nic, void *buf, unsigne
 
     if (len > 0)
         return len;
-    return ne2k_recv_after_wait(nic, buf, size, ms == FOREVER_MS ? ~0ull : deadline_in_ms(ms));
+    return ne2k_recv_after_wait(nic, buf, size,
+                                ms == FOREVER_MS ? NO_DEADLINE : deadline_in_ms(ms));
 }
 /* Adds the chip's tally counters (CNTR0-2, cleared by the read) to rx_frame_errors,
  * rx_crc_errors, rx_missed (Linux: ei_get_stats). */

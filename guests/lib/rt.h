@@ -65,6 +65,7 @@ void timer_disarm(void);                   /* mtimecmp = max */
 void delay_us(uint32_t us);                /* idle (wfi) for us microseconds of virtual time */
 uint64_t deadline_in_ms(uint32_t ms);
 #define FOREVER_MS 0xFFFFFFFFu             /* a timeout that never ends */
+#define NO_DEADLINE (~0ull)                /* mtimecmp's reset value: a deadline never reached */
 /* Prints "S.mmm" milliseconds from a tick count, e.g. ticks 4120 -> "0.412". */
 void print_ms(uint64_t ticks);
 
